@@ -1,0 +1,65 @@
+/*
+ * os.h - the thin operating-system layer under the core and the backends.
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * One implementation per platform, chosen by the build: os_posix.c (Linux
+ * and other POSIX systems) and os_win.c (Windows). Nothing above this layer
+ * tests a platform macro.
+ *
+ * Contract:
+ *  - dv__mutex_*: a non-recursive mutex. init returns 0 on success.
+ *  - dv__once: runs fn exactly once per flag, all callers return after it ran.
+ *  - dv__lib_open: loads a shared library by name or path; NULL on failure,
+ *    with the loader's message in `err` (may be NULL). dv__lib_sym: NULL if
+ *    missing. dv__lib_close: NULL-safe.
+ *  - dv__now_ns: a monotonic clock in nanoseconds.
+ *  - dv__getenv: the variable's value or NULL (not thread-safe against
+ *    concurrent setenv, like getenv).
+ */
+#ifndef DV_CORE_OS_H
+#define DV_CORE_OS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(_WIN32)
+typedef struct dv__mutex {
+    void *srw; /* SRWLOCK */
+} dv__mutex_t;
+typedef struct dv__once {
+    void *ptr; /* INIT_ONCE */
+} dv__once_t;
+#define DV__ONCE_INIT {0}
+#else
+#include <pthread.h>
+typedef struct dv__mutex {
+    pthread_mutex_t m;
+} dv__mutex_t;
+typedef struct dv__once {
+    pthread_once_t o;
+} dv__once_t;
+#define DV__ONCE_INIT {PTHREAD_ONCE_INIT}
+#endif
+
+#if defined(_MSC_VER)
+#define DV__THREAD_LOCAL __declspec(thread)
+#else
+#define DV__THREAD_LOCAL _Thread_local
+#endif
+
+int dv__mutex_init(dv__mutex_t *m);
+void dv__mutex_destroy(dv__mutex_t *m);
+void dv__mutex_lock(dv__mutex_t *m);
+void dv__mutex_unlock(dv__mutex_t *m);
+
+void dv__once(dv__once_t *flag, void (*fn)(void));
+
+void *dv__lib_open(const char *name, char *err, size_t err_len);
+void *dv__lib_sym(void *lib, const char *sym);
+void dv__lib_close(void *lib);
+
+uint64_t dv__now_ns(void);
+const char *dv__getenv(const char *name);
+
+#endif /* DV_CORE_OS_H */

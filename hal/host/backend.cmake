@@ -1,0 +1,6 @@
+# The host backend is always built.
+if(WIN32)
+  list(APPEND DV_HAL_SOURCES hal/host/host_win.c)
+else()
+  list(APPEND DV_HAL_SOURCES hal/host/host_posix.c)
+endif()
