@@ -1,0 +1,615 @@
+/*
+ * ze.c - the Level Zero backend: dv_hal_levelzero().
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * How the HAL maps onto Level Zero:
+ *  - device: one GPU root device, one context, and one immediate command
+ *    list that serves as the default stream (stream NULL).
+ *  - reserve/unreserve: zeVirtualMemReserve/Free. create/release:
+ *    zePhysicalMemCreate/Destroy. map/unmap: zeVirtualMemMap (read-write) /
+ *    zeVirtualMemUnmap.
+ *  - granularity: Level Zero's page size depends on the size asked for
+ *    (e.g. 64 KiB below 2 MiB, 2 MiB from 2 MiB up). The core asks the caps
+ *    once, before it knows its page size, so we query for a 2 MiB and a
+ *    32 MiB request and report the larger: every page size the core may use
+ *    (a multiple of it) is then a multiple of what the driver wants for it.
+ *    Reservations are checked to come back aligned to it.
+ *  - streams: immediate command lists (asynchronous mode, queue group 0).
+ *    Copies: zeCommandListAppendMemoryCopy on the stream's list. The source
+ *    of an h2d copy must stay valid until the stream has finished it.
+ *  - fences: host-visible events from pools of ZE_POOL_EVENTS, recycled
+ *    through a free list; record appends a signal on the stream's list,
+ *    query is zeEventQueryStatus, wait zeEventHostSynchronize.
+ *    stream_synchronize records, waits for and frees one fence.
+ *  - host_register: Level Zero cannot page-lock existing host memory (it
+ *    has only its own zeMemAllocHost), so the op returns
+ *    DV_ERROR_NOT_SUPPORTED and DV_CAP_HOST_REGISTER is not set.
+ *  - mem_info: free memory comes from Sysman (zesDeviceEnumMemoryModules /
+ *    zesMemoryGetState over device-local modules), which the driver offers
+ *    on a core device handle only when the process runs with
+ *    ZES_ENABLE_SYSMAN=1 set before zeInit. Without Sysman, mem_info fills
+ *    free = total = the device's memory size and returns
+ *    DV_ERROR_NOT_SUPPORTED: the free memory is unknown and the caller must
+ *    set an explicit vram_limit.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/os.h"
+#include "hal/levelzero/ze_internal.h"
+
+#define ZE_POOL_EVENTS 64u
+#define ZE_MAX_MEM_MODULES 16u
+
+typedef struct ze_fence {
+    dv_ze_event_handle_t event; /* created on first use, reset on reuse */
+    struct ze_fence *next_free;
+    uint32_t index;
+    struct ze_pool *pool;
+} ze_fence_t;
+
+typedef struct ze_pool {
+    dv_ze_event_pool_handle_t handle;
+    struct ze_pool *next;
+    ze_fence_t fences[ZE_POOL_EVENTS];
+} ze_pool_t;
+
+typedef struct ze_ctx {
+    int ordinal;
+    dv_ze_driver_handle_t driver;
+    dv_ze_device_handle_t device;
+    dv_ze_context_handle_t context;
+    dv_ze_command_list_handle_t list; /* the default stream */
+    char name[128];
+    uint64_t granularity;
+    uint64_t total_memory;
+    dv_zes_mem_handle_t mem_modules[ZE_MAX_MEM_MODULES];
+    uint32_t mem_module_count; /* 0: no Sysman */
+    dv__mutex_t fence_lock;    /* guards pools and free_fences */
+    ze_pool_t *pools;
+    ze_fence_t *free_fences;
+} ze_ctx_t;
+
+static dv_result_t ze_probe(int *device_count, char *reason,
+                            size_t reason_len) {
+    int count = 0;
+    if (device_count) {
+        *device_count = 0;
+    }
+    dv_result_t res = dv__ze_load(reason, reason_len);
+    if (res != DV_OK) {
+        return DV_ERROR_BACKEND_UNAVAILABLE;
+    }
+    res = dv__ze_find_device(-1, &count, NULL, NULL);
+    if (res != DV_OK || count == 0) {
+        if (reason && reason_len) {
+            snprintf(reason, reason_len, "%s: %s", dv__ze_library(),
+                     res != DV_OK ? dv_last_error()
+                                  : "no Level Zero GPU device");
+        }
+        return DV_ERROR_BACKEND_UNAVAILABLE;
+    }
+    if (device_count) {
+        *device_count = count;
+    }
+    return DV_OK;
+}
+
+static dv_result_t ze_query_page(ze_ctx_t *c, size_t size, size_t *page) {
+    dv_ze_result_t r =
+        dv__ze.zeVirtualMemQueryPageSize(c->context, c->device, size, page);
+    if (r != DV_ZE_RESULT_SUCCESS) {
+        return dv__ze_fail(r, "zeVirtualMemQueryPageSize");
+    }
+    if (*page == 0 || (*page & (*page - 1)) != 0) {
+        return dv__fail(DV_ERROR_BACKEND,
+                        "levelzero: page size %zu for a %zu-byte request is "
+                        "not a power of two",
+                        *page, size);
+    }
+    return DV_OK;
+}
+
+/* Device properties, memory size, granularity and Sysman modules. */
+static dv_result_t ze_describe(ze_ctx_t *c) {
+    dv_ze_device_properties_t props;
+    memset(&props, 0, sizeof(props));
+    props.stype = DV_ZE_STRUCTURE_TYPE_DEVICE_PROPERTIES;
+    dv_ze_result_t r = dv__ze.zeDeviceGetProperties(c->device, &props);
+    if (r != DV_ZE_RESULT_SUCCESS) {
+        return dv__ze_fail(r, "zeDeviceGetProperties");
+    }
+    props.name[sizeof(props.name) - 1] = '\0';
+    snprintf(c->name, sizeof(c->name), "%.127s", props.name);
+
+    dv_ze_device_memory_properties_t mp[8];
+    uint32_t n = 0;
+    r = dv__ze.zeDeviceGetMemoryProperties(c->device, &n, NULL);
+    if (r != DV_ZE_RESULT_SUCCESS) {
+        return dv__ze_fail(r, "zeDeviceGetMemoryProperties");
+    }
+    if (n > 8) {
+        n = 8;
+    }
+    memset(mp, 0, sizeof(mp));
+    for (uint32_t i = 0; i < n; i++) {
+        mp[i].stype = DV_ZE_STRUCTURE_TYPE_DEVICE_MEMORY_PROPERTIES;
+    }
+    if (n > 0) {
+        r = dv__ze.zeDeviceGetMemoryProperties(c->device, &n, mp);
+        if (r != DV_ZE_RESULT_SUCCESS) {
+            return dv__ze_fail(r, "zeDeviceGetMemoryProperties");
+        }
+    }
+    c->total_memory = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        c->total_memory += mp[i].totalSize;
+    }
+
+    size_t small = 0;
+    size_t large = 0;
+    dv_result_t res = ze_query_page(c, 2ull << 20, &small);
+    if (res == DV_OK) {
+        res = ze_query_page(c, (size_t)DV_DEFAULT_PAGE_SIZE, &large);
+    }
+    if (res != DV_OK) {
+        return res;
+    }
+    c->granularity = small > large ? small : large;
+
+    /* Sysman: usable only if the driver accepts the core device handle. */
+    c->mem_module_count = 0;
+    if (dv__ze.zesDeviceEnumMemoryModules) {
+        uint32_t count = 0;
+        dv_zes_mem_handle_t mods[ZE_MAX_MEM_MODULES];
+        r = dv__ze.zesDeviceEnumMemoryModules(c->device, &count, NULL);
+        if (r == DV_ZE_RESULT_SUCCESS && count > 0) {
+            if (count > ZE_MAX_MEM_MODULES) {
+                count = ZE_MAX_MEM_MODULES;
+            }
+            r = dv__ze.zesDeviceEnumMemoryModules(c->device, &count, mods);
+        }
+        for (uint32_t i = 0; r == DV_ZE_RESULT_SUCCESS && i < count; i++) {
+            dv_zes_mem_properties_t p;
+            memset(&p, 0, sizeof(p));
+            p.stype = DV_ZES_STRUCTURE_TYPE_MEM_PROPERTIES;
+            if (dv__ze.zesMemoryGetProperties(mods[i], &p) ==
+                    DV_ZE_RESULT_SUCCESS &&
+                p.location == DV_ZES_MEM_LOC_DEVICE) {
+                c->mem_modules[c->mem_module_count++] = mods[i];
+            }
+        }
+        if (r != DV_ZE_RESULT_SUCCESS) {
+            c->mem_module_count = 0;
+        }
+    }
+    dv__log(DV_LOG_DEBUG,
+            "levelzero: device %d '%s': %llu bytes, granularity %llu, "
+            "Sysman %s",
+            c->ordinal, c->name, (unsigned long long)c->total_memory,
+            (unsigned long long)c->granularity,
+            c->mem_module_count ? "on" : "off (set ZES_ENABLE_SYSMAN=1)");
+    return DV_OK;
+}
+
+static dv_result_t ze_list_create(ze_ctx_t *c,
+                                  dv_ze_command_list_handle_t *list) {
+    dv_ze_command_queue_desc_t desc;
+    memset(&desc, 0, sizeof(desc));
+    desc.stype = DV_ZE_STRUCTURE_TYPE_COMMAND_QUEUE_DESC;
+    desc.ordinal = 0;
+    desc.index = 0;
+    desc.mode = DV_ZE_COMMAND_QUEUE_MODE_ASYNCHRONOUS;
+    desc.priority = DV_ZE_COMMAND_QUEUE_PRIORITY_NORMAL;
+    dv_ze_result_t r =
+        dv__ze.zeCommandListCreateImmediate(c->context, c->device, &desc, list);
+    if (r != DV_ZE_RESULT_SUCCESS) {
+        *list = NULL;
+        return dv__ze_fail(r, "zeCommandListCreateImmediate");
+    }
+    return DV_OK;
+}
+
+static void ze_fini(void *ctx);
+
+static dv_result_t ze_init(const dv_hal_init_args_t *args, void **out) {
+    char reason[256];
+    if (!args || !out) {
+        return dv__fail(DV_ERROR_INVALID_ARGUMENT, "levelzero: init args");
+    }
+    *out = NULL;
+    if (dv__ze_load(reason, sizeof(reason)) != DV_OK) {
+        return dv__fail(DV_ERROR_BACKEND_UNAVAILABLE, "levelzero: %s", reason);
+    }
+    ze_ctx_t *c = calloc(1, sizeof(*c));
+    if (!c) {
+        return dv__fail(DV_ERROR_OUT_OF_HOST_MEMORY, "levelzero: device state");
+    }
+    if (dv__mutex_init(&c->fence_lock) != 0) {
+        free(c);
+        return dv__fail(DV_ERROR_OUT_OF_HOST_MEMORY, "levelzero: mutex");
+    }
+    c->ordinal = args->ordinal;
+    dv_result_t res =
+        dv__ze_find_device(args->ordinal, NULL, &c->driver, &c->device);
+    if (res != DV_OK) {
+        goto fail;
+    }
+    dv_ze_context_desc_t cd;
+    memset(&cd, 0, sizeof(cd));
+    cd.stype = DV_ZE_STRUCTURE_TYPE_CONTEXT_DESC;
+    dv_ze_result_t r = dv__ze.zeContextCreate(c->driver, &cd, &c->context);
+    if (r != DV_ZE_RESULT_SUCCESS) {
+        c->context = NULL;
+        res = dv__ze_fail(r, "zeContextCreate");
+        goto fail;
+    }
+    res = ze_describe(c);
+    if (res != DV_OK) {
+        goto fail;
+    }
+    res = ze_list_create(c, &c->list);
+    if (res != DV_OK) {
+        goto fail;
+    }
+    *out = c;
+    return DV_OK;
+
+fail:
+    ze_fini(c); /* keeps the message recorded above */
+    return res;
+}
+
+static void ze_fini(void *ctx) {
+    ze_ctx_t *c = ctx;
+    if (!c) {
+        return;
+    }
+    /* Destroy failures are ignored: nothing useful can be done with them. */
+    for (ze_pool_t *p = c->pools; p;) {
+        ze_pool_t *next = p->next;
+        for (uint32_t i = 0; i < ZE_POOL_EVENTS; i++) {
+            if (p->fences[i].event) {
+                (void)dv__ze.zeEventDestroy(p->fences[i].event);
+            }
+        }
+        (void)dv__ze.zeEventPoolDestroy(p->handle);
+        free(p);
+        p = next;
+    }
+    if (c->list) {
+        (void)dv__ze.zeCommandListDestroy(c->list);
+    }
+    if (c->context) {
+        (void)dv__ze.zeContextDestroy(c->context);
+    }
+    dv__mutex_destroy(&c->fence_lock);
+    free(c);
+}
+
+static dv_result_t ze_get_caps(void *ctx, dv_hal_caps_t *caps) {
+    ze_ctx_t *c = ctx;
+    memset(caps, 0, sizeof(*caps));
+    snprintf(caps->name, sizeof(caps->name), "%s", c->name);
+    caps->granularity = c->granularity;
+    caps->va_alignment = c->granularity;
+    caps->total_memory = c->total_memory;
+    caps->flags = DV_CAP_FENCES | DV_CAP_ASYNC_COPY;
+    return DV_OK;
+}
+
+static dv_result_t ze_mem_info(void *ctx, uint64_t *free_bytes,
+                               uint64_t *total_bytes) {
+    ze_ctx_t *c = ctx;
+    if (c->mem_module_count == 0) {
+        *free_bytes = c->total_memory;
+        *total_bytes = c->total_memory;
+        return dv__fail(DV_ERROR_NOT_SUPPORTED,
+                        "levelzero: free memory unknown without Sysman "
+                        "(run with ZES_ENABLE_SYSMAN=1): set vram_limit");
+    }
+    uint64_t fr = 0;
+    uint64_t tot = 0;
+    for (uint32_t i = 0; i < c->mem_module_count; i++) {
+        dv_zes_mem_state_t st;
+        memset(&st, 0, sizeof(st));
+        st.stype = DV_ZES_STRUCTURE_TYPE_MEM_STATE;
+        dv_ze_result_t r = dv__ze.zesMemoryGetState(c->mem_modules[i], &st);
+        if (r != DV_ZE_RESULT_SUCCESS) {
+            return dv__ze_fail(r, "zesMemoryGetState");
+        }
+        fr += st.free;
+        tot += st.size;
+    }
+    *free_bytes = fr;
+    *total_bytes = tot;
+    return DV_OK;
+}
+
+static dv_result_t ze_reserve(void *ctx, uint64_t size, uint64_t *va) {
+    ze_ctx_t *c = ctx;
+    void *p = NULL;
+    dv_ze_result_t r =
+        dv__ze.zeVirtualMemReserve(c->context, NULL, (size_t)size, &p);
+    if (r != DV_ZE_RESULT_SUCCESS) {
+        return dv__ze_fail(r, "zeVirtualMemReserve");
+    }
+    if ((uintptr_t)p % c->granularity != 0) {
+        (void)dv__ze.zeVirtualMemFree(c->context, p, (size_t)size);
+        return dv__fail(DV_ERROR_BACKEND,
+                        "levelzero: zeVirtualMemReserve returned %p, not "
+                        "aligned to %llu",
+                        p, (unsigned long long)c->granularity);
+    }
+    *va = (uint64_t)(uintptr_t)p;
+    return DV_OK;
+}
+
+static dv_result_t ze_unreserve(void *ctx, uint64_t va, uint64_t size) {
+    ze_ctx_t *c = ctx;
+    dv_ze_result_t r = dv__ze.zeVirtualMemFree(
+        c->context, (const void *)(uintptr_t)va, (size_t)size);
+    return r == DV_ZE_RESULT_SUCCESS ? DV_OK
+                                     : dv__ze_fail(r, "zeVirtualMemFree");
+}
+
+static dv_result_t ze_create(void *ctx, uint64_t size, dv_hal_mem_t *mem) {
+    ze_ctx_t *c = ctx;
+    dv_ze_physical_mem_desc_t desc;
+    memset(&desc, 0, sizeof(desc));
+    desc.stype = DV_ZE_STRUCTURE_TYPE_PHYSICAL_MEM_DESC;
+    desc.size = (size_t)size;
+    dv_ze_physical_mem_handle_t h = NULL;
+    dv_ze_result_t r =
+        dv__ze.zePhysicalMemCreate(c->context, c->device, &desc, &h);
+    if (r != DV_ZE_RESULT_SUCCESS) {
+        return dv__ze_fail(r, "zePhysicalMemCreate");
+    }
+    *mem = (dv_hal_mem_t)(uintptr_t)h;
+    return DV_OK;
+}
+
+static dv_result_t ze_release(void *ctx, dv_hal_mem_t mem) {
+    ze_ctx_t *c = ctx;
+    dv_ze_result_t r = dv__ze.zePhysicalMemDestroy(
+        c->context, (dv_ze_physical_mem_handle_t)(uintptr_t)mem);
+    return r == DV_ZE_RESULT_SUCCESS ? DV_OK
+                                     : dv__ze_fail(r, "zePhysicalMemDestroy");
+}
+
+static dv_result_t ze_map(void *ctx, uint64_t va, uint64_t size,
+                          dv_hal_mem_t mem) {
+    ze_ctx_t *c = ctx;
+    dv_ze_result_t r = dv__ze.zeVirtualMemMap(
+        c->context, (const void *)(uintptr_t)va, (size_t)size,
+        (dv_ze_physical_mem_handle_t)(uintptr_t)mem, 0,
+        DV_ZE_MEMORY_ACCESS_ATTRIBUTE_READWRITE);
+    return r == DV_ZE_RESULT_SUCCESS ? DV_OK
+                                     : dv__ze_fail(r, "zeVirtualMemMap");
+}
+
+static dv_result_t ze_unmap(void *ctx, uint64_t va, uint64_t size) {
+    ze_ctx_t *c = ctx;
+    dv_ze_result_t r = dv__ze.zeVirtualMemUnmap(
+        c->context, (const void *)(uintptr_t)va, (size_t)size);
+    return r == DV_ZE_RESULT_SUCCESS ? DV_OK
+                                     : dv__ze_fail(r, "zeVirtualMemUnmap");
+}
+
+/* ---- fences ---------------------------------------------------------- */
+
+static dv_result_t ze_pool_grow(ze_ctx_t *c) {
+    ze_pool_t *p = calloc(1, sizeof(*p));
+    if (!p) {
+        return dv__fail(DV_ERROR_OUT_OF_HOST_MEMORY, "levelzero: event pool");
+    }
+    dv_ze_event_pool_desc_t desc;
+    memset(&desc, 0, sizeof(desc));
+    desc.stype = DV_ZE_STRUCTURE_TYPE_EVENT_POOL_DESC;
+    desc.flags = DV_ZE_EVENT_POOL_FLAG_HOST_VISIBLE;
+    desc.count = ZE_POOL_EVENTS;
+    dv_ze_result_t r =
+        dv__ze.zeEventPoolCreate(c->context, &desc, 1, &c->device, &p->handle);
+    if (r != DV_ZE_RESULT_SUCCESS) {
+        free(p);
+        return dv__ze_fail(r, "zeEventPoolCreate");
+    }
+    for (uint32_t i = 0; i < ZE_POOL_EVENTS; i++) {
+        p->fences[i].index = i;
+        p->fences[i].pool = p;
+        p->fences[i].next_free =
+            i + 1 < ZE_POOL_EVENTS ? &p->fences[i + 1] : c->free_fences;
+    }
+    c->free_fences = &p->fences[0];
+    p->next = c->pools;
+    c->pools = p;
+    return DV_OK;
+}
+
+/* Takes a free fence whose event is created and unsignaled. */
+static dv_result_t ze_fence_take(ze_ctx_t *c, ze_fence_t **out) {
+    dv_result_t res = DV_OK;
+    dv__mutex_lock(&c->fence_lock);
+    if (!c->free_fences) {
+        res = ze_pool_grow(c);
+        if (res != DV_OK) {
+            goto out;
+        }
+    }
+    ze_fence_t *f = c->free_fences;
+    dv_ze_result_t r;
+    if (!f->event) {
+        dv_ze_event_desc_t desc;
+        memset(&desc, 0, sizeof(desc));
+        desc.stype = DV_ZE_STRUCTURE_TYPE_EVENT_DESC;
+        desc.index = f->index;
+        desc.signal = DV_ZE_EVENT_SCOPE_FLAG_HOST;
+        desc.wait = DV_ZE_EVENT_SCOPE_FLAG_HOST;
+        r = dv__ze.zeEventCreate(f->pool->handle, &desc, &f->event);
+        if (r != DV_ZE_RESULT_SUCCESS) {
+            f->event = NULL;
+            res = dv__ze_fail(r, "zeEventCreate");
+            goto out;
+        }
+    } else {
+        r = dv__ze.zeEventHostReset(f->event);
+        if (r != DV_ZE_RESULT_SUCCESS) {
+            res = dv__ze_fail(r, "zeEventHostReset");
+            goto out;
+        }
+    }
+    c->free_fences = f->next_free;
+    f->next_free = NULL;
+    *out = f;
+out:
+    dv__mutex_unlock(&c->fence_lock);
+    return res;
+}
+
+static void ze_fence_put(ze_ctx_t *c, ze_fence_t *f) {
+    dv__mutex_lock(&c->fence_lock);
+    f->next_free = c->free_fences;
+    c->free_fences = f;
+    dv__mutex_unlock(&c->fence_lock);
+}
+
+static dv_result_t ze_fence_record(void *ctx, void *stream,
+                                   dv_hal_fence_t *fence) {
+    ze_ctx_t *c = ctx;
+    dv_ze_command_list_handle_t list = stream ? stream : c->list;
+    ze_fence_t *f = NULL;
+    dv_result_t res = ze_fence_take(c, &f);
+    if (res != DV_OK) {
+        return res;
+    }
+    dv_ze_result_t r = dv__ze.zeCommandListAppendSignalEvent(list, f->event);
+    if (r != DV_ZE_RESULT_SUCCESS) {
+        ze_fence_put(c, f);
+        return dv__ze_fail(r, "zeCommandListAppendSignalEvent");
+    }
+    *fence = f;
+    return DV_OK;
+}
+
+static dv_result_t ze_fence_query(void *ctx, dv_hal_fence_t fence) {
+    ze_fence_t *f = fence;
+    dv_ze_result_t r = dv__ze.zeEventQueryStatus(f->event);
+    if (r == DV_ZE_RESULT_SUCCESS) {
+        return DV_OK;
+    }
+    if (r == DV_ZE_RESULT_NOT_READY) {
+        return DV_NOT_READY;
+    }
+    return dv__ze_fail(r, "zeEventQueryStatus");
+}
+
+static dv_result_t ze_fence_wait(void *ctx, dv_hal_fence_t fence) {
+    ze_fence_t *f = fence;
+    dv_ze_result_t r = dv__ze.zeEventHostSynchronize(f->event, UINT64_MAX);
+    return r == DV_ZE_RESULT_SUCCESS ? DV_OK
+                                     : dv__ze_fail(r, "zeEventHostSynchronize");
+}
+
+static void ze_fence_destroy(void *ctx, dv_hal_fence_t fence) {
+    if (fence) {
+        ze_fence_put(ctx, fence);
+    }
+}
+
+/* ---- streams and copies ---------------------------------------------- */
+
+static dv_result_t ze_stream_create(void *ctx, void **stream) {
+    dv_ze_command_list_handle_t list = NULL;
+    dv_result_t res = ze_list_create(ctx, &list);
+    if (res == DV_OK) {
+        *stream = list;
+    }
+    return res;
+}
+
+static dv_result_t ze_stream_destroy(void *ctx, void *stream) {
+    ze_ctx_t *c = ctx;
+    if (!stream || stream == (void *)c->list) {
+        return dv__fail(DV_ERROR_INVALID_ARGUMENT,
+                        "levelzero: cannot destroy the default stream");
+    }
+    dv_ze_result_t r = dv__ze.zeCommandListDestroy(stream);
+    return r == DV_ZE_RESULT_SUCCESS ? DV_OK
+                                     : dv__ze_fail(r, "zeCommandListDestroy");
+}
+
+static dv_result_t ze_stream_synchronize(void *ctx, void *stream) {
+    dv_hal_fence_t f = NULL;
+    dv_result_t res = ze_fence_record(ctx, stream, &f);
+    if (res != DV_OK) {
+        return res;
+    }
+    res = ze_fence_wait(ctx, f);
+    ze_fence_destroy(ctx, f);
+    return res;
+}
+
+static dv_result_t ze_copy(ze_ctx_t *c, void *dst, const void *src,
+                           uint64_t size, void *stream) {
+    dv_ze_command_list_handle_t list = stream ? stream : c->list;
+    dv_ze_result_t r = dv__ze.zeCommandListAppendMemoryCopy(
+        list, dst, src, (size_t)size, NULL, 0, NULL);
+    return r == DV_ZE_RESULT_SUCCESS
+               ? DV_OK
+               : dv__ze_fail(r, "zeCommandListAppendMemoryCopy");
+}
+
+static dv_result_t ze_copy_h2d(void *ctx, uint64_t dst, const void *src,
+                               uint64_t size, void *stream) {
+    return ze_copy(ctx, (void *)(uintptr_t)dst, src, size, stream);
+}
+
+static dv_result_t ze_copy_d2h(void *ctx, void *dst, uint64_t src,
+                               uint64_t size, void *stream) {
+    return ze_copy(ctx, dst, (const void *)(uintptr_t)src, size, stream);
+}
+
+static dv_result_t ze_host_register(void *ctx, void *ptr, uint64_t size) {
+    return dv__fail(DV_ERROR_NOT_SUPPORTED,
+                    "levelzero: host memory registration is not supported "
+                    "by Level Zero");
+}
+
+static dv_result_t ze_host_unregister(void *ctx, void *ptr) {
+    return dv__fail(DV_ERROR_NOT_SUPPORTED,
+                    "levelzero: host memory registration is not supported "
+                    "by Level Zero");
+}
+
+static const dv_hal_ops_t ze_ops = {
+    .version = DV_HAL_VERSION,
+    .name = "levelzero",
+    .probe = ze_probe,
+    .init = ze_init,
+    .fini = ze_fini,
+    .get_caps = ze_get_caps,
+    .mem_info = ze_mem_info,
+    .reserve = ze_reserve,
+    .unreserve = ze_unreserve,
+    .create = ze_create,
+    .release = ze_release,
+    .map = ze_map,
+    .unmap = ze_unmap,
+    .fence_record = ze_fence_record,
+    .fence_query = ze_fence_query,
+    .fence_wait = ze_fence_wait,
+    .fence_destroy = ze_fence_destroy,
+    .stream_create = ze_stream_create,
+    .stream_destroy = ze_stream_destroy,
+    .stream_synchronize = ze_stream_synchronize,
+    .copy_h2d = ze_copy_h2d,
+    .copy_d2h = ze_copy_d2h,
+    .host_register = ze_host_register,
+    .host_unregister = ze_host_unregister,
+    .last_native_error = dv__ze_last_native_error,
+};
+
+const dv_hal_ops_t *dv_hal_levelzero(void) { return &ze_ops; }

@@ -1,0 +1,256 @@
+/*
+ * ze_lib.c - loading the Level Zero loader at run time, translating its
+ * result codes, and enumerating GPU devices. See ze_internal.h.
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/os.h"
+#include "hal/levelzero/ze_internal.h"
+
+#if defined(_WIN32)
+#define ZE_DEFAULT_LIBRARY "ze_loader.dll"
+#else
+#define ZE_DEFAULT_LIBRARY "libze_loader.so.1"
+#endif
+
+dv__ze_api_t dv__ze;
+
+static dv__once_t ze_once = DV__ONCE_INIT;
+static void *ze_lib;
+static dv_result_t ze_load_result = DV_ERROR_BACKEND_UNAVAILABLE;
+static char ze_load_reason[256];
+static char ze_lib_name[256];
+
+static DV__THREAD_LOCAL int64_t ze_native_code;
+static DV__THREAD_LOCAL char ze_native_text[128];
+
+static const struct {
+    const char *name;
+    size_t offset;
+    int required;
+} ze_symbols[] = {
+#define DV__ZE_ENTRY(sym, type, req) {#sym, offsetof(dv__ze_api_t, sym), req},
+    DV_ZE_SYMBOLS(DV__ZE_ENTRY)
+#undef DV__ZE_ENTRY
+};
+
+const char *dv__ze_result_name(dv_ze_result_t r) {
+    switch (r) {
+#define ZE_NAME(v)                                                             \
+    case DV_ZE_##v:                                                            \
+        return "ZE_" #v;
+        ZE_NAME(RESULT_SUCCESS)
+        ZE_NAME(RESULT_NOT_READY)
+        ZE_NAME(RESULT_ERROR_DEVICE_LOST)
+        ZE_NAME(RESULT_ERROR_OUT_OF_HOST_MEMORY)
+        ZE_NAME(RESULT_ERROR_OUT_OF_DEVICE_MEMORY)
+        ZE_NAME(RESULT_ERROR_DEVICE_REQUIRES_RESET)
+        ZE_NAME(RESULT_ERROR_DEVICE_IN_LOW_POWER_STATE)
+        ZE_NAME(RESULT_ERROR_INSUFFICIENT_PERMISSIONS)
+        ZE_NAME(RESULT_ERROR_NOT_AVAILABLE)
+        ZE_NAME(RESULT_ERROR_DEPENDENCY_UNAVAILABLE)
+        ZE_NAME(RESULT_ERROR_UNINITIALIZED)
+        ZE_NAME(RESULT_ERROR_UNSUPPORTED_VERSION)
+        ZE_NAME(RESULT_ERROR_UNSUPPORTED_FEATURE)
+        ZE_NAME(RESULT_ERROR_INVALID_ARGUMENT)
+        ZE_NAME(RESULT_ERROR_INVALID_NULL_HANDLE)
+        ZE_NAME(RESULT_ERROR_HANDLE_OBJECT_IN_USE)
+        ZE_NAME(RESULT_ERROR_INVALID_NULL_POINTER)
+        ZE_NAME(RESULT_ERROR_INVALID_SIZE)
+        ZE_NAME(RESULT_ERROR_UNSUPPORTED_SIZE)
+        ZE_NAME(RESULT_ERROR_UNSUPPORTED_ALIGNMENT)
+        ZE_NAME(RESULT_ERROR_INVALID_SYNCHRONIZATION_OBJECT)
+        ZE_NAME(RESULT_ERROR_INVALID_ENUMERATION)
+        ZE_NAME(RESULT_ERROR_UNSUPPORTED_ENUMERATION)
+        ZE_NAME(RESULT_ERROR_OVERLAPPING_REGIONS)
+        ZE_NAME(RESULT_ERROR_UNKNOWN)
+#undef ZE_NAME
+    default:
+        return "ZE_RESULT_(unknown)";
+    }
+}
+
+dv_result_t dv__ze_fail(dv_ze_result_t r, const char *call) {
+    dv_result_t res = DV_ERROR_BACKEND;
+    if (r == DV_ZE_RESULT_ERROR_OUT_OF_DEVICE_MEMORY) {
+        res = DV_ERROR_OUT_OF_DEVICE_MEMORY;
+    } else if (r == DV_ZE_RESULT_ERROR_OUT_OF_HOST_MEMORY) {
+        res = DV_ERROR_OUT_OF_HOST_MEMORY;
+    }
+    ze_native_code = (int64_t)(uint32_t)r;
+    snprintf(ze_native_text, sizeof(ze_native_text), "%s from %s",
+             dv__ze_result_name(r), call);
+    return dv__fail(res, "levelzero: %s failed: %s (0x%08x)", call,
+                    dv__ze_result_name(r), (unsigned)r);
+}
+
+void dv__ze_last_native_error(int64_t *code, char *text, size_t text_len) {
+    if (code) {
+        *code = ze_native_code;
+    }
+    if (text && text_len) {
+        snprintf(text, text_len, "%s", ze_native_text);
+    }
+}
+
+const char *dv__ze_library(void) { return ze_lib_name; }
+
+static void ze_load_once(void) {
+    char err[200] = "";
+    const char *name = dv__getenv("DYNVRAM_ZE_LIBRARY");
+    if (!name || !name[0]) {
+        name = ZE_DEFAULT_LIBRARY;
+    }
+    snprintf(ze_lib_name, sizeof(ze_lib_name), "%s", name);
+
+    ze_lib = dv__lib_open(name, err, sizeof(err));
+    if (!ze_lib) {
+        snprintf(ze_load_reason, sizeof(ze_load_reason),
+                 "cannot load %s: %s", name, err[0] ? err : "unknown error");
+        return;
+    }
+    for (size_t i = 0; i < sizeof(ze_symbols) / sizeof(ze_symbols[0]); i++) {
+        void *p = dv__lib_sym(ze_lib, ze_symbols[i].name);
+        if (!p && ze_symbols[i].required) {
+            snprintf(ze_load_reason, sizeof(ze_load_reason),
+                     "%s lacks %s (Level Zero loader too old?)", name,
+                     ze_symbols[i].name);
+            goto fail;
+        }
+        /* Object to function pointer through memcpy: same size on every
+         * platform dlsym/GetProcAddress work on. */
+        memcpy((char *)&dv__ze + ze_symbols[i].offset, &p, sizeof(p));
+    }
+    /* The Sysman trio is used only whole. */
+    if (!dv__ze.zesDeviceEnumMemoryModules || !dv__ze.zesMemoryGetProperties ||
+        !dv__ze.zesMemoryGetState) {
+        dv__ze.zesDeviceEnumMemoryModules = NULL;
+        dv__ze.zesMemoryGetProperties = NULL;
+        dv__ze.zesMemoryGetState = NULL;
+    }
+
+    dv_ze_result_t r = dv__ze.zeInit(DV_ZE_INIT_FLAG_GPU_ONLY);
+    if (r != DV_ZE_RESULT_SUCCESS) {
+        snprintf(ze_load_reason, sizeof(ze_load_reason),
+                 "zeInit(GPU only) failed: %s (0x%08x): no Level Zero GPU "
+                 "driver",
+                 dv__ze_result_name(r), (unsigned)r);
+        goto fail;
+    }
+    snprintf(ze_load_reason, sizeof(ze_load_reason), "%s", name);
+    ze_load_result = DV_OK;
+    return;
+
+fail:
+    memset(&dv__ze, 0, sizeof(dv__ze));
+    dv__lib_close(ze_lib);
+    ze_lib = NULL;
+}
+
+dv_result_t dv__ze_load(char *reason, size_t reason_len) {
+    dv__once(&ze_once, ze_load_once);
+    if (reason && reason_len) {
+        snprintf(reason, reason_len, "%s", ze_load_reason);
+    }
+    return ze_load_result;
+}
+
+/* Root devices of one driver; *out is malloc'ed (NULL when count is 0). */
+static dv_result_t ze_devices_of(dv_ze_driver_handle_t drv, uint32_t *count,
+                                 dv_ze_device_handle_t **out) {
+    *count = 0;
+    *out = NULL;
+    dv_ze_result_t r = dv__ze.zeDeviceGet(drv, count, NULL);
+    if (r != DV_ZE_RESULT_SUCCESS) {
+        return dv__ze_fail(r, "zeDeviceGet");
+    }
+    if (*count == 0) {
+        return DV_OK;
+    }
+    *out = calloc(*count, sizeof(**out));
+    if (!*out) {
+        return dv__fail(DV_ERROR_OUT_OF_HOST_MEMORY, "levelzero: device list");
+    }
+    r = dv__ze.zeDeviceGet(drv, count, *out);
+    if (r != DV_ZE_RESULT_SUCCESS) {
+        free(*out);
+        *out = NULL;
+        return dv__ze_fail(r, "zeDeviceGet");
+    }
+    return DV_OK;
+}
+
+dv_result_t dv__ze_find_device(int ordinal, int *count,
+                               dv_ze_driver_handle_t *driver,
+                               dv_ze_device_handle_t *device) {
+    dv_ze_driver_handle_t *drivers = NULL;
+    dv_ze_device_handle_t *devices = NULL;
+    uint32_t ndrv = 0;
+    int found = 0;
+    int seen = 0;
+    dv_result_t res = DV_OK;
+
+    dv_ze_result_t r = dv__ze.zeDriverGet(&ndrv, NULL);
+    if (r != DV_ZE_RESULT_SUCCESS) {
+        return dv__ze_fail(r, "zeDriverGet");
+    }
+    if (ndrv > 0) {
+        drivers = calloc(ndrv, sizeof(*drivers));
+        if (!drivers) {
+            return dv__fail(DV_ERROR_OUT_OF_HOST_MEMORY,
+                            "levelzero: driver list");
+        }
+        r = dv__ze.zeDriverGet(&ndrv, drivers);
+        if (r != DV_ZE_RESULT_SUCCESS) {
+            res = dv__ze_fail(r, "zeDriverGet");
+            goto out;
+        }
+    }
+    for (uint32_t d = 0; d < ndrv && !found; d++) {
+        uint32_t ndev = 0;
+        res = ze_devices_of(drivers[d], &ndev, &devices);
+        if (res != DV_OK) {
+            goto out;
+        }
+        for (uint32_t i = 0; i < ndev; i++) {
+            dv_ze_device_properties_t props;
+            memset(&props, 0, sizeof(props));
+            props.stype = DV_ZE_STRUCTURE_TYPE_DEVICE_PROPERTIES;
+            r = dv__ze.zeDeviceGetProperties(devices[i], &props);
+            if (r != DV_ZE_RESULT_SUCCESS) {
+                res = dv__ze_fail(r, "zeDeviceGetProperties");
+                goto out;
+            }
+            if (props.type != DV_ZE_DEVICE_TYPE_GPU) {
+                continue;
+            }
+            if (seen == ordinal) {
+                *driver = drivers[d];
+                *device = devices[i];
+                found = 1;
+                break;
+            }
+            seen++;
+        }
+        free(devices);
+        devices = NULL;
+    }
+    if (count) {
+        /* When we stopped early the total is at least ordinal + 1. */
+        *count = found ? seen + 1 : seen;
+    }
+    if (ordinal >= 0 && !found) {
+        res = dv__fail(DV_ERROR_DEVICE_NOT_FOUND,
+                       "levelzero: no GPU device %d (%d found)", ordinal,
+                       seen);
+    }
+out:
+    free(devices);
+    free(drivers);
+    return res;
+}
