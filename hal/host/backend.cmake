@@ -1,4 +1,5 @@
 # The host backend is always built.
+list(APPEND DV_HAL_SOURCES hal/host/host_stream.c)
 if(WIN32)
   list(APPEND DV_HAL_SOURCES hal/host/host_win.c)
 else()

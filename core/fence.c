@@ -1,0 +1,144 @@
+/*
+ * fence.c - when may an unpinned page be evicted?
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * Each unpin call on a stream gets a sequence number; its pages remember
+ * (stream slot, seq). A fence recorded on the stream covers every unpin with
+ * a smaller or equal seq. Recording a fence per unpin costs a driver call
+ * (about a microsecond), so unpins share one: a fence is recorded every
+ * fence_interval unpins, and on demand when eviction needs a page whose
+ * unpin no fence covers yet. Waiting for a page means waiting for the
+ * oldest fence at or after its seq on its own stream: never for another
+ * stream and never for the whole device.
+ *
+ * Each stream keeps a ring of at most DV__FENCE_RING fences. When it is
+ * full the oldest is dropped: later fences cover its unpins too, only more
+ * conservatively.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/internal.h"
+
+uint32_t dv__stream_slot_locked(dv_device_t *dev, void *stream) {
+    uint32_t c = dev->last_stream;
+    if (c < dev->stream_count && dev->streams[c].stream == stream) {
+        return c;
+    }
+    for (uint32_t k = 0; k < dev->stream_count; k++) {
+        if (dev->streams[k].stream == stream) {
+            dev->last_stream = k;
+            return k;
+        }
+    }
+    if (dev->stream_count == dev->stream_cap) {
+        uint32_t cap = dev->stream_cap ? dev->stream_cap * 2 : 4;
+        dv__stream_t *s = realloc(dev->streams, cap * sizeof(*s));
+        if (!s) {
+            return DV__NO_STREAM;
+        }
+        dev->streams = s;
+        dev->stream_cap = cap;
+    }
+    dv__stream_t *s = &dev->streams[dev->stream_count];
+    memset(s, 0, sizeof(*s));
+    s->stream = stream;
+    dev->last_stream = dev->stream_count;
+    return dev->stream_count++;
+}
+
+static dv__fence_ent_t *ring_at(dv__stream_t *s, uint32_t k) {
+    return &s->ring[(s->ring_head + k) % DV__FENCE_RING];
+}
+
+static void ring_pop(dv_device_t *dev, dv__stream_t *s) {
+    dv__fence_ent_t *e = ring_at(s, 0);
+    if (dev->hal.fence_destroy) {
+        dev->hal.fence_destroy(dev->ctx, e->fence);
+    }
+    s->ring_head = (s->ring_head + 1) % DV__FENCE_RING;
+    s->ring_count--;
+}
+
+/* Record a fence covering every unpin handed out so far on this stream. */
+static dv_result_t record(dv_device_t *dev, dv__stream_t *s) {
+    dv_hal_fence_t f = NULL;
+    dv_result_t r = dev->hal.fence_record(dev->ctx, s->stream, &f);
+    if (r != DV_OK) {
+        return dv__hal_fail(dev, r, "fence_record");
+    }
+    if (s->ring_count == DV__FENCE_RING) {
+        ring_pop(dev, s);
+    }
+    dv__fence_ent_t *e = ring_at(s, s->ring_count++);
+    e->fence = f;
+    e->seq = s->seq;
+    s->since_fence = 0;
+    return DV_OK;
+}
+
+dv_result_t dv__stream_unpin_locked(dv_device_t *dev, uint32_t slot,
+                                    uint64_t *seq) {
+    dv__stream_t *s = &dev->streams[slot];
+    *seq = ++s->seq;
+    if (++s->since_fence >= dev->fence_interval) {
+        return record(dev, s);
+    }
+    return DV_OK;
+}
+
+int dv__page_idle(const dv_device_t *dev, const dv__page_t *pg) {
+    return pg->stream == DV__NO_STREAM ||
+           pg->unpin_seq <= dev->streams[pg->stream].done_seq;
+}
+
+/* Everything up to fence k is done: drop fences 0..k. */
+static void retire_through(dv_device_t *dev, dv__stream_t *s, uint32_t k) {
+    uint64_t seq = ring_at(s, k)->seq;
+    for (uint32_t n = 0; n <= k; n++) {
+        ring_pop(dev, s);
+    }
+    if (seq > s->done_seq) {
+        s->done_seq = seq;
+    }
+}
+
+dv_result_t dv__page_wait_locked(dv_device_t *dev, dv__page_t *pg) {
+    if (dv__page_idle(dev, pg)) {
+        return DV_OK;
+    }
+    dv__stream_t *s = &dev->streams[pg->stream];
+    uint32_t k = 0;
+    while (k < s->ring_count && ring_at(s, k)->seq < pg->unpin_seq) {
+        k++;
+    }
+    if (k == s->ring_count) {
+        dv_result_t r = record(dev, s);
+        if (r != DV_OK) {
+            return r;
+        }
+        k = s->ring_count - 1;
+    }
+    dv_hal_fence_t f = ring_at(s, k)->fence;
+    dv_result_t r = dev->hal.fence_query(dev->ctx, f);
+    if (r == DV_NOT_READY) {
+        dev->st.fence_waits++;
+        r = dev->hal.fence_wait(dev->ctx, f);
+    }
+    if (r != DV_OK) {
+        return dv__hal_fail(dev, r, "fence wait");
+    }
+    retire_through(dev, s, k);
+    return DV_OK;
+}
+
+void dv__streams_fini_locked(dv_device_t *dev) {
+    for (uint32_t k = 0; k < dev->stream_count; k++) {
+        dv__stream_t *s = &dev->streams[k];
+        while (s->ring_count) {
+            ring_pop(dev, s);
+        }
+    }
+    dev->stream_count = 0;
+}
