@@ -15,7 +15,11 @@
 
 #include "dynvram.h"
 
-#if defined(__GNUC__)
+#if defined(__MINGW32__)
+/* mingw's "printf" archetype is msvcrt's (no %zu, %llu); the build defines
+ * __USE_MINGW_ANSI_STDIO so the C99 formats are what vsnprintf implements. */
+#define DV__PRINTF(a, b) __attribute__((format(gnu_printf, a, b)))
+#elif defined(__GNUC__)
 #define DV__PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
 #define DV__PRINTF(a, b)
