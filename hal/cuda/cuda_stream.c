@@ -1,0 +1,264 @@
+/*
+ * cuda_stream.c - the CUDA backend's fences (events), streams, copies and
+ * host memory registration.
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * A fence is a CUevent created with CU_EVENT_DISABLE_TIMING (timing makes
+ * record and query dearer). Destroyed fences go back to a small per-device
+ * cache and are re-recorded later: recording an event again simply moves it
+ * to the new point in the stream, so a recycled event carries no old state.
+ * A NULL stream is the legacy default stream (symbols are resolved with
+ * CU_GET_PROC_ADDRESS_LEGACY_STREAM), the one PyTorch uses by default.
+ */
+#include <stdint.h>
+
+#include "hal/cuda/cuda_internal.h"
+
+static dv_cu_stream cu_stream(void *stream) { return (dv_cu_stream)stream; }
+
+dv_result_t dv__cu_fence_record(void *ctx, void *stream,
+                                dv_hal_fence_t *fence) {
+    dv__cu_dev_t *d = ctx;
+    dv_cu_event ev = NULL;
+    dv_cu_result rc;
+    dv_result_t r;
+
+    if (!fence) {
+        return dv__fail(DV_ERROR_INVALID_ARGUMENT, "cuda fence_record: NULL");
+    }
+    r = dv__cu_enter(d);
+    if (r != DV_OK) {
+        return r;
+    }
+    if (d->event_count > 0) {
+        ev = d->events[--d->event_count];
+    } else {
+        rc = dv__cu.cuEventCreate(&ev, DV_CU_EVENT_DISABLE_TIMING);
+        if (rc != DV_CU_SUCCESS) {
+            dv__cu_leave(d);
+            return dv__cu_fail_as(rc, DV_ERROR_BACKEND,
+                                  "cuEventCreate(DISABLE_TIMING)");
+        }
+    }
+    rc = dv__cu.cuEventRecord(ev, cu_stream(stream));
+    if (rc != DV_CU_SUCCESS) {
+        if (d->event_count < DV__CU_EVENT_CACHE) {
+            d->events[d->event_count++] = ev;
+        } else {
+            dv__cu.cuEventDestroy(ev);
+        }
+        dv__cu_leave(d);
+        return dv__cu_fail_as(rc, DV_ERROR_BACKEND, "cuEventRecord(stream %p)",
+                              stream);
+    }
+    dv__cu_leave(d);
+    *fence = ev;
+    return DV_OK;
+}
+
+dv_result_t dv__cu_fence_query(void *ctx, dv_hal_fence_t fence) {
+    dv__cu_dev_t *d = ctx;
+    dv_cu_result rc;
+    dv_result_t r = dv__cu_enter(d);
+    if (r != DV_OK) {
+        return r;
+    }
+    rc = dv__cu.cuEventQuery((dv_cu_event)fence);
+    dv__cu_leave(d);
+    if (rc == DV_CU_SUCCESS) {
+        return DV_OK;
+    }
+    if (rc == DV_CU_ERROR_NOT_READY) {
+        return DV_NOT_READY;
+    }
+    return dv__cu_fail_as(rc, DV_ERROR_BACKEND, "cuEventQuery(%p)", fence);
+}
+
+dv_result_t dv__cu_fence_wait(void *ctx, dv_hal_fence_t fence) {
+    dv__cu_dev_t *d = ctx;
+    dv_cu_result rc;
+    dv_result_t r = dv__cu_enter(d);
+    if (r != DV_OK) {
+        return r;
+    }
+    rc = dv__cu.cuEventSynchronize((dv_cu_event)fence);
+    dv__cu_leave(d);
+    if (rc != DV_CU_SUCCESS) {
+        return dv__cu_fail_as(rc, DV_ERROR_BACKEND, "cuEventSynchronize(%p)",
+                              fence);
+    }
+    return DV_OK;
+}
+
+void dv__cu_fence_destroy(void *ctx, dv_hal_fence_t fence) {
+    dv__cu_dev_t *d = ctx;
+    dv_cu_result rc;
+    if (!fence) {
+        return;
+    }
+    if (d->event_count < DV__CU_EVENT_CACHE) {
+        d->events[d->event_count++] = (dv_cu_event)fence;
+        return;
+    }
+    if (dv__cu_enter(d) != DV_OK) {
+        return;
+    }
+    rc = dv__cu.cuEventDestroy((dv_cu_event)fence);
+    dv__cu_leave(d);
+    if (rc != DV_CU_SUCCESS) {
+        dv__log(DV_LOG_WARNING, "cuda: cuEventDestroy(%p) returned %d", fence,
+                rc);
+    }
+}
+
+void dv__cu_event_cache_clear(dv__cu_dev_t *d) {
+    while (d->event_count > 0) {
+        dv__cu.cuEventDestroy(d->events[--d->event_count]);
+    }
+}
+
+dv_result_t dv__cu_stream_create(void *ctx, void **stream) {
+    dv__cu_dev_t *d = ctx;
+    dv_cu_stream s = NULL;
+    dv_cu_result rc;
+    dv_result_t r;
+    if (!stream) {
+        return dv__fail(DV_ERROR_INVALID_ARGUMENT, "cuda stream_create: NULL");
+    }
+    r = dv__cu_enter(d);
+    if (r != DV_OK) {
+        return r;
+    }
+    rc = dv__cu.cuStreamCreate(&s, DV_CU_STREAM_NON_BLOCKING);
+    dv__cu_leave(d);
+    if (rc != DV_CU_SUCCESS) {
+        return dv__cu_fail_as(rc, DV_ERROR_BACKEND,
+                              "cuStreamCreate(NON_BLOCKING)");
+    }
+    *stream = s;
+    return DV_OK;
+}
+
+dv_result_t dv__cu_stream_destroy(void *ctx, void *stream) {
+    dv__cu_dev_t *d = ctx;
+    dv_cu_result rc;
+    dv_result_t r;
+    if (!stream) {
+        return dv__fail(DV_ERROR_INVALID_ARGUMENT,
+                        "cuda stream_destroy: the default stream cannot be "
+                        "destroyed");
+    }
+    r = dv__cu_enter(d);
+    if (r != DV_OK) {
+        return r;
+    }
+    rc = dv__cu.cuStreamDestroy(cu_stream(stream));
+    dv__cu_leave(d);
+    if (rc != DV_CU_SUCCESS) {
+        return dv__cu_fail_as(rc, DV_ERROR_BACKEND, "cuStreamDestroy(%p)",
+                              stream);
+    }
+    return DV_OK;
+}
+
+dv_result_t dv__cu_stream_synchronize(void *ctx, void *stream) {
+    dv__cu_dev_t *d = ctx;
+    dv_cu_result rc;
+    dv_result_t r = dv__cu_enter(d);
+    if (r != DV_OK) {
+        return r;
+    }
+    rc = dv__cu.cuStreamSynchronize(cu_stream(stream));
+    dv__cu_leave(d);
+    if (rc != DV_CU_SUCCESS) {
+        return dv__cu_fail_as(rc, DV_ERROR_BACKEND, "cuStreamSynchronize(%p)",
+                              stream);
+    }
+    return DV_OK;
+}
+
+dv_result_t dv__cu_copy_h2d(void *ctx, uint64_t dst, const void *src,
+                            uint64_t size, void *stream) {
+    dv__cu_dev_t *d = ctx;
+    dv_cu_result rc;
+    dv_result_t r;
+    if (size > (uint64_t)SIZE_MAX || (size && !src)) {
+        return dv__fail(DV_ERROR_INVALID_ARGUMENT, "cuda copy_h2d: bad source");
+    }
+    r = dv__cu_enter(d);
+    if (r != DV_OK) {
+        return r;
+    }
+    rc = dv__cu.cuMemcpyHtoDAsync(dst, src, (size_t)size, cu_stream(stream));
+    dv__cu_leave(d);
+    if (rc != DV_CU_SUCCESS) {
+        return dv__cu_fail_as(
+            rc, DV_ERROR_BACKEND, "cuMemcpyHtoDAsync(0x%llx, %p, %llu)",
+            (unsigned long long)dst, src, (unsigned long long)size);
+    }
+    return DV_OK;
+}
+
+dv_result_t dv__cu_copy_d2h(void *ctx, void *dst, uint64_t src, uint64_t size,
+                            void *stream) {
+    dv__cu_dev_t *d = ctx;
+    dv_cu_result rc;
+    dv_result_t r;
+    if (size > (uint64_t)SIZE_MAX || (size && !dst)) {
+        return dv__fail(DV_ERROR_INVALID_ARGUMENT,
+                        "cuda copy_d2h: bad destination");
+    }
+    r = dv__cu_enter(d);
+    if (r != DV_OK) {
+        return r;
+    }
+    rc = dv__cu.cuMemcpyDtoHAsync(dst, src, (size_t)size, cu_stream(stream));
+    dv__cu_leave(d);
+    if (rc != DV_CU_SUCCESS) {
+        return dv__cu_fail_as(
+            rc, DV_ERROR_BACKEND, "cuMemcpyDtoHAsync(%p, 0x%llx, %llu)", dst,
+            (unsigned long long)src, (unsigned long long)size);
+    }
+    return DV_OK;
+}
+
+dv_result_t dv__cu_host_register(void *ctx, void *ptr, uint64_t size) {
+    dv__cu_dev_t *d = ctx;
+    dv_cu_result rc;
+    dv_result_t r;
+    if (!ptr || size == 0 || size > (uint64_t)SIZE_MAX) {
+        return dv__fail(DV_ERROR_INVALID_ARGUMENT,
+                        "cuda host_register: NULL pointer or bad size");
+    }
+    r = dv__cu_enter(d);
+    if (r != DV_OK) {
+        return r;
+    }
+    rc = dv__cu.cuMemHostRegister(ptr, (size_t)size,
+                                  DV_CU_MEMHOSTREGISTER_PORTABLE);
+    dv__cu_leave(d);
+    if (rc != DV_CU_SUCCESS) {
+        /* Failing to page-lock is short host memory, not device memory. */
+        return dv__cu_fail_as(rc, DV_ERROR_OUT_OF_HOST_MEMORY,
+                              "cuMemHostRegister(%p, %llu, PORTABLE)", ptr,
+                              (unsigned long long)size);
+    }
+    return DV_OK;
+}
+
+dv_result_t dv__cu_host_unregister(void *ctx, void *ptr) {
+    dv__cu_dev_t *d = ctx;
+    dv_cu_result rc;
+    dv_result_t r = dv__cu_enter(d);
+    if (r != DV_OK) {
+        return r;
+    }
+    rc = dv__cu.cuMemHostUnregister(ptr);
+    dv__cu_leave(d);
+    if (rc != DV_CU_SUCCESS) {
+        return dv__cu_fail_as(rc, DV_ERROR_BACKEND, "cuMemHostUnregister(%p)",
+                              ptr);
+    }
+    return DV_OK;
+}
