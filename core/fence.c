@@ -104,23 +104,70 @@ static void retire_through(dv_device_t *dev, dv__stream_t *s, uint32_t k) {
     }
 }
 
-dv_result_t dv__page_wait_locked(dv_device_t *dev, dv__page_t *pg) {
-    if (dv__page_idle(dev, pg)) {
-        return DV_OK;
-    }
-    dv__stream_t *s = &dev->streams[pg->stream];
+/* Index of the oldest fence covering the page's unpin, recording one when
+ * none does yet; -1 if recording failed. */
+static int64_t covering_fence(dv_device_t *dev, dv__stream_t *s,
+                              const dv__page_t *pg) {
     uint32_t k = 0;
     while (k < s->ring_count && ring_at(s, k)->seq < pg->unpin_seq) {
         k++;
     }
     if (k == s->ring_count) {
-        dv_result_t r = record(dev, s);
-        if (r != DV_OK) {
-            return r;
+        if (record(dev, s) != DV_OK) {
+            return -1;
         }
         k = s->ring_count - 1;
     }
-    dv_hal_fence_t f = ring_at(s, k)->fence;
+    return k;
+}
+
+/* No fence could be recorded: finish the stream's work instead (correct,
+ * only slower). Everything handed out on it so far is then done. */
+static dv_result_t sync_instead(dv_device_t *dev, dv__stream_t *s) {
+    dv_result_t r = dev->hal.stream_synchronize
+                        ? dev->hal.stream_synchronize(dev->ctx, s->stream)
+                        : DV_ERROR_NOT_SUPPORTED;
+    if (r != DV_OK) {
+        return dv__hal_fail(dev, DV_ERROR_BACKEND,
+                            "fence_record and stream_synchronize");
+    }
+    dv__log(DV_LOG_WARNING, "fence unavailable: synchronized the stream");
+    while (s->ring_count) {
+        ring_pop(dev, s);
+    }
+    s->done_seq = s->seq;
+    s->since_fence = 0;
+    return DV_OK;
+}
+
+dv_result_t dv__stream_sync_locked(dv_device_t *dev, uint32_t slot) {
+    return sync_instead(dev, &dev->streams[slot]);
+}
+
+int dv__page_try_idle_locked(dv_device_t *dev, dv__page_t *pg) {
+    if (dv__page_idle(dev, pg)) {
+        return 1;
+    }
+    dv__stream_t *s = &dev->streams[pg->stream];
+    int64_t k = covering_fence(dev, s, pg);
+    if (k < 0 || dev->hal.fence_query(dev->ctx, ring_at(s, (uint32_t)k)->fence) !=
+                     DV_OK) {
+        return 0;
+    }
+    retire_through(dev, s, (uint32_t)k);
+    return 1;
+}
+
+dv_result_t dv__page_wait_locked(dv_device_t *dev, dv__page_t *pg) {
+    if (dv__page_idle(dev, pg)) {
+        return DV_OK;
+    }
+    dv__stream_t *s = &dev->streams[pg->stream];
+    int64_t k = covering_fence(dev, s, pg);
+    if (k < 0) {
+        return sync_instead(dev, s);
+    }
+    dv_hal_fence_t f = ring_at(s, (uint32_t)k)->fence;
     dv_result_t r = dev->hal.fence_query(dev->ctx, f);
     if (r == DV_NOT_READY) {
         dev->st.fence_waits++;
@@ -129,7 +176,7 @@ dv_result_t dv__page_wait_locked(dv_device_t *dev, dv__page_t *pg) {
     if (r != DV_OK) {
         return dv__hal_fail(dev, r, "fence wait");
     }
-    retire_through(dev, s, k);
+    retire_through(dev, s, (uint32_t)k);
     return DV_OK;
 }
 

@@ -145,9 +145,14 @@ dv_result_t dv__stream_unpin_locked(dv_device_t *dev, uint32_t slot,
                                     uint64_t *seq);
 /* Is the work before page's last unpin known finished (no driver call)? */
 int dv__page_idle(const dv_device_t *dev, const dv__page_t *pg);
+/* Like dv__page_idle, but may record and query (never wait on) a fence. */
+int dv__page_try_idle_locked(dv_device_t *dev, dv__page_t *pg);
 /* Make sure the work before the page's last unpin finished: query, then
  * wait on the one fence that covers it. Counts fence_waits. */
 dv_result_t dv__page_wait_locked(dv_device_t *dev, dv__page_t *pg);
+/* Fallback when a fence cannot be recorded: synchronize the stream and
+ * mark all its unpins done. DV_ERROR_BACKEND if that fails too. */
+dv_result_t dv__stream_sync_locked(dv_device_t *dev, uint32_t slot);
 void dv__streams_fini_locked(dv_device_t *dev);
 
 /* ---- invariants (check.c) ---- */

@@ -191,18 +191,22 @@ static dv_result_t evict_one(dv_device_t *dev, dv_vbar_t *self,
 }
 
 void dv__reap_locked(dv_device_t *dev) {
-    /* Pages left pinned above a lowered watermark, unpinned since: free
-     * those whose work is done. Bounded by reap_pending. */
-    for (dv_vbar_t *v = dev->top; v && dev->reap_pending; v = v->down) {
+    /* Pages left pinned above a lowered watermark and unpinned since: free
+     * those whose work is done; the rest stay first in eviction order. */
+    uint64_t left = 0;
+    for (dv_vbar_t *v = dev->top; v; v = v->down) {
         for (uint64_t i = v->watermark; i < v->page_count; i++) {
             dv__page_t *pg = &v->pages[i];
-            if (pg->resident && !pg->pins && dv__page_idle(dev, pg) &&
-                dv__evict_page_locked(dev, v, i, 1, 0) == DV_OK) {
-                dev->reap_pending--;
+            if (!pg->resident || pg->pins) {
+                continue;
+            }
+            if (!dv__page_try_idle_locked(dev, pg) ||
+                dv__evict_page_locked(dev, v, i, 1, 0) != DV_OK) {
+                left++;
             }
         }
     }
-    dev->reap_pending = 0;
+    dev->reap_pending = left;
 }
 
 /* ---- fault ------------------------------------------------------------ */
@@ -382,16 +386,19 @@ dv_result_t dv_unpin(dv_device_t *dev, dv_vbar_t *vbar, uint64_t offset,
     }
     uint32_t slot = DV__NO_STREAM;
     uint64_t seq = 0;
-    dv_result_t fr = DV_OK;
     if (dev->hal.fence_record) {
         slot = dv__stream_slot_locked(dev, stream);
-        fr = slot == DV__NO_STREAM ? DV_ERROR_OUT_OF_HOST_MEMORY
-                                   : dv__stream_unpin_locked(dev, slot, &seq);
-        if (fr != DV_OK) {
-            /* No fence: fall back to finishing the stream's work now. */
-            slot = DV__NO_STREAM;
-            if (dev->hal.stream_synchronize) {
-                dev->hal.stream_synchronize(dev->ctx, stream);
+        if (slot == DV__NO_STREAM) {
+            dv__mutex_unlock(&dev->lock);
+            return dv__fail(DV_ERROR_OUT_OF_HOST_MEMORY, "dv_unpin: stream table");
+        }
+        r = dv__stream_unpin_locked(dev, slot, &seq);
+        if (r != DV_OK) {
+            /* No fence: finish the stream's work now instead. */
+            r = dv__stream_sync_locked(dev, slot);
+            if (r != DV_OK) {
+                dv__mutex_unlock(&dev->lock);
+                return r;
             }
         }
     }
@@ -410,7 +417,7 @@ dv_result_t dv_unpin(dv_device_t *dev, dv_vbar_t *vbar, uint64_t offset,
             if (i >= vbar->watermark) {
                 /* Left pinned when the watermark dropped: free it as soon
                  * as its work is done. */
-                if (dv__page_idle(dev, pg)) {
+                if (dv__page_try_idle_locked(dev, pg)) {
                     dv__evict_page_locked(dev, vbar, i, 1, 0);
                     dv__pool_trim_locked(dev, UINT64_MAX, dev->pool_limit_pages);
                 } else {
@@ -420,6 +427,5 @@ dv_result_t dv_unpin(dv_device_t *dev, dv_vbar_t *vbar, uint64_t offset,
         }
     }
     dv__mutex_unlock(&dev->lock);
-    return fr == DV_OK ? DV_OK : dv__fail(fr, "dv_unpin: fence record failed; "
-                                          "stream synchronized instead");
+    return DV_OK;
 }

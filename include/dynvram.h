@@ -316,8 +316,9 @@ DV_API dv_result_t dv_fault(dv_device_t *dev, dv_vbar_t *vbar, uint64_t offset,
  * the device. A page above a lowered watermark is evicted here.
  * Results: DV_OK; DV_ERROR_INVALID_ARGUMENT; DV_ERROR_OUT_OF_RANGE;
  * DV_ERROR_WRONG_DEVICE; DV_ERROR_NOT_PINNED (some page under the range is
- * not pinned; nothing changed); DV_ERROR_BACKEND (fence record failed: the
- * pages are unpinned and the stream is synchronized instead).
+ * not pinned; nothing changed); DV_ERROR_BACKEND (no fence could be recorded
+ * and synchronizing the stream failed too; nothing changed). When only the
+ * fence fails, the stream is synchronized instead and the call succeeds.
  */
 DV_API dv_result_t dv_unpin(dv_device_t *dev, dv_vbar_t *vbar, uint64_t offset,
                             uint64_t size, void *stream);

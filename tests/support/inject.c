@@ -1,0 +1,205 @@
+/*
+ * inject.c - see inject.h.
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#include "inject.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct wrap {
+    void *inner;
+} wrap_t;
+
+static const dv_hal_ops_t *in;
+static long fail_at;
+static dv_result_t fail_with;
+static td_inject_state_t st;
+
+void td_inject_arm(const dv_hal_ops_t *inner, long n, dv_result_t err) {
+    in = inner;
+    fail_at = n;
+    fail_with = err;
+    memset(&st, 0, sizeof(st));
+}
+
+const td_inject_state_t *td_inject_state(void) { return &st; }
+
+/* Should this call fail? `allocating`: the op can run out of memory. */
+static int hit(const char *op, int allocating) {
+    if (fail_with == DV_ERROR_OUT_OF_DEVICE_MEMORY && !allocating) {
+        return 0;
+    }
+    st.calls++;
+    if (!st.fired && fail_at && st.calls == fail_at) {
+        st.fired = 1;
+        st.op = op;
+        return 1;
+    }
+    return 0;
+}
+
+#define CTX(c) (((wrap_t *)(c))->inner)
+
+static dv_result_t w_probe(int *count, char *reason, size_t len) {
+    return in->probe(count, reason, len);
+}
+
+static dv_result_t w_init(const dv_hal_init_args_t *a, void **ctx) {
+    if (hit("init", 1)) {
+        return fail_with;
+    }
+    wrap_t *w = calloc(1, sizeof(*w));
+    if (!w) {
+        return DV_ERROR_OUT_OF_HOST_MEMORY;
+    }
+    dv_result_t r = in->init(a, &w->inner);
+    if (r != DV_OK) {
+        free(w);
+        return r;
+    }
+    *ctx = w;
+    return DV_OK;
+}
+
+static void w_fini(void *ctx) {
+    in->fini(CTX(ctx));
+    free(ctx);
+}
+
+static dv_result_t w_get_caps(void *ctx, dv_hal_caps_t *caps) {
+    return hit("get_caps", 0) ? fail_with : in->get_caps(CTX(ctx), caps);
+}
+
+static dv_result_t w_mem_info(void *ctx, uint64_t *f, uint64_t *t) {
+    return hit("mem_info", 0) ? fail_with : in->mem_info(CTX(ctx), f, t);
+}
+
+static dv_result_t w_reserve(void *ctx, uint64_t size, uint64_t *va) {
+    if (hit("reserve", 1)) {
+        return fail_with;
+    }
+    dv_result_t r = in->reserve(CTX(ctx), size, va);
+    st.live_res += r == DV_OK;
+    return r;
+}
+
+static dv_result_t w_unreserve(void *ctx, uint64_t va, uint64_t size) {
+    if (hit("unreserve", 0)) {
+        return fail_with;
+    }
+    dv_result_t r = in->unreserve(CTX(ctx), va, size);
+    st.live_res -= r == DV_OK;
+    return r;
+}
+
+static dv_result_t w_create(void *ctx, uint64_t size, dv_hal_mem_t *m) {
+    if (hit("create", 1)) {
+        return fail_with;
+    }
+    dv_result_t r = in->create(CTX(ctx), size, m);
+    st.live_mem += r == DV_OK;
+    return r;
+}
+
+static dv_result_t w_release(void *ctx, dv_hal_mem_t m) {
+    if (hit("release", 0)) {
+        st.lost_mem++;
+        return fail_with;
+    }
+    dv_result_t r = in->release(CTX(ctx), m);
+    st.live_mem -= r == DV_OK;
+    return r;
+}
+
+static dv_result_t w_map(void *ctx, uint64_t va, uint64_t size, dv_hal_mem_t m) {
+    if (hit("map", 1)) {
+        return fail_with;
+    }
+    dv_result_t r = in->map(CTX(ctx), va, size, m);
+    st.live_maps += r == DV_OK;
+    return r;
+}
+
+static dv_result_t w_unmap(void *ctx, uint64_t va, uint64_t size) {
+    if (hit("unmap", 0)) {
+        return fail_with;
+    }
+    dv_result_t r = in->unmap(CTX(ctx), va, size);
+    st.live_maps -= r == DV_OK;
+    return r;
+}
+
+static dv_result_t w_fence_record(void *ctx, void *s, dv_hal_fence_t *f) {
+    return hit("fence_record", 1) ? fail_with : in->fence_record(CTX(ctx), s, f);
+}
+
+static dv_result_t w_fence_query(void *ctx, dv_hal_fence_t f) {
+    return hit("fence_query", 0) ? fail_with : in->fence_query(CTX(ctx), f);
+}
+
+static dv_result_t w_fence_wait(void *ctx, dv_hal_fence_t f) {
+    return hit("fence_wait", 0) ? fail_with : in->fence_wait(CTX(ctx), f);
+}
+
+static void w_fence_destroy(void *ctx, dv_hal_fence_t f) {
+    in->fence_destroy(CTX(ctx), f);
+}
+
+static dv_result_t w_stream_create(void *ctx, void **s) {
+    return hit("stream_create", 1) ? fail_with : in->stream_create(CTX(ctx), s);
+}
+
+static dv_result_t w_stream_destroy(void *ctx, void *s) {
+    return in->stream_destroy(CTX(ctx), s);
+}
+
+static dv_result_t w_stream_synchronize(void *ctx, void *s) {
+    return hit("stream_synchronize", 0) ? fail_with
+                                        : in->stream_synchronize(CTX(ctx), s);
+}
+
+static dv_result_t w_copy_h2d(void *ctx, uint64_t d, const void *s, uint64_t n,
+                              void *st_) {
+    return in->copy_h2d(CTX(ctx), d, s, n, st_);
+}
+
+static dv_result_t w_copy_d2h(void *ctx, void *d, uint64_t s, uint64_t n,
+                              void *st_) {
+    return in->copy_d2h(CTX(ctx), d, s, n, st_);
+}
+
+static void w_last_native_error(int64_t *code, char *text, size_t len) {
+    in->last_native_error(code, text, len);
+}
+
+static dv_hal_ops_t ops;
+
+const dv_hal_ops_t *td_inject_ops(void) {
+    ops = (dv_hal_ops_t){
+        .version = DV_HAL_VERSION,
+        .name = "inject",
+        .probe = w_probe,
+        .init = w_init,
+        .fini = w_fini,
+        .get_caps = w_get_caps,
+        .mem_info = w_mem_info,
+        .reserve = w_reserve,
+        .unreserve = w_unreserve,
+        .create = w_create,
+        .release = w_release,
+        .map = w_map,
+        .unmap = w_unmap,
+        .fence_record = in->fence_record ? w_fence_record : NULL,
+        .fence_query = in->fence_query ? w_fence_query : NULL,
+        .fence_wait = in->fence_wait ? w_fence_wait : NULL,
+        .fence_destroy = in->fence_destroy ? w_fence_destroy : NULL,
+        .stream_create = in->stream_create ? w_stream_create : NULL,
+        .stream_destroy = in->stream_destroy ? w_stream_destroy : NULL,
+        .stream_synchronize = in->stream_synchronize ? w_stream_synchronize : NULL,
+        .copy_h2d = in->copy_h2d ? w_copy_h2d : NULL,
+        .copy_d2h = in->copy_d2h ? w_copy_d2h : NULL,
+        .last_native_error = in->last_native_error ? w_last_native_error : NULL,
+    };
+    return &ops;
+}

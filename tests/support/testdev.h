@@ -1,0 +1,56 @@
+/*
+ * testdev.h - opening test devices on the backend under test.
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * The generic suites run on whatever backend DYNVRAM_BACKEND names (default
+ * host). Their main() (in testdev.c) probes that backend first and exits 77
+ * (CTest's "skipped") with the reason when it is unavailable.
+ */
+#ifndef DV_TEST_TESTDEV_H
+#define DV_TEST_TESTDEV_H
+
+#include <criterion/criterion.h>
+#include <criterion/hooks.h>
+
+#include "dynvram.h"
+#include "dynvram_hal.h"
+
+/* Page size used by the suites: 2 MiB is a multiple of every backend's
+ * granularity seen (CUDA 2 MiB, HIP 4-64 KiB, Level Zero 64 KiB-2 MiB). */
+#define TD_PAGE (2ull << 20)
+
+/* The backend under test ("host" unless DYNVRAM_BACKEND says otherwise). */
+const char *td_backend(void);
+const dv_hal_ops_t *td_hal(void);
+
+/* Options for the backend under test: page TD_PAGE, vram_limit of
+ * `limit_pages` pages (0 = none), default pool. */
+void td_options(dv_device_options_t *o, uint64_t limit_pages);
+/* Open with td_options; asserts success. */
+dv_device_t *td_open(uint64_t limit_pages);
+dv_device_t *td_open_opts(const dv_device_options_t *o);
+/* Assert the device's invariants hold. */
+void td_check(dv_device_t *dev);
+/* Resident page count of a VBAR. */
+uint64_t td_resident_pages(dv_device_t *dev, dv_vbar_t *v);
+/* Residency flags of page i. */
+uint8_t td_page_flags(dv_device_t *dev, dv_vbar_t *v, uint64_t i);
+uint64_t td_watermark(dv_device_t *dev, dv_vbar_t *v);
+dv_device_stats_t td_stats(dv_device_t *dev);
+
+#define TD_OK(call)                                                            \
+    do {                                                                       \
+        dv_result_t td_r_ = (call);                                            \
+        cr_assert_eq(td_r_, DV_OK, "%s -> %s (%s)", #call,                     \
+                     dv_result_name(td_r_), dv_last_error());                  \
+    } while (0)
+
+#define TD_IS(call, want)                                                      \
+    do {                                                                       \
+        dv_result_t td_r_ = (call);                                            \
+        cr_assert_eq(td_r_, (want), "%s -> %s, expected %s (%s)", #call,       \
+                     dv_result_name(td_r_), dv_result_name(want),              \
+                     dv_last_error());                                         \
+    } while (0)
+
+#endif
