@@ -1,0 +1,182 @@
+/*
+ * fake_cudart.c - a test double of the CUDA runtime's allocation entry
+ * points, over malloc with a byte capacity. Used to test the interposer
+ * without a GPU (tests point DYNVRAM_CUDART at it or link it after the
+ * interposer).
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * Capacity: DV_FAKE_CUDART_CAPACITY bytes (default 1 GiB) or
+ * dv_fake_cudart_set_capacity(). dv_fake_cudart_fail_next(n) makes the next
+ * n allocations fail with cudaErrorMemoryAllocation whatever the capacity
+ * (a real GPU short of memory for reasons the budget did not see). Like the
+ * real runtime, a failure is also recorded as the thread's last error.
+ */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "cudart_abi.h"
+
+#define FAKE_EXPORT __attribute__((visibility("default")))
+
+FAKE_EXPORT cudaError_t cudaGetDevice(int *device);
+FAKE_EXPORT cudaError_t cudaSetDevice(int device);
+FAKE_EXPORT cudaError_t cudaGetLastError(void);
+FAKE_EXPORT void dv_fake_cudart_set_capacity(uint64_t bytes);
+FAKE_EXPORT void dv_fake_cudart_fail_next(int n);
+FAKE_EXPORT uint64_t dv_fake_cudart_used(void);
+FAKE_EXPORT uint64_t dv_fake_cudart_alloc_calls(void);
+
+typedef struct fake_hdr {
+    uint64_t size;
+    uint64_t magic;
+} fake_hdr;
+
+#define FAKE_MAGIC 0x66616b6563756461ull
+#define FAKE_TOTAL (80ull << 30)
+
+static pthread_mutex_t fake_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t fake_capacity;
+static int fake_capacity_set;
+static uint64_t fake_used;
+static uint64_t fake_calls;
+static int fake_fail;
+static _Thread_local int fake_device;
+static _Thread_local cudaError_t fake_last;
+
+static uint64_t fake_cap_locked(void) {
+    if (!fake_capacity_set) {
+        const char *s = getenv("DV_FAKE_CUDART_CAPACITY");
+        fake_capacity = s && s[0] ? strtoull(s, NULL, 0) : (1ull << 30);
+        fake_capacity_set = 1;
+    }
+    return fake_capacity;
+}
+
+static cudaError_t fake_set(cudaError_t e) {
+    if (e != DV_CUDA_SUCCESS) {
+        fake_last = e;
+    }
+    return e;
+}
+
+FAKE_EXPORT cudaError_t cudaMalloc(void **ptr, size_t size) {
+    if (!ptr) {
+        return fake_set(DV_CUDA_ERROR_INVALID_VALUE);
+    }
+    pthread_mutex_lock(&fake_mu);
+    fake_calls++;
+    uint64_t cap = fake_cap_locked();
+    if (fake_fail > 0 || size > cap || fake_used > cap - size) {
+        if (fake_fail > 0) {
+            fake_fail--;
+        }
+        pthread_mutex_unlock(&fake_mu);
+        *ptr = NULL;
+        return fake_set(DV_CUDA_ERROR_MEMORY_ALLOCATION);
+    }
+    fake_used += size;
+    pthread_mutex_unlock(&fake_mu);
+    fake_hdr *h = malloc(sizeof(*h) + (size ? size : 1));
+    if (!h) {
+        pthread_mutex_lock(&fake_mu);
+        fake_used -= size;
+        pthread_mutex_unlock(&fake_mu);
+        return fake_set(DV_CUDA_ERROR_MEMORY_ALLOCATION);
+    }
+    h->size = size;
+    h->magic = FAKE_MAGIC;
+    *ptr = h + 1;
+    return DV_CUDA_SUCCESS;
+}
+
+FAKE_EXPORT cudaError_t cudaFree(void *ptr) {
+    if (!ptr) {
+        return DV_CUDA_SUCCESS;
+    }
+    fake_hdr *h = (fake_hdr *)ptr - 1;
+    if (h->magic != FAKE_MAGIC) {
+        return fake_set(DV_CUDA_ERROR_INVALID_VALUE);
+    }
+    h->magic = 0;
+    pthread_mutex_lock(&fake_mu);
+    fake_used -= h->size;
+    pthread_mutex_unlock(&fake_mu);
+    free(h);
+    return DV_CUDA_SUCCESS;
+}
+
+FAKE_EXPORT cudaError_t cudaMallocAsync(void **ptr, size_t size,
+                                        cudaStream_t stream) {
+    (void)stream;
+    return cudaMalloc(ptr, size);
+}
+
+FAKE_EXPORT cudaError_t cudaFreeAsync(void *ptr, cudaStream_t stream) {
+    (void)stream;
+    return cudaFree(ptr);
+}
+
+FAKE_EXPORT cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total_bytes) {
+    pthread_mutex_lock(&fake_mu);
+    uint64_t cap = fake_cap_locked();
+    uint64_t f = cap > fake_used ? cap - fake_used : 0;
+    pthread_mutex_unlock(&fake_mu);
+    if (free_bytes) {
+        *free_bytes = (size_t)f;
+    }
+    if (total_bytes) {
+        *total_bytes = (size_t)FAKE_TOTAL;
+    }
+    return DV_CUDA_SUCCESS;
+}
+
+FAKE_EXPORT cudaError_t cudaGetDevice(int *device) {
+    if (!device) {
+        return fake_set(DV_CUDA_ERROR_INVALID_VALUE);
+    }
+    *device = fake_device;
+    return DV_CUDA_SUCCESS;
+}
+
+FAKE_EXPORT cudaError_t cudaSetDevice(int device) {
+    if (device < 0 || device > 7) {
+        return fake_set(DV_CUDA_ERROR_INVALID_VALUE);
+    }
+    fake_device = device;
+    return DV_CUDA_SUCCESS;
+}
+
+FAKE_EXPORT cudaError_t cudaGetLastError(void) {
+    cudaError_t e = fake_last;
+    fake_last = DV_CUDA_SUCCESS;
+    return e;
+}
+
+FAKE_EXPORT void dv_fake_cudart_set_capacity(uint64_t bytes) {
+    pthread_mutex_lock(&fake_mu);
+    fake_capacity = bytes;
+    fake_capacity_set = 1;
+    pthread_mutex_unlock(&fake_mu);
+}
+
+FAKE_EXPORT void dv_fake_cudart_fail_next(int n) {
+    pthread_mutex_lock(&fake_mu);
+    fake_fail = n;
+    pthread_mutex_unlock(&fake_mu);
+}
+
+FAKE_EXPORT uint64_t dv_fake_cudart_used(void) {
+    pthread_mutex_lock(&fake_mu);
+    uint64_t u = fake_used;
+    pthread_mutex_unlock(&fake_mu);
+    return u;
+}
+
+FAKE_EXPORT uint64_t dv_fake_cudart_alloc_calls(void) {
+    pthread_mutex_lock(&fake_mu);
+    uint64_t c = fake_calls;
+    pthread_mutex_unlock(&fake_mu);
+    return c;
+}

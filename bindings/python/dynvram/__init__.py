@@ -1,0 +1,280 @@
+# SPDX-License-Identifier: Apache-2.0
+"""dynvram: GPU memory for model weights through virtual memory.
+
+Each model's weights live in a VBAR, a reserved range of device virtual
+address space that costs no memory. ``VBAR.fault(offset, size)`` maps memory
+under a range just before it is used and returns a *generation*; when memory
+is short it returns ``None`` (offloaded) and the caller streams that weight
+instead. ``VBAR.unpin`` ends the use. See the project's DESIGN.md.
+
+Errors: invalid arguments raise ``ValueError`` (``InvalidArgumentError``),
+out of memory raises ``MemoryError`` (``OutOfMemoryError``), any other
+failure raises ``dynvram.Error`` (a ``RuntimeError``). All three carry
+``.code``, ``.name`` and ``.message`` (the library's last-error text).
+
+Library messages go to the ``logging`` logger named ``"dynvram"``.
+"""
+
+import atexit as _atexit
+import logging as _logging
+import threading as _threading
+import types as _types
+from contextlib import contextmanager as _contextmanager
+from typing import NamedTuple as _NamedTuple
+
+from . import _native
+
+Error = _native.Error
+InvalidArgumentError = _native.InvalidArgumentError
+OutOfMemoryError = _native.OutOfMemoryError
+
+PAGE_RESIDENT = _native.PAGE_RESIDENT
+PAGE_PINNED = _native.PAGE_PINNED
+DEFAULT_PAGE_SIZE = _native.DEFAULT_PAGE_SIZE
+
+__version__ = "%d.%d.%d" % (
+    _native.VERSION_MAJOR,
+    _native.VERSION_MINOR,
+    _native.VERSION_PATCH,
+)
+
+__all__ = [
+    "Allocation",
+    "Device",
+    "Error",
+    "InvalidArgumentError",
+    "OutOfMemoryError",
+    "VBAR",
+    "backends",
+    "flush_log",
+    "get_log_level",
+    "last_error",
+    "set_log_level",
+]
+
+# ---- logging ----------------------------------------------------------------
+
+logger = _logging.getLogger("dynvram")
+
+# dynvram level -> logging level (VERBOSE sits below DEBUG).
+_LEVELS = {1: _logging.CRITICAL, 2: _logging.ERROR, 3: _logging.WARNING,
+           4: _logging.INFO, 5: _logging.DEBUG, 6: 5}
+_LEVEL_NAMES = {"none": 0, "critical": 1, "error": 2, "warning": 3, "info": 4,
+                "debug": 5, "verbose": 6}
+
+
+def _log_handler(level, message):
+    logger.log(_LEVELS.get(level, _logging.INFO), "%s", message)
+
+
+def set_log_level(level):
+    """Set the library's level: a name (none, critical, error, warning, info,
+    debug, verbose) or its number 0..6. Messages below it are never formatted.
+    The logger "dynvram" filters again on its own level."""
+    if isinstance(level, str):
+        try:
+            level = _LEVEL_NAMES[level.lower()]
+        except KeyError:
+            raise ValueError("unknown log level %r" % (level,)) from None
+    _native.set_log_level(int(level))
+
+
+def get_log_level():
+    """The library's level as a name."""
+    n = _native.get_log_level()
+    for name, v in _LEVEL_NAMES.items():
+        if v == n:
+            return name
+    return str(n)
+
+
+def flush_log():
+    """Emit messages logged by threads that did not hold the GIL (they are
+    otherwise emitted by the main thread at its next opportunity)."""
+    _native.flush_log()
+
+
+_native.set_log_handler(_log_handler)
+
+
+@_atexit.register
+def _detach_log():
+    # After interpreter shutdown nobody may drain the queue: go back to
+    # stderr for whatever the library still logs.
+    _native.flush_log()
+    _native.set_log_handler(None)
+
+
+def last_error():
+    """The library's last error message on this thread."""
+    return _native.last_error()
+
+
+def backends():
+    """Probe the built-in backends: a list of dicts (name, available,
+    device_count, reason)."""
+    return _native.backends()
+
+
+# ---- devices ----------------------------------------------------------------
+
+
+class Device(_native.Device):
+    """An opened GPU (or the simulated host device).
+
+    Device(backend=None, ordinal=0, vram_limit=0, headroom=0, page_size=0,
+           host_capacity=0, pool_limit=None, fence_interval=0)
+
+    backend: "cuda", "hip", "levelzero", "host" or None for automatic
+    selection (DYNVRAM_BACKEND, else the first available). vram_limit caps
+    what dynvram may hold (simulates a smaller GPU); headroom is free memory
+    it never uses; page_size is the residency unit (0 = 32 MiB, rounded up to
+    the backend's granularity); host_capacity sizes the host backend's
+    simulated memory. Usable as a context manager (closes on exit).
+    """
+
+    def __init__(self, backend=None, ordinal=0, vram_limit=0, headroom=0,
+                 page_size=0, host_capacity=0, pool_limit=None,
+                 fence_interval=0):
+        super().__init__(backend, ordinal, vram_limit, headroom, page_size,
+                         host_capacity, pool_limit, fence_interval)
+
+    def caps(self):
+        """Capabilities: backend, name, ordinal, flags, granularity,
+        va_alignment, page_size, total_memory and the flag booleans fences,
+        async_copy, host_register, host_accessible."""
+        return _types.SimpleNamespace(**super().caps())
+
+    def stats(self):
+        """Counters and budget (budget, used, resident_bytes, pinned_bytes,
+        pool_bytes, framework_bytes, faults_*, evictions, ...)."""
+        return _types.SimpleNamespace(**super().stats())
+
+    @property
+    def backend(self):
+        return super().caps()["backend"]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def __repr__(self):
+        if self.closed:
+            return "<dynvram.Device closed>"
+        c = super().caps()
+        return "<dynvram.Device %s:%d %r page_size=%d>" % (
+            c["backend"], c["ordinal"], c["name"], c["page_size"])
+
+
+# ---- VBARs ------------------------------------------------------------------
+
+
+class Allocation(_NamedTuple):
+    """A placement inside a VBAR: byte offset, size and device address."""
+    offset: int
+    size: int
+    address: int
+
+
+class VBAR(_native.VBAR):
+    """A reserved virtual range on `device` for one model's weights.
+
+    Costs address space only; `size` is rounded up to whole pages. The new
+    VBAR is on top of the device's priority list. Lower offsets are kept
+    resident in preference to higher ones, so place the weights that should
+    stay on the GPU first (alloc() is a bump allocator).
+
+    The fast path is ``gen = vbar.fault(offset, size)`` (None when
+    offloaded) and ``vbar.unpin(offset, size, stream)``; ``pinned()`` wraps
+    the pair as a context manager.
+    """
+
+    def __init__(self, device, size):
+        super().__init__(device, size)
+        self._bump = 0
+        self._bump_lock = _threading.Lock()
+
+    # -- placement --
+
+    @property
+    def allocated(self):
+        """Bytes handed out by alloc() so far (the bump pointer)."""
+        return self._bump
+
+    def alloc(self, nbytes, align=512):
+        """Place `nbytes` at the next offset aligned to `align` (a power of
+        two). Returns Allocation(offset, size, address). Uses no memory.
+        Raises MemoryError when the VBAR is full, ValueError on bad input."""
+        nbytes = int(nbytes)
+        align = int(align)
+        if nbytes <= 0:
+            raise ValueError("nbytes must be positive")
+        if align <= 0 or align & (align - 1):
+            raise ValueError("align must be a power of two")
+        with self._bump_lock:
+            off = (self._bump + align - 1) & ~(align - 1)
+            if off + nbytes > self.size:
+                raise MemoryError(
+                    "VBAR full: %d bytes at offset %d exceed its %d bytes"
+                    % (nbytes, off, self.size))
+            self._bump = off + nbytes
+        return Allocation(off, nbytes, self.base + off)
+
+    def reset_allocations(self):
+        """Forget every placement (the bump pointer returns to 0)."""
+        with self._bump_lock:
+            self._bump = 0
+
+    # -- residency --
+
+    @_contextmanager
+    def pinned(self, offset, size, stream=0):
+        """``with vbar.pinned(off, n) as gen:`` faults on entry (gen is None
+        when offloaded) and unpins on exit (only when the fault pinned)."""
+        gen = self.fault(offset, size)
+        try:
+            yield gen
+        finally:
+            if gen is not None:
+                self.unpin(offset, size, stream)
+
+    @property
+    def watermark(self):
+        """In pages: faults at or above it are offloaded."""
+        return self.info()["watermark"]
+
+    @property
+    def watermark_limit(self):
+        """In pages: eviction never goes below it."""
+        return self.info()["watermark_limit"]
+
+    @property
+    def resident_bytes(self):
+        return self.info()["resident_bytes"]
+
+    @property
+    def priority_rank(self):
+        """0 = top of the device's priority list."""
+        return self.info()["priority_rank"]
+
+    def residency(self, first_page=0, count=None, as_bytes=False):
+        """Per-page flags (PAGE_RESIDENT | PAGE_PINNED): a list of ints, or
+        bytes with as_bytes=True."""
+        flags = super().residency(first_page, count)
+        return flags if as_bytes else list(flags)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def __repr__(self):
+        if self.closed:
+            return "<dynvram.VBAR closed>"
+        return "<dynvram.VBAR base=0x%x size=%d pages=%d>" % (
+            self.base, self.size, self.page_count)

@@ -1,0 +1,130 @@
+/*
+ * dlpack.c - DLPack capsules over a range of device (or host) memory.
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * torch.from_dlpack() takes the device from the DLPack struct instead of
+ * asking the driver about the pointer, so it works for a VBAR range whose
+ * pages are not mapped at the moment the view is made. The structs below
+ * follow the DLPack 0.x ABI ("dltensor" capsules, DLManagedTensor); only
+ * the fields used here are named.
+ *
+ * Ownership: the managed tensor holds a strong reference to `owner` (the
+ * VBAR object) so the address range outlives every tensor viewing it. The
+ * deleter may run on any thread (a framework freeing the tensor), so it
+ * takes the GIL to drop that reference.
+ */
+#include "native.h"
+
+#include <stdlib.h>
+
+enum {
+    DVPY_DL_CPU = 1,
+    DVPY_DL_CUDA = 2,
+    DVPY_DL_CUDA_HOST = 3,
+    DVPY_DL_ROCM = 10,
+    DVPY_DL_ONEAPI = 14,
+    DVPY_DL_UINT = 1,
+};
+
+typedef struct dvpy_dl_device {
+    int32_t device_type;
+    int32_t device_id;
+} dvpy_dl_device;
+
+typedef struct dvpy_dl_dtype {
+    uint8_t code;
+    uint8_t bits;
+    uint16_t lanes;
+} dvpy_dl_dtype;
+
+typedef struct dvpy_dl_tensor {
+    void *data;
+    dvpy_dl_device device;
+    int32_t ndim;
+    dvpy_dl_dtype dtype;
+    int64_t *shape;
+    int64_t *strides; /* NULL = compact row-major */
+    uint64_t byte_offset;
+} dvpy_dl_tensor;
+
+typedef struct dvpy_dl_managed {
+    dvpy_dl_tensor dl_tensor;
+    void *manager_ctx;
+    void (*deleter)(struct dvpy_dl_managed *self);
+} dvpy_dl_managed;
+
+/* One allocation holds the managed tensor and its shape. */
+typedef struct dvpy_dl_block {
+    dvpy_dl_managed m;
+    int64_t shape[1];
+    PyObject *owner;
+} dvpy_dl_block;
+
+static void dvpy_dl_deleter(dvpy_dl_managed *m) {
+    dvpy_dl_block *b = (dvpy_dl_block *)m;
+    if (Py_IsInitialized()) {
+        PyGILState_STATE st = PyGILState_Ensure();
+        Py_XDECREF(b->owner);
+        PyGILState_Release(st);
+    }
+    free(b);
+}
+
+static void dvpy_dl_capsule_destructor(PyObject *cap) {
+    /* Renamed to "used_dltensor" once a consumer took ownership. */
+    if (PyCapsule_IsValid(cap, "dltensor")) {
+        dvpy_dl_managed *m = PyCapsule_GetPointer(cap, "dltensor");
+        if (m && m->deleter) {
+            m->deleter(m);
+        }
+    } else {
+        PyErr_Clear();
+    }
+}
+
+/* dlpack_capsule(address, nbytes, device_type, device_id, owner) */
+PyObject *dvpy_dlpack_capsule(PyObject *mod, PyObject *args) {
+    (void)mod;
+    PyObject *addrobj, *nobj, *owner;
+    int dtype, did;
+    if (!PyArg_ParseTuple(args, "OOiiO", &addrobj, &nobj, &dtype, &did,
+                          &owner)) {
+        return NULL;
+    }
+    uint64_t addr, n;
+    if (dvpy_u64(addrobj, "address", &addr) < 0 ||
+        dvpy_u64(nobj, "nbytes", &n) < 0) {
+        return NULL;
+    }
+    if (n > (uint64_t)INT64_MAX) {
+        PyErr_SetString(PyExc_ValueError, "nbytes is too large");
+        return NULL;
+    }
+    dvpy_dl_block *b = calloc(1, sizeof(*b));
+    if (!b) {
+        return PyErr_NoMemory();
+    }
+    b->shape[0] = (int64_t)n;
+    b->m.dl_tensor.data = (void *)(uintptr_t)addr;
+    b->m.dl_tensor.device.device_type = dtype;
+    b->m.dl_tensor.device.device_id = did;
+    b->m.dl_tensor.ndim = 1;
+    b->m.dl_tensor.dtype.code = DVPY_DL_UINT;
+    b->m.dl_tensor.dtype.bits = 8;
+    b->m.dl_tensor.dtype.lanes = 1;
+    b->m.dl_tensor.shape = b->shape;
+    b->m.dl_tensor.strides = NULL;
+    b->m.dl_tensor.byte_offset = 0;
+    b->m.manager_ctx = b;
+    b->m.deleter = dvpy_dl_deleter;
+    Py_INCREF(owner);
+    b->owner = owner;
+    PyObject *cap = PyCapsule_New(&b->m, "dltensor", dvpy_dl_capsule_destructor);
+    if (!cap) {
+        Py_DECREF(owner);
+        free(b);
+        return NULL;
+    }
+    return cap;
+}

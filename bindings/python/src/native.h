@@ -1,0 +1,114 @@
+/*
+ * native.h - shared declarations of the dynvram._native extension module.
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * The module is built on CPython's stable ABI (Py_LIMITED_API 3.8), so one
+ * binary serves every CPython >= 3.8. Its files:
+ *   module.c  module init, result -> exception mapping, log routing
+ *   device.c  the Device base type
+ *   vbar.c    the VBAR base type, including the fault/unpin fast path
+ *   dlpack.c  DLPack capsules over device or host memory
+ *
+ * State is module-global (the module does not support sub-interpreters).
+ * Every function here expects the GIL to be held unless it says otherwise.
+ */
+#ifndef DVPY_NATIVE_H
+#define DVPY_NATIVE_H
+
+#ifndef Py_LIMITED_API
+#define Py_LIMITED_API 0x03080000
+#endif
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdint.h>
+
+#include "dynvram.h"
+
+/* METH_FASTCALL joined the stable ABI in 3.10, unchanged since CPython 3.7
+ * introduced it (same flag value, same C signature), and every 3.8 and 3.9
+ * interpreter honours it. The fast path needs it; the rest of the module
+ * stays within the 3.8 limited API. */
+#ifndef METH_FASTCALL
+#define METH_FASTCALL 0x0080
+#endif
+
+typedef struct dvpy_device {
+    PyObject_HEAD
+    dv_device_t *dev; /* NULL once closed */
+    /* Calls in flight with the GIL released: close() refuses while > 0. */
+    int busy;
+    int ordinal;
+    uint64_t page_size;
+} dvpy_device;
+
+#define DVPY_GEN_CACHE 256
+
+typedef struct dvpy_vbar {
+    PyObject_HEAD
+    dvpy_device *owner; /* strong reference: the device outlives its VBARs */
+    dv_device_t *dev;
+    dv_vbar_t *vbar; /* NULL once closed */
+    int busy;
+    uint64_t base;
+    uint64_t size;
+    uint64_t page_size;
+    uint64_t page_count;
+    /* Generation ints handed out, indexed by value: the resident fast path
+     * returns a cached object instead of allocating a new int. */
+    PyObject *gen_obj[DVPY_GEN_CACHE];
+    uint64_t gen_val[DVPY_GEN_CACHE];
+} dvpy_vbar;
+
+/* Types and exceptions, created by module init. */
+extern PyTypeObject *dvpy_device_type;
+extern PyTypeObject *dvpy_vbar_type;
+extern PyObject *dvpy_error;
+
+/* Raise the exception for result `r` (using dv_last_error()) and return
+ * NULL. ValueError for invalid argument / out of range, MemoryError for
+ * out of device or host memory, dynvram.Error otherwise; each carries
+ * .code, .name and .message. */
+PyObject *dvpy_raise(dv_result_t r);
+/* Raise dynvram.Error with `code` and a fixed message; returns NULL. */
+PyObject *dvpy_raise_msg(dv_result_t code, const char *msg);
+
+/* Convert a non-negative Python int (or __index__ object) to uint64_t.
+ * Returns 0 on success, -1 with ValueError/TypeError set. */
+int dvpy_u64(PyObject *o, const char *what, uint64_t *out);
+
+/* Queued log messages (module.c). Written under the queue's mutex, read
+ * without it: a stale read only delays a message to the next drain. */
+extern int dvpy_log_count;
+/* Emit queued messages to the Python handler. GIL held; keeps any pending
+ * exception. */
+void dvpy_log_drain(void);
+
+static inline void dvpy_log_poll(void) {
+    if (__atomic_load_n(&dvpy_log_count, __ATOMIC_RELAXED)) {
+        dvpy_log_drain();
+    }
+}
+
+/* Run `expr` into `r` with the GIL released; self->busy counts the call so
+ * close() cannot free the handle under it. */
+#define DVPY_CALL(self, expr, r)                                               \
+    do {                                                                       \
+        (self)->busy++;                                                        \
+        PyThreadState *dvpy_ts_ = PyEval_SaveThread();                         \
+        (r) = (expr);                                                          \
+        PyEval_RestoreThread(dvpy_ts_);                                        \
+        (self)->busy--;                                                        \
+        dvpy_log_poll();                                                       \
+    } while (0)
+
+/* Type specs, instantiated by module init. */
+extern PyType_Spec dvpy_device_spec;
+extern PyType_Spec dvpy_vbar_spec;
+
+/* Module-level functions defined outside module.c. */
+PyObject *dvpy_dlpack_capsule(PyObject *mod, PyObject *args);
+PyObject *dvpy_interpose_api(PyObject *mod, PyObject *unused);
+
+#endif /* DVPY_NATIVE_H */
