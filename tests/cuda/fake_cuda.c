@@ -1,0 +1,940 @@
+/*
+ * fake_cuda.c - a simulated CUDA driver on host memory, with libcuda's C ABI
+ * for the entry points in hal/cuda/cuda_abi.h. The CUDA backend is pointed
+ * at it with DYNVRAM_CUDA_LIBRARY so the backend's logic, and the generic
+ * suites on top of it, run in CI without a GPU.
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * It is strict where the backend's contract matters and a lenient fake
+ * would hide bugs:
+ *  - every call that needs a context fails with CUDA_ERROR_INVALID_CONTEXT
+ *    when the calling thread has none current (the backend must bind its
+ *    own), and streams and events must belong to the current context;
+ *  - mapping checks the range is reserved and not mapped yet; memory is
+ *    readable only after cuMemSetAccess; copies and memsets check that the
+ *    whole device range is mapped and accessible;
+ *  - device memory is limited (DV_FAKE_CUDA_MEMORY bytes, default 1 GiB) and
+ *    cuMemCreate beyond it returns CUDA_ERROR_OUT_OF_MEMORY.
+ * Streams run synchronously: every copy is done when it returns and events
+ * are always complete.
+ *
+ * Environment: DV_FAKE_CUDA_DEVICES (default 1; 0 makes cuInit fail with
+ * CUDA_ERROR_NO_DEVICE), DV_FAKE_CUDA_MEMORY, DV_FAKE_CUDA_VERSION (default
+ * 12080), DV_FAKE_CUDA_NO_VMM (device lacks VMM), DV_FAKE_CUDA_FAIL=name:n
+ * (the n-th call of entry point `name` fails with CUDA_ERROR_UNKNOWN, or
+ * CUDA_ERROR_OUT_OF_MEMORY for cuMemCreate/cuMemMap).
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "hal/cuda/cuda_abi.h"
+
+#define FK_EXPORT __attribute__((visibility("default")))
+#define FK_GRAN (2ull << 20)
+#define FK_MAX_DEV 8
+#define FK_ERROR_UNKNOWN 999
+#define FK_ERROR_ALREADY_REGISTERED 712
+#define FK_ERROR_NOT_REGISTERED 713
+
+typedef struct fk_ctx {
+    uint32_t magic;
+    int dev;
+} fk_ctx_t;
+
+typedef struct fk_obj { /* streams and events */
+    uint32_t magic;
+    fk_ctx_t *ctx;
+} fk_obj_t;
+
+typedef struct fk_range { /* reservations, mappings, allocations, pins */
+    struct fk_range *next;
+    uint64_t va;
+    uint64_t size;
+    void *mem;  /* mapping: its fk_mem_t */
+    int access; /* mapping: cuMemSetAccess done */
+} fk_range_t;
+
+typedef struct fk_mem {
+    uint32_t magic;
+    int fd;
+    int dev;
+    int released;
+    int maps;
+    uint64_t size;
+} fk_mem_t;
+
+#define FK_CTX_MAGIC 0xc07e1u
+#define FK_STREAM_MAGIC 0x57e4u
+#define FK_EVENT_MAGIC 0xe7e1u
+#define FK_MEM_MAGIC 0x3e3u
+
+static pthread_mutex_t fk_lock = PTHREAD_MUTEX_INITIALIZER;
+static int fk_inited;
+static int fk_devices = 1;
+static uint64_t fk_capacity = 1ull << 30;
+static uint64_t fk_used[FK_MAX_DEV];
+static fk_ctx_t fk_primary[FK_MAX_DEV];
+static int fk_primary_refs[FK_MAX_DEV];
+static fk_range_t *fk_reserved, *fk_mapped, *fk_allocs, *fk_pinned;
+static char fk_fail_name[64];
+static long fk_fail_nth;
+static long fk_fail_seen;
+
+static _Thread_local fk_ctx_t *fk_stack[16];
+static _Thread_local int fk_depth;
+
+static fk_ctx_t *fk_current(void) {
+    return fk_depth > 0 ? fk_stack[fk_depth - 1] : NULL;
+}
+
+static int fk_env_int(const char *name, int dflt) {
+    const char *v = getenv(name);
+    return v && *v ? atoi(v) : dflt;
+}
+
+/* DV_FAKE_CUDA_FAIL: does this call fail? */
+static int fk_inject(const char *name) {
+    int hit = 0;
+    pthread_mutex_lock(&fk_lock);
+    if (fk_fail_name[0] && strcmp(fk_fail_name, name) == 0) {
+        hit = ++fk_fail_seen == fk_fail_nth;
+    }
+    pthread_mutex_unlock(&fk_lock);
+    return hit;
+}
+
+static int fk_ready(void) { return fk_inited; }
+
+#define NEED_INIT()                                                            \
+    do {                                                                       \
+        if (!fk_ready()) {                                                     \
+            return DV_CU_ERROR_NOT_INITIALIZED;                                \
+        }                                                                      \
+    } while (0)
+
+#define NEED_CTX()                                                             \
+    do {                                                                       \
+        NEED_INIT();                                                           \
+        if (!fk_current()) {                                                   \
+            return DV_CU_ERROR_INVALID_CONTEXT;                                \
+        }                                                                      \
+    } while (0)
+
+static fk_range_t *fk_find(fk_range_t *list, uint64_t va, uint64_t size) {
+    for (fk_range_t *r = list; r; r = r->next) {
+        if (va >= r->va && size <= r->size && va - r->va <= r->size - size) {
+            return r;
+        }
+    }
+    return NULL;
+}
+
+static fk_range_t *fk_overlap(fk_range_t *list, uint64_t va, uint64_t size) {
+    for (fk_range_t *r = list; r; r = r->next) {
+        if (va < r->va + r->size && r->va < va + size) {
+            return r;
+        }
+    }
+    return NULL;
+}
+
+static int fk_push_range(fk_range_t **list, uint64_t va, uint64_t size,
+                         void *mem) {
+    fk_range_t *r = calloc(1, sizeof(*r));
+    if (!r) {
+        return 0;
+    }
+    r->va = va;
+    r->size = size;
+    r->mem = mem;
+    r->next = *list;
+    *list = r;
+    return 1;
+}
+
+static void fk_unlink(fk_range_t **list, fk_range_t *victim) {
+    for (fk_range_t **p = list; *p; p = &(*p)->next) {
+        if (*p == victim) {
+            *p = victim->next;
+            free(victim);
+            return;
+        }
+    }
+}
+
+/* Is [va, va+size) entirely covered by accessible mappings? */
+static int fk_accessible(uint64_t va, uint64_t size) {
+    while (size > 0) {
+        fk_range_t *m = fk_find(fk_mapped, va, 1);
+        if (!m || !m->access) {
+            m = fk_find(fk_allocs, va, 1);
+            if (!m) {
+                return 0;
+            }
+        }
+        uint64_t take = m->va + m->size - va;
+        take = take < size ? take : size;
+        va += take;
+        size -= take;
+    }
+    return 1;
+}
+
+/* ---- errors, init, devices ---- */
+
+static dv_cu_result fk_get_error_name(dv_cu_result e, const char **s) {
+    switch (e) {
+    case 0: *s = "CUDA_SUCCESS"; break;
+    case 1: *s = "CUDA_ERROR_INVALID_VALUE"; break;
+    case 2: *s = "CUDA_ERROR_OUT_OF_MEMORY"; break;
+    case 3: *s = "CUDA_ERROR_NOT_INITIALIZED"; break;
+    case 100: *s = "CUDA_ERROR_NO_DEVICE"; break;
+    case 101: *s = "CUDA_ERROR_INVALID_DEVICE"; break;
+    case 201: *s = "CUDA_ERROR_INVALID_CONTEXT"; break;
+    case 400: *s = "CUDA_ERROR_INVALID_HANDLE"; break;
+    case 500: *s = "CUDA_ERROR_NOT_FOUND"; break;
+    case 600: *s = "CUDA_ERROR_NOT_READY"; break;
+    case 712: *s = "CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED"; break;
+    case 713: *s = "CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED"; break;
+    case 999: *s = "CUDA_ERROR_UNKNOWN"; break;
+    default: *s = NULL; return DV_CU_ERROR_INVALID_VALUE;
+    }
+    return DV_CU_SUCCESS;
+}
+
+static dv_cu_result fk_get_error_string(dv_cu_result e, const char **s) {
+    const char *n = NULL;
+    if (fk_get_error_name(e, &n) != DV_CU_SUCCESS) {
+        *s = NULL;
+        return DV_CU_ERROR_INVALID_VALUE;
+    }
+    *s = "(fake driver)";
+    return DV_CU_SUCCESS;
+}
+
+static dv_cu_result fk_init(unsigned int flags) {
+    const char *fail = getenv("DV_FAKE_CUDA_FAIL");
+    const char *mem = getenv("DV_FAKE_CUDA_MEMORY");
+    if (flags != 0) {
+        return DV_CU_ERROR_INVALID_VALUE;
+    }
+    pthread_mutex_lock(&fk_lock);
+    fk_devices = fk_env_int("DV_FAKE_CUDA_DEVICES", 1);
+    fk_devices = fk_devices > FK_MAX_DEV ? FK_MAX_DEV : fk_devices;
+    if (mem && *mem) {
+        fk_capacity = strtoull(mem, NULL, 0);
+    }
+    if (fail && *fail) {
+        const char *colon = strchr(fail, ':');
+        size_t n = colon ? (size_t)(colon - fail) : strlen(fail);
+        n = n < sizeof(fk_fail_name) - 1 ? n : sizeof(fk_fail_name) - 1;
+        memcpy(fk_fail_name, fail, n);
+        fk_fail_name[n] = '\0';
+        fk_fail_nth = colon ? atol(colon + 1) : 1;
+    }
+    for (int i = 0; i < FK_MAX_DEV; i++) {
+        fk_primary[i].magic = FK_CTX_MAGIC;
+        fk_primary[i].dev = i;
+    }
+    fk_inited = fk_devices > 0;
+    pthread_mutex_unlock(&fk_lock);
+    return fk_devices > 0 ? DV_CU_SUCCESS : DV_CU_ERROR_NO_DEVICE;
+}
+
+static dv_cu_result fk_driver_get_version(int *v) {
+    if (!v) {
+        return DV_CU_ERROR_INVALID_VALUE;
+    }
+    *v = fk_env_int("DV_FAKE_CUDA_VERSION", 12080);
+    return DV_CU_SUCCESS;
+}
+
+static dv_cu_result fk_device_get_count(int *n) {
+    NEED_INIT();
+    *n = fk_devices;
+    return DV_CU_SUCCESS;
+}
+
+static dv_cu_result fk_device_get(dv_cu_device *d, int ordinal) {
+    NEED_INIT();
+    if (ordinal < 0 || ordinal >= fk_devices) {
+        return DV_CU_ERROR_INVALID_DEVICE;
+    }
+    *d = ordinal;
+    return DV_CU_SUCCESS;
+}
+
+#define NEED_DEV(d)                                                            \
+    do {                                                                       \
+        NEED_INIT();                                                           \
+        if ((d) < 0 || (d) >= fk_devices) {                                    \
+            return DV_CU_ERROR_INVALID_DEVICE;                                 \
+        }                                                                      \
+    } while (0)
+
+static dv_cu_result fk_device_get_name(char *name, int len, dv_cu_device d) {
+    NEED_DEV(d);
+    snprintf(name, (size_t)len, "dynvram fake CUDA device %d", d);
+    return DV_CU_SUCCESS;
+}
+
+static dv_cu_result fk_device_total_mem(size_t *bytes, dv_cu_device d) {
+    NEED_DEV(d);
+    *bytes = fk_capacity;
+    return DV_CU_SUCCESS;
+}
+
+static dv_cu_result fk_device_get_attribute(int *v, dv_cu_device_attribute a,
+                                            dv_cu_device d) {
+    NEED_DEV(d);
+    if (a != DV_CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED) {
+        return DV_CU_ERROR_INVALID_VALUE;
+    }
+    *v = getenv("DV_FAKE_CUDA_NO_VMM") ? 0 : 1;
+    return DV_CU_SUCCESS;
+}
+
+/* ---- contexts ---- */
+
+static int fk_is_ctx(fk_ctx_t *c) { return c && c->magic == FK_CTX_MAGIC; }
+
+static dv_cu_result fk_primary_retain(dv_cu_context *ctx, dv_cu_device d) {
+    NEED_DEV(d);
+    pthread_mutex_lock(&fk_lock);
+    fk_primary_refs[d]++;
+    pthread_mutex_unlock(&fk_lock);
+    *ctx = (dv_cu_context)&fk_primary[d];
+    return DV_CU_SUCCESS;
+}
+
+static dv_cu_result fk_primary_release(dv_cu_device d) {
+    dv_cu_result rc = DV_CU_SUCCESS;
+    NEED_DEV(d);
+    pthread_mutex_lock(&fk_lock);
+    if (fk_primary_refs[d] > 0) {
+        fk_primary_refs[d]--;
+    } else {
+        rc = DV_CU_ERROR_INVALID_CONTEXT;
+    }
+    pthread_mutex_unlock(&fk_lock);
+    return rc;
+}
+
+static dv_cu_result fk_ctx_push(dv_cu_context ctx) {
+    fk_ctx_t *c = (fk_ctx_t *)ctx;
+    NEED_INIT();
+    if (!fk_is_ctx(c)) {
+        return DV_CU_ERROR_INVALID_CONTEXT;
+    }
+    if (fk_depth == (int)(sizeof(fk_stack) / sizeof(fk_stack[0]))) {
+        return DV_CU_ERROR_OUT_OF_MEMORY;
+    }
+    fk_stack[fk_depth++] = c;
+    return DV_CU_SUCCESS;
+}
+
+static dv_cu_result fk_ctx_pop(dv_cu_context *ctx) {
+    NEED_INIT();
+    if (fk_depth == 0) {
+        return DV_CU_ERROR_INVALID_CONTEXT;
+    }
+    fk_ctx_t *c = fk_stack[--fk_depth];
+    if (ctx) {
+        *ctx = (dv_cu_context)c;
+    }
+    return DV_CU_SUCCESS;
+}
+
+static dv_cu_result fk_ctx_get_current(dv_cu_context *ctx) {
+    NEED_INIT();
+    *ctx = (dv_cu_context)fk_current();
+    return DV_CU_SUCCESS;
+}
+
+static dv_cu_result fk_ctx_set_current(dv_cu_context ctx) {
+    fk_ctx_t *c = (fk_ctx_t *)ctx;
+    NEED_INIT();
+    if (!c) {
+        if (fk_depth > 0) {
+            fk_depth--;
+        }
+        return DV_CU_SUCCESS;
+    }
+    if (!fk_is_ctx(c)) {
+        return DV_CU_ERROR_INVALID_CONTEXT;
+    }
+    if (fk_depth == 0) {
+        fk_depth = 1;
+    }
+    fk_stack[fk_depth - 1] = c;
+    return DV_CU_SUCCESS;
+}
+
+static dv_cu_result fk_ctx_create(dv_cu_context *ctx,
+                                  dv_cu_exec_affinity_param *p, int np,
+                                  unsigned int flags, dv_cu_device d) {
+    NEED_DEV(d);
+    if (p || np) {
+        return DV_CU_ERROR_INVALID_VALUE;
+    }
+    fk_ctx_t *c = calloc(1, sizeof(*c));
+    if (!c) {
+        return DV_CU_ERROR_OUT_OF_MEMORY;
+    }
+    c->magic = FK_CTX_MAGIC;
+    c->dev = d;
+    dv_cu_result rc = fk_ctx_push((dv_cu_context)c);
+    if (rc != DV_CU_SUCCESS) {
+        free(c);
+        return rc;
+    }
+    *ctx = (dv_cu_context)c;
+    return DV_CU_SUCCESS;
+}
+
+static dv_cu_result fk_ctx_destroy(dv_cu_context ctx) {
+    fk_ctx_t *c = (fk_ctx_t *)ctx;
+    NEED_INIT();
+    if (!fk_is_ctx(c) || (c >= fk_primary && c < fk_primary + FK_MAX_DEV)) {
+        return DV_CU_ERROR_INVALID_CONTEXT;
+    }
+    if (fk_current() == c) {
+        fk_depth--;
+    }
+    c->magic = 0;
+    free(c);
+    return DV_CU_SUCCESS;
+}
+
+static dv_cu_result fk_ctx_synchronize(void) {
+    NEED_CTX();
+    return DV_CU_SUCCESS;
+}
+
+/* ---- memory ---- */
+
+static dv_cu_result fk_mem_get_info(size_t *free_b, size_t *total_b) {
+    NEED_CTX();
+    int d = fk_current()->dev;
+    pthread_mutex_lock(&fk_lock);
+    *free_b = fk_capacity - fk_used[d];
+    *total_b = fk_capacity;
+    pthread_mutex_unlock(&fk_lock);
+    return DV_CU_SUCCESS;
+}
+
+static dv_cu_result fk_granularity(size_t *g,
+                                   const dv_cu_mem_allocation_prop *prop,
+                                   dv_cu_granularity_flags option) {
+    NEED_INIT();
+    if (!g || !prop || prop->type != DV_CU_MEM_ALLOCATION_TYPE_PINNED ||
+        prop->location.type != DV_CU_MEM_LOCATION_TYPE_DEVICE ||
+        prop->location.id < 0 || prop->location.id >= fk_devices ||
+        (option != DV_CU_MEM_ALLOC_GRANULARITY_MINIMUM &&
+         option != DV_CU_MEM_ALLOC_GRANULARITY_RECOMMENDED)) {
+        return DV_CU_ERROR_INVALID_VALUE;
+    }
+    *g = FK_GRAN;
+    return DV_CU_SUCCESS;
+}
+
+static dv_cu_result fk_address_reserve(dv_cu_deviceptr *ptr, size_t size,
+                                       size_t align, dv_cu_deviceptr addr,
+                                       unsigned long long flags) {
+    NEED_CTX();
+    if (!ptr || size == 0 || size % FK_GRAN || addr || flags ||
+        (align && (align & (align - 1)))) {
+        return DV_CU_ERROR_INVALID_VALUE;
+    }
+    size_t a = align > FK_GRAN ? align : FK_GRAN;
+    uint8_t *p = mmap(NULL, size + a, PROT_NONE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) {
+        return DV_CU_ERROR_OUT_OF_MEMORY;
+    }
+    uintptr_t base = ((uintptr_t)p + a - 1) & ~(uintptr_t)(a - 1);
+    if (base > (uintptr_t)p) {
+        munmap(p, base - (uintptr_t)p);
+    }
+    uintptr_t end = (uintptr_t)p + size + a;
+    if (end > base + size) {
+        munmap((void *)(base + size), end - (base + size));
+    }
+    pthread_mutex_lock(&fk_lock);
+    int ok = fk_push_range(&fk_reserved, base, size, NULL);
+    pthread_mutex_unlock(&fk_lock);
+    if (!ok) {
+        munmap((void *)base, size);
+        return DV_CU_ERROR_OUT_OF_MEMORY;
+    }
+    *ptr = base;
+    return DV_CU_SUCCESS;
+}
+
+static dv_cu_result fk_address_free(dv_cu_deviceptr ptr, size_t size) {
+    dv_cu_result rc = DV_CU_SUCCESS;
+    NEED_CTX();
+    pthread_mutex_lock(&fk_lock);
+    fk_range_t *r = fk_find(fk_reserved, ptr, size);
+    if (!r || r->va != ptr || r->size != size) {
+        rc = DV_CU_ERROR_INVALID_VALUE;
+    } else if (fk_overlap(fk_mapped, ptr, size)) {
+        rc = DV_CU_ERROR_INVALID_VALUE; /* still mapped */
+    } else {
+        munmap((void *)(uintptr_t)ptr, size);
+        fk_unlink(&fk_reserved, r);
+    }
+    pthread_mutex_unlock(&fk_lock);
+    return rc;
+}
+
+static dv_cu_result fk_mem_create(dv_cu_mem_handle *h, size_t size,
+                                  const dv_cu_mem_allocation_prop *prop,
+                                  unsigned long long flags) {
+    NEED_CTX();
+    if (!h || !prop || size == 0 || size % FK_GRAN || flags ||
+        prop->type != DV_CU_MEM_ALLOCATION_TYPE_PINNED ||
+        prop->location.type != DV_CU_MEM_LOCATION_TYPE_DEVICE ||
+        prop->location.id < 0 || prop->location.id >= fk_devices) {
+        return DV_CU_ERROR_INVALID_VALUE;
+    }
+    if (fk_inject("cuMemCreate")) {
+        return DV_CU_ERROR_OUT_OF_MEMORY;
+    }
+    int d = prop->location.id;
+    pthread_mutex_lock(&fk_lock);
+    if (fk_used[d] + size > fk_capacity) {
+        pthread_mutex_unlock(&fk_lock);
+        return DV_CU_ERROR_OUT_OF_MEMORY;
+    }
+    fk_used[d] += size;
+    pthread_mutex_unlock(&fk_lock);
+    fk_mem_t *m = calloc(1, sizeof(*m));
+    int fd = memfd_create("dv_fake_cuda", MFD_CLOEXEC);
+    if (!m || fd < 0 || ftruncate(fd, (off_t)size) != 0) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        free(m);
+        pthread_mutex_lock(&fk_lock);
+        fk_used[d] -= size;
+        pthread_mutex_unlock(&fk_lock);
+        return DV_CU_ERROR_OUT_OF_MEMORY;
+    }
+    m->magic = FK_MEM_MAGIC;
+    m->fd = fd;
+    m->dev = d;
+    m->size = size;
+    *h = (dv_cu_mem_handle)(uintptr_t)m;
+    return DV_CU_SUCCESS;
+}
+
+/* Called with fk_lock held: free a released handle once nothing maps it. */
+static void fk_mem_maybe_free(fk_mem_t *m) {
+    if (m->released && m->maps == 0) {
+        fk_used[m->dev] -= m->size;
+        close(m->fd);
+        m->magic = 0;
+        free(m);
+    }
+}
+
+static dv_cu_result fk_mem_release(dv_cu_mem_handle h) {
+    fk_mem_t *m = (fk_mem_t *)(uintptr_t)h;
+    NEED_CTX();
+    if (!m || m->magic != FK_MEM_MAGIC || m->released) {
+        return DV_CU_ERROR_INVALID_VALUE;
+    }
+    pthread_mutex_lock(&fk_lock);
+    m->released = 1;
+    fk_mem_maybe_free(m); /* like CUDA: freed when the last mapping goes */
+    pthread_mutex_unlock(&fk_lock);
+    return DV_CU_SUCCESS;
+}
+
+static dv_cu_result fk_mem_map(dv_cu_deviceptr va, size_t size, size_t offset,
+                               dv_cu_mem_handle h, unsigned long long flags) {
+    fk_mem_t *m = (fk_mem_t *)(uintptr_t)h;
+    dv_cu_result rc = DV_CU_SUCCESS;
+    NEED_CTX();
+    if (!m || m->magic != FK_MEM_MAGIC || m->released || offset || flags ||
+        size != m->size || va % FK_GRAN) {
+        return DV_CU_ERROR_INVALID_VALUE;
+    }
+    if (fk_inject("cuMemMap")) {
+        return DV_CU_ERROR_OUT_OF_MEMORY;
+    }
+    pthread_mutex_lock(&fk_lock);
+    if (!fk_find(fk_reserved, va, size) || fk_overlap(fk_mapped, va, size)) {
+        rc = DV_CU_ERROR_INVALID_VALUE;
+    } else if (mmap((void *)(uintptr_t)va, size, PROT_NONE,
+                    MAP_SHARED | MAP_FIXED, m->fd, 0) == MAP_FAILED) {
+        rc = DV_CU_ERROR_OUT_OF_MEMORY;
+    } else if (!fk_push_range(&fk_mapped, va, size, m)) {
+        rc = DV_CU_ERROR_OUT_OF_MEMORY;
+    } else {
+        m->maps++;
+    }
+    pthread_mutex_unlock(&fk_lock);
+    return rc;
+}
+
+static dv_cu_result fk_mem_set_access(dv_cu_deviceptr va, size_t size,
+                                      const dv_cu_mem_access_desc *desc,
+                                      size_t count) {
+    dv_cu_result rc = DV_CU_SUCCESS;
+    NEED_CTX();
+    if (!desc || count != 1 ||
+        desc->location.type != DV_CU_MEM_LOCATION_TYPE_DEVICE ||
+        desc->location.id < 0 || desc->location.id >= fk_devices ||
+        desc->flags != DV_CU_MEM_ACCESS_FLAGS_PROT_READWRITE) {
+        return DV_CU_ERROR_INVALID_VALUE;
+    }
+    if (fk_inject("cuMemSetAccess")) {
+        return FK_ERROR_UNKNOWN;
+    }
+    pthread_mutex_lock(&fk_lock);
+    fk_range_t *r = fk_find(fk_mapped, va, size);
+    if (!r || r->va != va || r->size != size) {
+        rc = DV_CU_ERROR_INVALID_VALUE;
+    } else if (mprotect((void *)(uintptr_t)va, size,
+                        PROT_READ | PROT_WRITE) != 0) {
+        rc = FK_ERROR_UNKNOWN;
+    } else {
+        r->access = 1;
+    }
+    pthread_mutex_unlock(&fk_lock);
+    return rc;
+}
+
+static dv_cu_result fk_mem_unmap(dv_cu_deviceptr va, size_t size) {
+    dv_cu_result rc = DV_CU_SUCCESS;
+    NEED_CTX();
+    if (fk_inject("cuMemUnmap")) {
+        return FK_ERROR_UNKNOWN;
+    }
+    pthread_mutex_lock(&fk_lock);
+    fk_range_t *r = fk_find(fk_mapped, va, size);
+    if (!r || r->va != va || r->size != size) {
+        rc = DV_CU_ERROR_INVALID_VALUE;
+    } else if (mmap((void *)(uintptr_t)va, size, PROT_NONE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE,
+                    -1, 0) == MAP_FAILED) {
+        rc = FK_ERROR_UNKNOWN;
+    } else {
+        fk_mem_t *m = r->mem;
+        fk_unlink(&fk_mapped, r);
+        m->maps--;
+        fk_mem_maybe_free(m);
+    }
+    pthread_mutex_unlock(&fk_lock);
+    return rc;
+}
+
+static dv_cu_result fk_mem_alloc(dv_cu_deviceptr *p, size_t size) {
+    NEED_CTX();
+    if (!p || size == 0) {
+        return DV_CU_ERROR_INVALID_VALUE;
+    }
+    void *m = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED) {
+        return DV_CU_ERROR_OUT_OF_MEMORY;
+    }
+    pthread_mutex_lock(&fk_lock);
+    int ok = fk_push_range(&fk_allocs, (uintptr_t)m, size, NULL);
+    pthread_mutex_unlock(&fk_lock);
+    if (!ok) {
+        munmap(m, size);
+        return DV_CU_ERROR_OUT_OF_MEMORY;
+    }
+    *p = (uintptr_t)m;
+    return DV_CU_SUCCESS;
+}
+
+static dv_cu_result fk_mem_free(dv_cu_deviceptr p) {
+    dv_cu_result rc = DV_CU_SUCCESS;
+    NEED_CTX();
+    pthread_mutex_lock(&fk_lock);
+    fk_range_t *r = fk_find(fk_allocs, p, 1);
+    if (!r || r->va != p) {
+        rc = DV_CU_ERROR_INVALID_VALUE;
+    } else {
+        munmap((void *)(uintptr_t)p, r->size);
+        fk_unlink(&fk_allocs, r);
+    }
+    pthread_mutex_unlock(&fk_lock);
+    return rc;
+}
+
+/* ---- streams and events (synchronous) ---- */
+
+static fk_obj_t *fk_new_obj(uint32_t magic) {
+    fk_obj_t *o = calloc(1, sizeof(*o));
+    if (o) {
+        o->magic = magic;
+        o->ctx = fk_current();
+    }
+    return o;
+}
+
+/* A stream argument is valid if NULL (the current context's default
+ * stream) or a stream of the current context. */
+static int fk_stream_ok(dv_cu_stream s) {
+    fk_obj_t *o = (fk_obj_t *)s;
+    return !o || (o->magic == FK_STREAM_MAGIC && o->ctx == fk_current());
+}
+
+static int fk_event_ok(dv_cu_event e) {
+    fk_obj_t *o = (fk_obj_t *)e;
+    return o && o->magic == FK_EVENT_MAGIC && o->ctx == fk_current();
+}
+
+static dv_cu_result fk_event_create(dv_cu_event *e, unsigned int flags) {
+    NEED_CTX();
+    if (!e || (flags & ~(unsigned)DV_CU_EVENT_DISABLE_TIMING)) {
+        return DV_CU_ERROR_INVALID_VALUE;
+    }
+    fk_obj_t *o = fk_new_obj(FK_EVENT_MAGIC);
+    if (!o) {
+        return DV_CU_ERROR_OUT_OF_MEMORY;
+    }
+    *e = (dv_cu_event)o;
+    return DV_CU_SUCCESS;
+}
+
+static dv_cu_result fk_event_record(dv_cu_event e, dv_cu_stream s) {
+    NEED_CTX();
+    if (fk_inject("cuEventRecord")) {
+        return FK_ERROR_UNKNOWN;
+    }
+    return fk_event_ok(e) && fk_stream_ok(s) ? DV_CU_SUCCESS
+                                              : DV_CU_ERROR_INVALID_HANDLE;
+}
+
+static dv_cu_result fk_event_check(dv_cu_event e) {
+    NEED_CTX();
+    return fk_event_ok(e) ? DV_CU_SUCCESS : DV_CU_ERROR_INVALID_HANDLE;
+}
+
+static dv_cu_result fk_event_destroy(dv_cu_event e) {
+    NEED_CTX();
+    if (!fk_event_ok(e)) {
+        return DV_CU_ERROR_INVALID_HANDLE;
+    }
+    ((fk_obj_t *)e)->magic = 0;
+    free(e);
+    return DV_CU_SUCCESS;
+}
+
+static dv_cu_result fk_stream_create(dv_cu_stream *s, unsigned int flags) {
+    NEED_CTX();
+    if (!s || (flags & ~(unsigned)DV_CU_STREAM_NON_BLOCKING)) {
+        return DV_CU_ERROR_INVALID_VALUE;
+    }
+    fk_obj_t *o = fk_new_obj(FK_STREAM_MAGIC);
+    if (!o) {
+        return DV_CU_ERROR_OUT_OF_MEMORY;
+    }
+    *s = (dv_cu_stream)o;
+    return DV_CU_SUCCESS;
+}
+
+static dv_cu_result fk_stream_check(dv_cu_stream s) {
+    NEED_CTX();
+    return fk_stream_ok(s) ? DV_CU_SUCCESS : DV_CU_ERROR_INVALID_HANDLE;
+}
+
+static dv_cu_result fk_stream_destroy(dv_cu_stream s) {
+    NEED_CTX();
+    if (!s || !fk_stream_ok(s)) {
+        return DV_CU_ERROR_INVALID_HANDLE;
+    }
+    ((fk_obj_t *)s)->magic = 0;
+    free(s);
+    return DV_CU_SUCCESS;
+}
+
+/* ---- copies ---- */
+
+static dv_cu_result fk_copy_check(uint64_t dev_va, size_t n, dv_cu_stream s) {
+    NEED_CTX();
+    if (!fk_stream_ok(s)) {
+        return DV_CU_ERROR_INVALID_HANDLE;
+    }
+    pthread_mutex_lock(&fk_lock);
+    int ok = fk_accessible(dev_va, n);
+    pthread_mutex_unlock(&fk_lock);
+    return ok ? DV_CU_SUCCESS : DV_CU_ERROR_INVALID_VALUE;
+}
+
+static dv_cu_result fk_memcpy_htod(dv_cu_deviceptr dst, const void *src,
+                                   size_t n, dv_cu_stream s) {
+    dv_cu_result rc = fk_copy_check(dst, n, s);
+    if (rc == DV_CU_SUCCESS && n) {
+        memcpy((void *)(uintptr_t)dst, src, n);
+    }
+    return rc;
+}
+
+static dv_cu_result fk_memcpy_dtoh(void *dst, dv_cu_deviceptr src, size_t n,
+                                   dv_cu_stream s) {
+    dv_cu_result rc = fk_copy_check(src, n, s);
+    if (rc == DV_CU_SUCCESS && n) {
+        memcpy(dst, (const void *)(uintptr_t)src, n);
+    }
+    return rc;
+}
+
+static dv_cu_result fk_memset_d8(dv_cu_deviceptr dst, unsigned char v,
+                                 size_t n, dv_cu_stream s) {
+    dv_cu_result rc = fk_copy_check(dst, n, s);
+    if (rc == DV_CU_SUCCESS && n) {
+        memset((void *)(uintptr_t)dst, v, n);
+    }
+    return rc;
+}
+
+static dv_cu_result fk_host_register(void *p, size_t n, unsigned int flags) {
+    dv_cu_result rc = DV_CU_SUCCESS;
+    NEED_CTX();
+    if (!p || n == 0 || (flags & ~(unsigned)DV_CU_MEMHOSTREGISTER_PORTABLE)) {
+        return DV_CU_ERROR_INVALID_VALUE;
+    }
+    pthread_mutex_lock(&fk_lock);
+    if (fk_overlap(fk_pinned, (uintptr_t)p, n)) {
+        rc = FK_ERROR_ALREADY_REGISTERED;
+    } else if (!fk_push_range(&fk_pinned, (uintptr_t)p, n, NULL)) {
+        rc = DV_CU_ERROR_OUT_OF_MEMORY;
+    }
+    pthread_mutex_unlock(&fk_lock);
+    return rc;
+}
+
+static dv_cu_result fk_host_unregister(void *p) {
+    dv_cu_result rc = DV_CU_SUCCESS;
+    NEED_CTX();
+    pthread_mutex_lock(&fk_lock);
+    fk_range_t *r = fk_find(fk_pinned, (uintptr_t)p, 1);
+    if (!r || r->va != (uintptr_t)p) {
+        rc = FK_ERROR_NOT_REGISTERED;
+    } else {
+        fk_unlink(&fk_pinned, r);
+    }
+    pthread_mutex_unlock(&fk_lock);
+    return rc;
+}
+
+/* ---- symbol lookup ---- */
+
+#define FK_LIST(X) \
+    X(cuGetErrorName, fk_get_error_name) \
+    X(cuGetErrorString, fk_get_error_string) \
+    X(cuInit, fk_init) \
+    X(cuDriverGetVersion, fk_driver_get_version) \
+    X(cuDeviceGetCount, fk_device_get_count) \
+    X(cuDeviceGet, fk_device_get) \
+    X(cuDeviceGetName, fk_device_get_name) \
+    X(cuDeviceTotalMem, fk_device_total_mem) \
+    X(cuDeviceGetAttribute, fk_device_get_attribute) \
+    X(cuDevicePrimaryCtxRetain, fk_primary_retain) \
+    X(cuDevicePrimaryCtxRelease, fk_primary_release) \
+    X(cuCtxPushCurrent, fk_ctx_push) \
+    X(cuCtxPopCurrent, fk_ctx_pop) \
+    X(cuCtxGetCurrent, fk_ctx_get_current) \
+    X(cuCtxSetCurrent, fk_ctx_set_current) \
+    X(cuCtxCreate, fk_ctx_create) \
+    X(cuCtxDestroy, fk_ctx_destroy) \
+    X(cuCtxSynchronize, fk_ctx_synchronize) \
+    X(cuMemGetInfo, fk_mem_get_info) \
+    X(cuMemGetAllocationGranularity, fk_granularity) \
+    X(cuMemAddressReserve, fk_address_reserve) \
+    X(cuMemAddressFree, fk_address_free) \
+    X(cuMemCreate, fk_mem_create) \
+    X(cuMemRelease, fk_mem_release) \
+    X(cuMemMap, fk_mem_map) \
+    X(cuMemUnmap, fk_mem_unmap) \
+    X(cuMemSetAccess, fk_mem_set_access) \
+    X(cuEventCreate, fk_event_create) \
+    X(cuEventRecord, fk_event_record) \
+    X(cuEventQuery, fk_event_check) \
+    X(cuEventSynchronize, fk_event_check) \
+    X(cuEventDestroy, fk_event_destroy) \
+    X(cuStreamCreate, fk_stream_create) \
+    X(cuStreamDestroy, fk_stream_destroy) \
+    X(cuStreamSynchronize, fk_stream_check) \
+    X(cuStreamQuery, fk_stream_check) \
+    X(cuMemcpyHtoDAsync, fk_memcpy_htod) \
+    X(cuMemcpyDtoHAsync, fk_memcpy_dtoh) \
+    X(cuMemsetD8Async, fk_memset_d8) \
+    X(cuMemAlloc, fk_mem_alloc) \
+    X(cuMemFree, fk_mem_free) \
+    X(cuMemHostRegister, fk_host_register) \
+    X(cuMemHostUnregister, fk_host_unregister)
+
+/* The typedefs in cuda_abi.h are the contract: every fake must match. */
+#define FK_ASSERT(name, fn)                                                    \
+    _Static_assert(__builtin_types_compatible_p(__typeof__(&fn),               \
+                                                dv_cu_pfn_##name),             \
+                   #fn " does not match " #name);
+FK_LIST(FK_ASSERT)
+#undef FK_ASSERT
+
+static const struct {
+    const char *name;
+    void *fn;
+} fk_symbols[] = {
+#define FK_ENTRY(name, fn) {#name, (void *)fn},
+    FK_LIST(FK_ENTRY)
+#undef FK_ENTRY
+};
+
+FK_EXPORT dv_cu_result cuGetProcAddress_v2(const char *symbol, void **pfn,
+                                           int version, dv_cu_uint64 flags,
+                                           dv_cu_proc_query_result *status);
+FK_EXPORT dv_cu_result cuGetProcAddress(const char *symbol, void **pfn,
+                                        int version, dv_cu_uint64 flags);
+FK_EXPORT dv_cu_result cuDriverGetVersion(int *version);
+
+FK_EXPORT dv_cu_result cuGetProcAddress_v2(const char *symbol, void **pfn,
+                                           int version, dv_cu_uint64 flags,
+                                           dv_cu_proc_query_result *status) {
+    if (!symbol || !pfn) {
+        return DV_CU_ERROR_INVALID_VALUE;
+    }
+    *pfn = NULL;
+    if (status) {
+        *status = 1; /* CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND */
+    }
+    /* The fake implements the 12.0 ABI of each symbol only. */
+    if (version != DV_CU_ABI_VERSION ||
+        flags != DV_CU_GET_PROC_ADDRESS_LEGACY_STREAM) {
+        return DV_CU_ERROR_NOT_FOUND;
+    }
+    for (size_t i = 0; i < sizeof(fk_symbols) / sizeof(fk_symbols[0]); i++) {
+        if (strcmp(fk_symbols[i].name, symbol) == 0) {
+            *pfn = fk_symbols[i].fn;
+            if (status) {
+                *status = DV_CU_GET_PROC_ADDRESS_SUCCESS;
+            }
+            return DV_CU_SUCCESS;
+        }
+    }
+    return DV_CU_ERROR_NOT_FOUND;
+}
+
+FK_EXPORT dv_cu_result cuGetProcAddress(const char *symbol, void **pfn,
+                                        int version, dv_cu_uint64 flags) {
+    return cuGetProcAddress_v2(symbol, pfn, version, flags, NULL);
+}
+
+FK_EXPORT dv_cu_result cuDriverGetVersion(int *version) {
+    return fk_driver_get_version(version);
+}

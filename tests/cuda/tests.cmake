@@ -1,0 +1,77 @@
+# SPDX-License-Identifier: Apache-2.0
+#
+# CUDA backend tests (included from tests/CMakeLists.txt; paths relative to
+# tests/).
+#   cuda.abi_check, cuda.abi_versions  hal/cuda/cuda_abi.h against the SDK's
+#       cuda.h / cudaTypedefs.h. Need only the headers; skipped without them.
+#   cuda.unavailable   no driver, a stub, an old or GPU-less driver: clean
+#       DV_ERROR_BACKEND_UNAVAILABLE with the reason. Runs everywhere.
+#   cuda-fake.*        the generic suites and test_cuda on the simulated
+#       driver (fake_cuda.c, Linux): the backend's logic without a GPU.
+#   cuda.*             the generic suites and test_cuda on the real driver;
+#       exit 77 (skipped) with the probe's reason when there is no GPU.
+
+# ---- ABI checks ----
+find_package(CUDAToolkit QUIET)
+find_path(DV_CUDA_INCLUDE_DIR cuda.h
+  HINTS ${CUDAToolkit_INCLUDE_DIRS} $ENV{CUDA_PATH}/include /usr/local/cuda/include)
+if(DV_CUDA_INCLUDE_DIR AND EXISTS "${DV_CUDA_INCLUDE_DIR}/cudaTypedefs.h"
+   AND CMAKE_C_COMPILER_ID MATCHES "GNU|Clang")
+  add_executable(dv_cuda_abi_check cuda/abi_check.c)
+  target_include_directories(dv_cuda_abi_check PRIVATE ${PROJECT_SOURCE_DIR}
+    ${PROJECT_SOURCE_DIR}/include)
+  target_include_directories(dv_cuda_abi_check SYSTEM PRIVATE ${DV_CUDA_INCLUDE_DIR})
+  add_test(NAME cuda.abi_check COMMAND dv_cuda_abi_check)
+  add_test(NAME cuda.abi_versions COMMAND ${CMAKE_COMMAND}
+    -DABI_HEADER=${PROJECT_SOURCE_DIR}/hal/cuda/cuda_abi.h
+    -DTYPEDEFS=${DV_CUDA_INCLUDE_DIR}/cudaTypedefs.h -DPIN=12000
+    -P ${CMAKE_CURRENT_SOURCE_DIR}/cuda/abi_versions.cmake)
+else()
+  message(STATUS "dynvram: no CUDA headers (cuda.h, cudaTypedefs.h): "
+                 "the CUDA ABI check is skipped")
+  add_test(NAME cuda.abi_check COMMAND ${CMAKE_COMMAND} -E echo
+    "SKIP: CUDA SDK headers not found at configure time")
+  set_tests_properties(cuda.abi_check PROPERTIES SKIP_REGULAR_EXPRESSION "SKIP:")
+endif()
+
+# ---- the backend on the real driver (skips without a GPU) ----
+add_executable(dv_test_cuda cuda/test_cuda.c)
+target_link_libraries(dv_test_cuda PRIVATE dv_test_support)
+dv_add_backend_suite(cuda "DYNVRAM_BACKEND=cuda")
+add_test(NAME cuda.backend COMMAND dv_test_cuda --jobs 1)
+set_tests_properties(cuda.backend PROPERTIES ENVIRONMENT "DYNVRAM_BACKEND=cuda"
+  SKIP_RETURN_CODE 77 TIMEOUT 300)
+
+# ---- the simulated driver ----
+if(CMAKE_SYSTEM_NAME STREQUAL "Linux")
+  add_library(dv_fake_cuda SHARED cuda/fake_cuda.c)
+  target_include_directories(dv_fake_cuda PRIVATE ${PROJECT_SOURCE_DIR}
+    ${PROJECT_SOURCE_DIR}/include)
+  target_link_libraries(dv_fake_cuda PRIVATE Threads::Threads)
+  set(DV_FAKE_CUDA_ENV "DYNVRAM_BACKEND=cuda"
+    "DYNVRAM_CUDA_LIBRARY=$<TARGET_FILE:dv_fake_cuda>" "DV_FAKE_CUDA=1")
+  dv_add_backend_suite(cuda-fake "${DV_FAKE_CUDA_ENV}")
+  add_test(NAME cuda-fake.backend COMMAND dv_test_cuda --jobs 1)
+  set_tests_properties(cuda-fake.backend PROPERTIES
+    ENVIRONMENT "${DV_FAKE_CUDA_ENV}" SKIP_RETURN_CODE 77 TIMEOUT 300)
+endif()
+
+# ---- unavailable drivers ----
+add_executable(dv_test_cuda_unavailable cuda/test_cuda_unavailable.c)
+target_include_directories(dv_test_cuda_unavailable PRIVATE ${PROJECT_SOURCE_DIR}
+  ${PROJECT_SOURCE_DIR}/include)
+target_link_libraries(dv_test_cuda_unavailable PRIVATE dynvram_static
+  PkgConfig::CRITERION)
+set(DV_CUDA_UNAVAILABLE_ENV "")
+if(TARGET dv_fake_cuda)
+  list(APPEND DV_CUDA_UNAVAILABLE_ENV "DV_FAKE_CUDA_PATH=$<TARGET_FILE:dv_fake_cuda>")
+endif()
+find_library(DV_CUDA_STUB_LIBRARY cuda
+  HINTS ${CUDAToolkit_LIBRARY_DIR}/stubs $ENV{CUDA_PATH}/lib64/stubs
+        /usr/local/cuda/lib64/stubs NO_DEFAULT_PATH)
+if(DV_CUDA_STUB_LIBRARY AND DV_CUDA_STUB_LIBRARY MATCHES "stubs")
+  list(APPEND DV_CUDA_UNAVAILABLE_ENV "DV_CUDA_STUB_PATH=${DV_CUDA_STUB_LIBRARY}")
+endif()
+add_test(NAME cuda.unavailable COMMAND dv_test_cuda_unavailable --jobs 1)
+set_tests_properties(cuda.unavailable PROPERTIES
+  ENVIRONMENT "${DV_CUDA_UNAVAILABLE_ENV}" TIMEOUT 120)
