@@ -105,6 +105,7 @@ static dv_result_t ze_query_page(ze_ctx_t *c, size_t size, size_t *page) {
         return dv__ze_fail(r, "zeVirtualMemQueryPageSize");
     }
     if (*page == 0 || (*page & (*page - 1)) != 0) {
+        dv__ze_clear_native();
         return dv__fail(DV_ERROR_BACKEND,
                         "levelzero: page size %zu for a %zu-byte request is "
                         "not a power of two",
@@ -218,18 +219,22 @@ static void ze_fini(void *ctx);
 static dv_result_t ze_init(const dv_hal_init_args_t *args, void **out) {
     char reason[256];
     if (!args || !out) {
+        dv__ze_clear_native();
         return dv__fail(DV_ERROR_INVALID_ARGUMENT, "levelzero: init args");
     }
     *out = NULL;
     if (dv__ze_load(reason, sizeof(reason)) != DV_OK) {
+        dv__ze_clear_native();
         return dv__fail(DV_ERROR_BACKEND_UNAVAILABLE, "levelzero: %s", reason);
     }
     ze_ctx_t *c = calloc(1, sizeof(*c));
     if (!c) {
+        dv__ze_clear_native();
         return dv__fail(DV_ERROR_OUT_OF_HOST_MEMORY, "levelzero: device state");
     }
     if (dv__mutex_init(&c->fence_lock) != 0) {
         free(c);
+        dv__ze_clear_native();
         return dv__fail(DV_ERROR_OUT_OF_HOST_MEMORY, "levelzero: mutex");
     }
     c->ordinal = args->ordinal;
@@ -307,6 +312,7 @@ static dv_result_t ze_mem_info(void *ctx, uint64_t *free_bytes,
     if (c->mem_module_count == 0) {
         *free_bytes = c->total_memory;
         *total_bytes = c->total_memory;
+        dv__ze_clear_native();
         return dv__fail(DV_ERROR_NOT_SUPPORTED,
                         "levelzero: free memory unknown without Sysman "
                         "(run with ZES_ENABLE_SYSMAN=1): set vram_limit");
@@ -334,11 +340,21 @@ static dv_result_t ze_reserve(void *ctx, uint64_t size, uint64_t *va) {
     void *p = NULL;
     dv_ze_result_t r =
         dv__ze.zeVirtualMemReserve(c->context, NULL, (size_t)size, &p);
+    if (r == DV_ZE_RESULT_ERROR_INVALID_NULL_POINTER) {
+        /* The spec (up to 1.4) says a NULL start lets the driver choose, but
+         * also lists it as an invalid null pointer, and validation layers of
+         * that era reject it. Retry once with a hint the driver may ignore;
+         * the alignment check below still applies. */
+        r = dv__ze.zeVirtualMemReserve(
+            c->context, (const void *)(uintptr_t)c->granularity, (size_t)size,
+            &p);
+    }
     if (r != DV_ZE_RESULT_SUCCESS) {
         return dv__ze_fail(r, "zeVirtualMemReserve");
     }
     if ((uintptr_t)p % c->granularity != 0) {
         (void)dv__ze.zeVirtualMemFree(c->context, p, (size_t)size);
+        dv__ze_clear_native();
         return dv__fail(DV_ERROR_BACKEND,
                         "levelzero: zeVirtualMemReserve returned %p, not "
                         "aligned to %llu",
@@ -404,6 +420,7 @@ static dv_result_t ze_unmap(void *ctx, uint64_t va, uint64_t size) {
 static dv_result_t ze_pool_grow(ze_ctx_t *c) {
     ze_pool_t *p = calloc(1, sizeof(*p));
     if (!p) {
+        dv__ze_clear_native();
         return dv__fail(DV_ERROR_OUT_OF_HOST_MEMORY, "levelzero: event pool");
     }
     dv_ze_event_pool_desc_t desc;
@@ -533,6 +550,7 @@ static dv_result_t ze_stream_create(void *ctx, void **stream) {
 static dv_result_t ze_stream_destroy(void *ctx, void *stream) {
     ze_ctx_t *c = ctx;
     if (!stream || stream == (void *)c->list) {
+        dv__ze_clear_native();
         return dv__fail(DV_ERROR_INVALID_ARGUMENT,
                         "levelzero: cannot destroy the default stream");
     }
@@ -573,12 +591,14 @@ static dv_result_t ze_copy_d2h(void *ctx, void *dst, uint64_t src,
 }
 
 static dv_result_t ze_host_register(void *ctx, void *ptr, uint64_t size) {
+    dv__ze_clear_native();
     return dv__fail(DV_ERROR_NOT_SUPPORTED,
                     "levelzero: host memory registration is not supported "
                     "by Level Zero");
 }
 
 static dv_result_t ze_host_unregister(void *ctx, void *ptr) {
+    dv__ze_clear_native();
     return dv__fail(DV_ERROR_NOT_SUPPORTED,
                     "levelzero: host memory registration is not supported "
                     "by Level Zero");

@@ -98,6 +98,11 @@ void dv__ze_last_native_error(int64_t *code, char *text, size_t text_len) {
     }
 }
 
+void dv__ze_clear_native(void) {
+    ze_native_code = 0;
+    ze_native_text[0] = '\0';
+}
+
 const char *dv__ze_library(void) { return ze_lib_name; }
 
 static void ze_load_once(void) {
@@ -245,6 +250,7 @@ dv_result_t dv__ze_find_device(int ordinal, int *count,
         *count = found ? seen + 1 : seen;
     }
     if (ordinal >= 0 && !found) {
+        dv__ze_clear_native();
         res = dv__fail(DV_ERROR_DEVICE_NOT_FOUND,
                        "levelzero: no GPU device %d (%d found)", ordinal,
                        seen);
