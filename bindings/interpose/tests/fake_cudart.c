@@ -61,7 +61,10 @@ static cudaError_t fake_set(cudaError_t e) {
     return e;
 }
 
-FAKE_EXPORT cudaError_t cudaMalloc(void **ptr, size_t size) {
+/* The exported entry points call these, never each other: a call from one
+ * exported function to another would go through the PLT and reach the
+ * interposer again, which the real runtime never does. */
+static cudaError_t fake_malloc(void **ptr, size_t size) {
     if (!ptr) {
         return fake_set(DV_CUDA_ERROR_INVALID_VALUE);
     }
@@ -91,7 +94,7 @@ FAKE_EXPORT cudaError_t cudaMalloc(void **ptr, size_t size) {
     return DV_CUDA_SUCCESS;
 }
 
-FAKE_EXPORT cudaError_t cudaFree(void *ptr) {
+static cudaError_t fake_free(void *ptr) {
     if (!ptr) {
         return DV_CUDA_SUCCESS;
     }
@@ -107,15 +110,21 @@ FAKE_EXPORT cudaError_t cudaFree(void *ptr) {
     return DV_CUDA_SUCCESS;
 }
 
+FAKE_EXPORT cudaError_t cudaMalloc(void **ptr, size_t size) {
+    return fake_malloc(ptr, size);
+}
+
+FAKE_EXPORT cudaError_t cudaFree(void *ptr) { return fake_free(ptr); }
+
 FAKE_EXPORT cudaError_t cudaMallocAsync(void **ptr, size_t size,
                                         cudaStream_t stream) {
     (void)stream;
-    return cudaMalloc(ptr, size);
+    return fake_malloc(ptr, size);
 }
 
 FAKE_EXPORT cudaError_t cudaFreeAsync(void *ptr, cudaStream_t stream) {
     (void)stream;
-    return cudaFree(ptr);
+    return fake_free(ptr);
 }
 
 FAKE_EXPORT cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total_bytes) {
