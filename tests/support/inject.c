@@ -103,13 +103,13 @@ static dv_result_t w_create(void *ctx, uint64_t size, dv_hal_mem_t *m) {
 }
 
 static dv_result_t w_release(void *ctx, dv_hal_mem_t m) {
-    if (hit("release", 0)) {
-        st.lost_mem++;
-        return fail_with;
-    }
+    /* A failed release is modelled as the driver freeing the memory but
+     * reporting an error: the core must drop the handle, never retry it
+     * (a retry would be a double free that the sanitizers catch). */
+    int fail = hit("release", 0);
     dv_result_t r = in->release(CTX(ctx), m);
     st.live_mem -= r == DV_OK;
-    return r;
+    return fail ? fail_with : r;
 }
 
 static dv_result_t w_map(void *ctx, uint64_t va, uint64_t size, dv_hal_mem_t m) {

@@ -8,6 +8,8 @@
  * err == DV_ERROR_OUT_OF_DEVICE_MEMORY only ops that allocate count
  * (reserve, create, map, fence_record, stream_create), since a driver never
  * reports running out of memory from unmap or release.
+ * An injected release failure still frees the memory (the driver reports
+ * an error after freeing); every other injected failure reaches nothing.
  * One wrapper per process: tests using it run with --jobs 1.
  */
 #ifndef DV_TEST_INJECT_H
@@ -22,7 +24,6 @@ typedef struct td_inject_state {
     long live_mem;    /* create - release that reached the backend */
     long live_res;    /* reserve - unreserve */
     long live_maps;   /* map - unmap */
-    long lost_mem;    /* releases that failed by injection (really leaked) */
 } td_inject_state_t;
 
 const dv_hal_ops_t *td_inject_ops(void);
