@@ -177,7 +177,8 @@ fail:
     host_native(step);
 report:
     snprintf(host_api.reason, sizeof(host_api.reason),
-             "placeholder reservations do not work here (%s)", host_err.text);
+             "placeholder reservations do not work here (%.200s)",
+             host_err.text);
     return 0;
 }
 
