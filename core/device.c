@@ -60,9 +60,14 @@ dv_result_t dv__range(const dv_vbar_t *vbar, uint64_t offset, uint64_t size,
                         (unsigned long long)size,
                         (unsigned long long)vbar->size);
     }
-    uint64_t ps = vbar->dev->page_size;
-    *first = offset / ps;
-    *last = (offset + size - 1) / ps;
+    const dv_device_t *dev = vbar->dev;
+    if (dev->page_shift) { /* the hot path: no 64-bit divisions */
+        *first = offset >> dev->page_shift;
+        *last = (offset + size - 1) >> dev->page_shift;
+    } else {
+        *first = offset / dev->page_size;
+        *last = (offset + size - 1) / dev->page_size;
+    }
     return DV_OK;
 }
 
@@ -142,6 +147,11 @@ static dv_result_t open_on(const dv_hal_ops_t *ops,
         goto fail_init;
     }
     dev->page_size = (ps + gran - 1) / gran * gran;
+    if ((dev->page_size & (dev->page_size - 1)) == 0) {
+        while ((1ull << dev->page_shift) < dev->page_size) {
+            dev->page_shift++;
+        }
+    }
     dev->headroom = o->headroom;
     dev->vram_limit = o->vram_limit;
     dev->pool_limit_pages = o->pool_limit == UINT64_MAX

@@ -81,6 +81,7 @@ struct dv_device {
     int ordinal;
 
     uint64_t page_size;
+    uint32_t page_shift; /* log2(page_size) when a power of two, else 0 */
     uint64_t headroom;
     uint64_t vram_limit;
     uint64_t pool_limit_pages;

@@ -181,3 +181,27 @@ Test(conformance, exhausting_device_memory_offloads) {
     TD_OK(dv_vbar_destroy(dev, v));
     TD_OK(dv_device_close(dev));
 }
+
+Test(conformance, any_page_size_multiple_of_granularity) {
+    dv_device_options_t o;
+    td_options(&o, 0);
+    o.page_size = 3ull << 20; /* not a power of two on most backends */
+    dv_device_t *dev = td_open_opts(&o);
+    dv_device_caps_t caps;
+    TD_OK(dv_device_get_caps(dev, &caps));
+    uint64_t ps = caps.page_size;
+    cr_assert_geq(ps, 3ull << 20);
+    dv_vbar_t *v = NULL;
+    TD_OK(dv_vbar_create(dev, 4 * ps, &v));
+    uint64_t g;
+    TD_OK(dv_fault(dev, v, 2 * ps - 1, 2, &g)); /* straddles pages 1 and 2 */
+    uint8_t f[4];
+    TD_OK(dv_vbar_residency(dev, v, 0, 4, f));
+    cr_assert_eq(f[0], 0);
+    cr_assert_eq(f[1], DV_PAGE_RESIDENT | DV_PAGE_PINNED);
+    cr_assert_eq(f[2], DV_PAGE_RESIDENT | DV_PAGE_PINNED);
+    cr_assert_eq(f[3], 0);
+    TD_OK(dv_unpin(dev, v, 2 * ps - 1, 2, NULL));
+    TD_OK(dv_vbar_destroy(dev, v));
+    TD_OK(dv_device_close(dev));
+}
