@@ -502,8 +502,9 @@ static dv_hip_error_t sim_address_reserve(void **ptr, size_t size,
         (alignment & (alignment - 1)) != 0) {
         return DV_HIP_ERROR_INVALID_VALUE;
     }
+    int corrupt_after = cfg->corrupt_after > 0 ? cfg->corrupt_after : 1;
     if ((cfg->defects & DVSIM_DEFECT_RESERVE_FREE_CORRUPTS) &&
-        sim_frees >= cfg->corrupt_after) {
+        sim_frees >= corrupt_after) {
         fprintf(stderr, "dvsim-hip: reserve after %d address frees: runtime "
                         "state corrupted (reserve_free_corrupts)\n",
                 sim_frees);

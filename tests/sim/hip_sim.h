@@ -26,7 +26,7 @@
  *   DVSIM_HIP_EVENT_DELAY   queries an event answers hipErrorNotReady
  *                           before it completes (default 0)
  *   DVSIM_HIP_CORRUPT_AFTER address frees before reserve_free_corrupts
- *                           bites (default 4)
+ *                           bites (default 4, at least 1)
  *   DVSIM_HIP_DEFECTS       comma list, or "all":
  *     unmap_needs_reprotect  hipMemUnmap leaves the physical pages mapped in
  *                            the process, so a released allocation stays
