@@ -17,6 +17,19 @@
 #include "demo.h"
 #include "dynvram.h"
 
+#if defined(_WIN32)
+/* msvcrt-based mingw-w64 has no timespec_get (only the UCRT does). */
+#define WIN32_LEAN_AND_MEAN
+#include <windows.h>
+
+static uint64_t now_ns(void) {
+    LARGE_INTEGER f, c;
+    QueryPerformanceFrequency(&f);
+    QueryPerformanceCounter(&c);
+    uint64_t hz = (uint64_t)f.QuadPart, t = (uint64_t)c.QuadPart;
+    return t / hz * 1000000000ull + t % hz * 1000000000ull / hz;
+}
+#else
 #include <time.h>
 
 static uint64_t now_ns(void) {
@@ -24,6 +37,7 @@ static uint64_t now_ns(void) {
     timespec_get(&ts, TIME_UTC);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
+#endif
 
 typedef struct model {
     char name;
