@@ -18,7 +18,7 @@
  *  - streams: immediate command lists (asynchronous mode, queue group 0).
  *    Copies: zeCommandListAppendMemoryCopy on the stream's list. The source
  *    of an h2d copy must stay valid until the stream has finished it.
- *  - fences: host-visible events from pools of ZE_POOL_EVENTS, recycled
+ *  - fences: host-visible events from pools of DV__ZE_POOL_EVENTS, recycled
  *    through a free list; record appends a signal on the stream's list,
  *    query is zeEventQueryStatus, wait zeEventHostSynchronize.
  *    stream_synchronize records, waits for and frees one fence.
@@ -40,38 +40,6 @@
 #include "core/error.h"
 #include "core/os.h"
 #include "hal/levelzero/ze_internal.h"
-
-#define ZE_POOL_EVENTS 64u
-#define ZE_MAX_MEM_MODULES 16u
-
-typedef struct ze_fence {
-    dv_ze_event_handle_t event; /* created on first use, reset on reuse */
-    struct ze_fence *next_free;
-    uint32_t index;
-    struct ze_pool *pool;
-} ze_fence_t;
-
-typedef struct ze_pool {
-    dv_ze_event_pool_handle_t handle;
-    struct ze_pool *next;
-    ze_fence_t fences[ZE_POOL_EVENTS];
-} ze_pool_t;
-
-typedef struct ze_ctx {
-    int ordinal;
-    dv_ze_driver_handle_t driver;
-    dv_ze_device_handle_t device;
-    dv_ze_context_handle_t context;
-    dv_ze_command_list_handle_t list; /* the default stream */
-    char name[128];
-    uint64_t granularity;
-    uint64_t total_memory;
-    dv_zes_mem_handle_t mem_modules[ZE_MAX_MEM_MODULES];
-    uint32_t mem_module_count; /* 0: no Sysman */
-    dv__mutex_t fence_lock;    /* guards pools and free_fences */
-    ze_pool_t *pools;
-    ze_fence_t *free_fences;
-} ze_ctx_t;
 
 static dv_result_t ze_probe(int *device_count, char *reason,
                             size_t reason_len) {
@@ -98,7 +66,7 @@ static dv_result_t ze_probe(int *device_count, char *reason,
     return DV_OK;
 }
 
-static dv_result_t ze_query_page(ze_ctx_t *c, size_t size, size_t *page) {
+static dv_result_t ze_query_page(dv__ze_ctx_t *c, size_t size, size_t *page) {
     dv_ze_result_t r =
         dv__ze.zeVirtualMemQueryPageSize(c->context, c->device, size, page);
     if (r != DV_ZE_RESULT_SUCCESS) {
@@ -115,7 +83,7 @@ static dv_result_t ze_query_page(ze_ctx_t *c, size_t size, size_t *page) {
 }
 
 /* Device properties, memory size, granularity and Sysman modules. */
-static dv_result_t ze_describe(ze_ctx_t *c) {
+static dv_result_t ze_describe(dv__ze_ctx_t *c) {
     dv_ze_device_properties_t props;
     memset(&props, 0, sizeof(props));
     props.stype = DV_ZE_STRUCTURE_TYPE_DEVICE_PROPERTIES;
@@ -165,11 +133,11 @@ static dv_result_t ze_describe(ze_ctx_t *c) {
     c->mem_module_count = 0;
     if (dv__ze.zesDeviceEnumMemoryModules) {
         uint32_t count = 0;
-        dv_zes_mem_handle_t mods[ZE_MAX_MEM_MODULES];
+        dv_zes_mem_handle_t mods[DV__ZE_MAX_MEM_MODULES];
         r = dv__ze.zesDeviceEnumMemoryModules(c->device, &count, NULL);
         if (r == DV_ZE_RESULT_SUCCESS && count > 0) {
-            if (count > ZE_MAX_MEM_MODULES) {
-                count = ZE_MAX_MEM_MODULES;
+            if (count > DV__ZE_MAX_MEM_MODULES) {
+                count = DV__ZE_MAX_MEM_MODULES;
             }
             r = dv__ze.zesDeviceEnumMemoryModules(c->device, &count, mods);
         }
@@ -196,24 +164,6 @@ static dv_result_t ze_describe(ze_ctx_t *c) {
     return DV_OK;
 }
 
-static dv_result_t ze_list_create(ze_ctx_t *c,
-                                  dv_ze_command_list_handle_t *list) {
-    dv_ze_command_queue_desc_t desc;
-    memset(&desc, 0, sizeof(desc));
-    desc.stype = DV_ZE_STRUCTURE_TYPE_COMMAND_QUEUE_DESC;
-    desc.ordinal = 0;
-    desc.index = 0;
-    desc.mode = DV_ZE_COMMAND_QUEUE_MODE_ASYNCHRONOUS;
-    desc.priority = DV_ZE_COMMAND_QUEUE_PRIORITY_NORMAL;
-    dv_ze_result_t r =
-        dv__ze.zeCommandListCreateImmediate(c->context, c->device, &desc, list);
-    if (r != DV_ZE_RESULT_SUCCESS) {
-        *list = NULL;
-        return dv__ze_fail(r, "zeCommandListCreateImmediate");
-    }
-    return DV_OK;
-}
-
 static void ze_fini(void *ctx);
 
 static dv_result_t ze_init(const dv_hal_init_args_t *args, void **out) {
@@ -227,7 +177,7 @@ static dv_result_t ze_init(const dv_hal_init_args_t *args, void **out) {
         dv__ze_clear_native();
         return dv__fail(DV_ERROR_BACKEND_UNAVAILABLE, "levelzero: %s", reason);
     }
-    ze_ctx_t *c = calloc(1, sizeof(*c));
+    dv__ze_ctx_t *c = calloc(1, sizeof(*c));
     if (!c) {
         dv__ze_clear_native();
         return dv__fail(DV_ERROR_OUT_OF_HOST_MEMORY, "levelzero: device state");
@@ -256,7 +206,7 @@ static dv_result_t ze_init(const dv_hal_init_args_t *args, void **out) {
     if (res != DV_OK) {
         goto fail;
     }
-    res = ze_list_create(c, &c->list);
+    res = dv__ze_list_create(c, &c->list);
     if (res != DV_OK) {
         goto fail;
     }
@@ -269,22 +219,12 @@ fail:
 }
 
 static void ze_fini(void *ctx) {
-    ze_ctx_t *c = ctx;
+    dv__ze_ctx_t *c = ctx;
     if (!c) {
         return;
     }
     /* Destroy failures are ignored: nothing useful can be done with them. */
-    for (ze_pool_t *p = c->pools; p;) {
-        ze_pool_t *next = p->next;
-        for (uint32_t i = 0; i < ZE_POOL_EVENTS; i++) {
-            if (p->fences[i].event) {
-                (void)dv__ze.zeEventDestroy(p->fences[i].event);
-            }
-        }
-        (void)dv__ze.zeEventPoolDestroy(p->handle);
-        free(p);
-        p = next;
-    }
+    dv__ze_fences_free(c);
     if (c->list) {
         (void)dv__ze.zeCommandListDestroy(c->list);
     }
@@ -296,7 +236,7 @@ static void ze_fini(void *ctx) {
 }
 
 static dv_result_t ze_get_caps(void *ctx, dv_hal_caps_t *caps) {
-    ze_ctx_t *c = ctx;
+    dv__ze_ctx_t *c = ctx;
     memset(caps, 0, sizeof(*caps));
     snprintf(caps->name, sizeof(caps->name), "%s", c->name);
     caps->granularity = c->granularity;
@@ -308,7 +248,7 @@ static dv_result_t ze_get_caps(void *ctx, dv_hal_caps_t *caps) {
 
 static dv_result_t ze_mem_info(void *ctx, uint64_t *free_bytes,
                                uint64_t *total_bytes) {
-    ze_ctx_t *c = ctx;
+    dv__ze_ctx_t *c = ctx;
     if (c->mem_module_count == 0) {
         *free_bytes = c->total_memory;
         *total_bytes = c->total_memory;
@@ -336,7 +276,7 @@ static dv_result_t ze_mem_info(void *ctx, uint64_t *free_bytes,
 }
 
 static dv_result_t ze_reserve(void *ctx, uint64_t size, uint64_t *va) {
-    ze_ctx_t *c = ctx;
+    dv__ze_ctx_t *c = ctx;
     void *p = NULL;
     dv_ze_result_t r =
         dv__ze.zeVirtualMemReserve(c->context, NULL, (size_t)size, &p);
@@ -345,9 +285,9 @@ static dv_result_t ze_reserve(void *ctx, uint64_t size, uint64_t *va) {
          * also lists it as an invalid null pointer, and validation layers of
          * that era reject it. Retry once with a hint the driver may ignore;
          * the alignment check below still applies. */
-        r = dv__ze.zeVirtualMemReserve(
-            c->context, (const void *)(uintptr_t)c->granularity, (size_t)size,
-            &p);
+        r = dv__ze.zeVirtualMemReserve(c->context,
+                                       (const void *)(uintptr_t)c->granularity,
+                                       (size_t)size, &p);
     }
     if (r != DV_ZE_RESULT_SUCCESS) {
         return dv__ze_fail(r, "zeVirtualMemReserve");
@@ -365,7 +305,7 @@ static dv_result_t ze_reserve(void *ctx, uint64_t size, uint64_t *va) {
 }
 
 static dv_result_t ze_unreserve(void *ctx, uint64_t va, uint64_t size) {
-    ze_ctx_t *c = ctx;
+    dv__ze_ctx_t *c = ctx;
     dv_ze_result_t r = dv__ze.zeVirtualMemFree(
         c->context, (const void *)(uintptr_t)va, (size_t)size);
     return r == DV_ZE_RESULT_SUCCESS ? DV_OK
@@ -373,7 +313,7 @@ static dv_result_t ze_unreserve(void *ctx, uint64_t va, uint64_t size) {
 }
 
 static dv_result_t ze_create(void *ctx, uint64_t size, dv_hal_mem_t *mem) {
-    ze_ctx_t *c = ctx;
+    dv__ze_ctx_t *c = ctx;
     dv_ze_physical_mem_desc_t desc;
     memset(&desc, 0, sizeof(desc));
     desc.stype = DV_ZE_STRUCTURE_TYPE_PHYSICAL_MEM_DESC;
@@ -389,7 +329,7 @@ static dv_result_t ze_create(void *ctx, uint64_t size, dv_hal_mem_t *mem) {
 }
 
 static dv_result_t ze_release(void *ctx, dv_hal_mem_t mem) {
-    ze_ctx_t *c = ctx;
+    dv__ze_ctx_t *c = ctx;
     dv_ze_result_t r = dv__ze.zePhysicalMemDestroy(
         c->context, (dv_ze_physical_mem_handle_t)(uintptr_t)mem);
     return r == DV_ZE_RESULT_SUCCESS ? DV_OK
@@ -398,7 +338,7 @@ static dv_result_t ze_release(void *ctx, dv_hal_mem_t mem) {
 
 static dv_result_t ze_map(void *ctx, uint64_t va, uint64_t size,
                           dv_hal_mem_t mem) {
-    ze_ctx_t *c = ctx;
+    dv__ze_ctx_t *c = ctx;
     dv_ze_result_t r = dv__ze.zeVirtualMemMap(
         c->context, (const void *)(uintptr_t)va, (size_t)size,
         (dv_ze_physical_mem_handle_t)(uintptr_t)mem, 0,
@@ -408,200 +348,11 @@ static dv_result_t ze_map(void *ctx, uint64_t va, uint64_t size,
 }
 
 static dv_result_t ze_unmap(void *ctx, uint64_t va, uint64_t size) {
-    ze_ctx_t *c = ctx;
+    dv__ze_ctx_t *c = ctx;
     dv_ze_result_t r = dv__ze.zeVirtualMemUnmap(
         c->context, (const void *)(uintptr_t)va, (size_t)size);
     return r == DV_ZE_RESULT_SUCCESS ? DV_OK
                                      : dv__ze_fail(r, "zeVirtualMemUnmap");
-}
-
-/* ---- fences ---------------------------------------------------------- */
-
-static dv_result_t ze_pool_grow(ze_ctx_t *c) {
-    ze_pool_t *p = calloc(1, sizeof(*p));
-    if (!p) {
-        dv__ze_clear_native();
-        return dv__fail(DV_ERROR_OUT_OF_HOST_MEMORY, "levelzero: event pool");
-    }
-    dv_ze_event_pool_desc_t desc;
-    memset(&desc, 0, sizeof(desc));
-    desc.stype = DV_ZE_STRUCTURE_TYPE_EVENT_POOL_DESC;
-    desc.flags = DV_ZE_EVENT_POOL_FLAG_HOST_VISIBLE;
-    desc.count = ZE_POOL_EVENTS;
-    dv_ze_result_t r =
-        dv__ze.zeEventPoolCreate(c->context, &desc, 1, &c->device, &p->handle);
-    if (r != DV_ZE_RESULT_SUCCESS) {
-        free(p);
-        return dv__ze_fail(r, "zeEventPoolCreate");
-    }
-    for (uint32_t i = 0; i < ZE_POOL_EVENTS; i++) {
-        p->fences[i].index = i;
-        p->fences[i].pool = p;
-        p->fences[i].next_free =
-            i + 1 < ZE_POOL_EVENTS ? &p->fences[i + 1] : c->free_fences;
-    }
-    c->free_fences = &p->fences[0];
-    p->next = c->pools;
-    c->pools = p;
-    return DV_OK;
-}
-
-/* Takes a free fence whose event is created and unsignaled. */
-static dv_result_t ze_fence_take(ze_ctx_t *c, ze_fence_t **out) {
-    dv_result_t res = DV_OK;
-    dv__mutex_lock(&c->fence_lock);
-    if (!c->free_fences) {
-        res = ze_pool_grow(c);
-        if (res != DV_OK) {
-            goto out;
-        }
-    }
-    ze_fence_t *f = c->free_fences;
-    dv_ze_result_t r;
-    if (!f->event) {
-        dv_ze_event_desc_t desc;
-        memset(&desc, 0, sizeof(desc));
-        desc.stype = DV_ZE_STRUCTURE_TYPE_EVENT_DESC;
-        desc.index = f->index;
-        desc.signal = DV_ZE_EVENT_SCOPE_FLAG_HOST;
-        desc.wait = DV_ZE_EVENT_SCOPE_FLAG_HOST;
-        r = dv__ze.zeEventCreate(f->pool->handle, &desc, &f->event);
-        if (r != DV_ZE_RESULT_SUCCESS) {
-            f->event = NULL;
-            res = dv__ze_fail(r, "zeEventCreate");
-            goto out;
-        }
-    } else {
-        r = dv__ze.zeEventHostReset(f->event);
-        if (r != DV_ZE_RESULT_SUCCESS) {
-            res = dv__ze_fail(r, "zeEventHostReset");
-            goto out;
-        }
-    }
-    c->free_fences = f->next_free;
-    f->next_free = NULL;
-    *out = f;
-out:
-    dv__mutex_unlock(&c->fence_lock);
-    return res;
-}
-
-static void ze_fence_put(ze_ctx_t *c, ze_fence_t *f) {
-    dv__mutex_lock(&c->fence_lock);
-    f->next_free = c->free_fences;
-    c->free_fences = f;
-    dv__mutex_unlock(&c->fence_lock);
-}
-
-static dv_result_t ze_fence_record(void *ctx, void *stream,
-                                   dv_hal_fence_t *fence) {
-    ze_ctx_t *c = ctx;
-    dv_ze_command_list_handle_t list = stream ? stream : c->list;
-    ze_fence_t *f = NULL;
-    dv_result_t res = ze_fence_take(c, &f);
-    if (res != DV_OK) {
-        return res;
-    }
-    dv_ze_result_t r = dv__ze.zeCommandListAppendSignalEvent(list, f->event);
-    if (r != DV_ZE_RESULT_SUCCESS) {
-        ze_fence_put(c, f);
-        return dv__ze_fail(r, "zeCommandListAppendSignalEvent");
-    }
-    *fence = f;
-    return DV_OK;
-}
-
-static dv_result_t ze_fence_query(void *ctx, dv_hal_fence_t fence) {
-    ze_fence_t *f = fence;
-    dv_ze_result_t r = dv__ze.zeEventQueryStatus(f->event);
-    if (r == DV_ZE_RESULT_SUCCESS) {
-        return DV_OK;
-    }
-    if (r == DV_ZE_RESULT_NOT_READY) {
-        return DV_NOT_READY;
-    }
-    return dv__ze_fail(r, "zeEventQueryStatus");
-}
-
-static dv_result_t ze_fence_wait(void *ctx, dv_hal_fence_t fence) {
-    ze_fence_t *f = fence;
-    dv_ze_result_t r = dv__ze.zeEventHostSynchronize(f->event, UINT64_MAX);
-    return r == DV_ZE_RESULT_SUCCESS ? DV_OK
-                                     : dv__ze_fail(r, "zeEventHostSynchronize");
-}
-
-static void ze_fence_destroy(void *ctx, dv_hal_fence_t fence) {
-    if (fence) {
-        ze_fence_put(ctx, fence);
-    }
-}
-
-/* ---- streams and copies ---------------------------------------------- */
-
-static dv_result_t ze_stream_create(void *ctx, void **stream) {
-    dv_ze_command_list_handle_t list = NULL;
-    dv_result_t res = ze_list_create(ctx, &list);
-    if (res == DV_OK) {
-        *stream = list;
-    }
-    return res;
-}
-
-static dv_result_t ze_stream_destroy(void *ctx, void *stream) {
-    ze_ctx_t *c = ctx;
-    if (!stream || stream == (void *)c->list) {
-        dv__ze_clear_native();
-        return dv__fail(DV_ERROR_INVALID_ARGUMENT,
-                        "levelzero: cannot destroy the default stream");
-    }
-    dv_ze_result_t r = dv__ze.zeCommandListDestroy(stream);
-    return r == DV_ZE_RESULT_SUCCESS ? DV_OK
-                                     : dv__ze_fail(r, "zeCommandListDestroy");
-}
-
-static dv_result_t ze_stream_synchronize(void *ctx, void *stream) {
-    dv_hal_fence_t f = NULL;
-    dv_result_t res = ze_fence_record(ctx, stream, &f);
-    if (res != DV_OK) {
-        return res;
-    }
-    res = ze_fence_wait(ctx, f);
-    ze_fence_destroy(ctx, f);
-    return res;
-}
-
-static dv_result_t ze_copy(ze_ctx_t *c, void *dst, const void *src,
-                           uint64_t size, void *stream) {
-    dv_ze_command_list_handle_t list = stream ? stream : c->list;
-    dv_ze_result_t r = dv__ze.zeCommandListAppendMemoryCopy(
-        list, dst, src, (size_t)size, NULL, 0, NULL);
-    return r == DV_ZE_RESULT_SUCCESS
-               ? DV_OK
-               : dv__ze_fail(r, "zeCommandListAppendMemoryCopy");
-}
-
-static dv_result_t ze_copy_h2d(void *ctx, uint64_t dst, const void *src,
-                               uint64_t size, void *stream) {
-    return ze_copy(ctx, (void *)(uintptr_t)dst, src, size, stream);
-}
-
-static dv_result_t ze_copy_d2h(void *ctx, void *dst, uint64_t src,
-                               uint64_t size, void *stream) {
-    return ze_copy(ctx, dst, (const void *)(uintptr_t)src, size, stream);
-}
-
-static dv_result_t ze_host_register(void *ctx, void *ptr, uint64_t size) {
-    dv__ze_clear_native();
-    return dv__fail(DV_ERROR_NOT_SUPPORTED,
-                    "levelzero: host memory registration is not supported "
-                    "by Level Zero");
-}
-
-static dv_result_t ze_host_unregister(void *ctx, void *ptr) {
-    dv__ze_clear_native();
-    return dv__fail(DV_ERROR_NOT_SUPPORTED,
-                    "levelzero: host memory registration is not supported "
-                    "by Level Zero");
 }
 
 static const dv_hal_ops_t ze_ops = {
@@ -618,17 +369,17 @@ static const dv_hal_ops_t ze_ops = {
     .release = ze_release,
     .map = ze_map,
     .unmap = ze_unmap,
-    .fence_record = ze_fence_record,
-    .fence_query = ze_fence_query,
-    .fence_wait = ze_fence_wait,
-    .fence_destroy = ze_fence_destroy,
-    .stream_create = ze_stream_create,
-    .stream_destroy = ze_stream_destroy,
-    .stream_synchronize = ze_stream_synchronize,
-    .copy_h2d = ze_copy_h2d,
-    .copy_d2h = ze_copy_d2h,
-    .host_register = ze_host_register,
-    .host_unregister = ze_host_unregister,
+    .fence_record = dv__ze_fence_record,
+    .fence_query = dv__ze_fence_query,
+    .fence_wait = dv__ze_fence_wait,
+    .fence_destroy = dv__ze_fence_destroy,
+    .stream_create = dv__ze_stream_create,
+    .stream_destroy = dv__ze_stream_destroy,
+    .stream_synchronize = dv__ze_stream_synchronize,
+    .copy_h2d = dv__ze_copy_h2d,
+    .copy_d2h = dv__ze_copy_d2h,
+    .host_register = dv__ze_host_register,
+    .host_unregister = dv__ze_host_unregister,
     .last_native_error = dv__ze_last_native_error,
 };
 

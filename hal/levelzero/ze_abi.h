@@ -168,7 +168,7 @@ typedef struct dv_ze_physical_mem_desc {
 typedef struct dv_zes_mem_properties {
     dv_ze_structure_type_t stype;
     void *pNext;
-    uint32_t type;     /* zes_mem_type_t */
+    uint32_t type;       /* zes_mem_type_t */
     uint8_t onSubdevice; /* ze_bool_t */
     uint32_t subdeviceId;
     uint32_t location; /* zes_mem_loc_t */
@@ -232,8 +232,7 @@ typedef dv_ze_result_t(DV_ZE_CALL *dv_ze_event_query_status_fn)(
 typedef dv_ze_result_t(DV_ZE_CALL *dv_ze_event_host_reset_fn)(
     dv_ze_event_handle_t event);
 typedef dv_ze_result_t(DV_ZE_CALL *dv_ze_virtual_mem_reserve_fn)(
-    dv_ze_context_handle_t context, const void *start, size_t size,
-    void **ptr);
+    dv_ze_context_handle_t context, const void *start, size_t size, void **ptr);
 typedef dv_ze_result_t(DV_ZE_CALL *dv_ze_virtual_mem_free_fn)(
     dv_ze_context_handle_t context, const void *ptr, size_t size);
 typedef dv_ze_result_t(DV_ZE_CALL *dv_ze_virtual_mem_query_page_size_fn)(

@@ -21,6 +21,7 @@
 #ifndef DV_HAL_LEVELZERO_ZE_INTERNAL_H
 #define DV_HAL_LEVELZERO_ZE_INTERNAL_H
 
+#include "core/os.h"
 #include "dynvram_hal.h"
 #include "hal/levelzero/ze_abi.h"
 
@@ -35,8 +36,8 @@
     X(zeContextDestroy, dv_ze_context_destroy_fn, 1)                           \
     X(zeCommandListCreateImmediate, dv_ze_command_list_create_immediate_fn, 1) \
     X(zeCommandListDestroy, dv_ze_command_list_destroy_fn, 1)                  \
-    X(zeCommandListAppendMemoryCopy,                                           \
-      dv_ze_command_list_append_memory_copy_fn, 1)                             \
+    X(zeCommandListAppendMemoryCopy, dv_ze_command_list_append_memory_copy_fn, \
+      1)                                                                       \
     X(zeCommandListAppendSignalEvent,                                          \
       dv_ze_command_list_append_signal_event_fn, 1)                            \
     X(zeEventPoolCreate, dv_ze_event_pool_create_fn, 1)                        \
@@ -79,5 +80,57 @@ void dv__ze_clear_native(void);
 dv_result_t dv__ze_find_device(int ordinal, int *count,
                                dv_ze_driver_handle_t *driver,
                                dv_ze_device_handle_t *device);
+
+/* Per-device state (ze.c owns its life; ze_stream.c its fences). */
+#define DV__ZE_POOL_EVENTS 64u
+#define DV__ZE_MAX_MEM_MODULES 16u
+
+typedef struct dv__ze_fence {
+    dv_ze_event_handle_t event; /* created on first use, reset on reuse */
+    struct dv__ze_fence *next_free;
+    uint32_t index;
+    struct dv__ze_pool *pool;
+} dv__ze_fence_t;
+
+typedef struct dv__ze_pool {
+    dv_ze_event_pool_handle_t handle;
+    struct dv__ze_pool *next;
+    dv__ze_fence_t fences[DV__ZE_POOL_EVENTS];
+} dv__ze_pool_t;
+
+typedef struct dv__ze_ctx {
+    int ordinal;
+    dv_ze_driver_handle_t driver;
+    dv_ze_device_handle_t device;
+    dv_ze_context_handle_t context;
+    dv_ze_command_list_handle_t list; /* the default stream */
+    char name[128];
+    uint64_t granularity;
+    uint64_t total_memory;
+    dv_zes_mem_handle_t mem_modules[DV__ZE_MAX_MEM_MODULES];
+    uint32_t mem_module_count; /* 0: no Sysman */
+    dv__mutex_t fence_lock;    /* guards pools and free_fences */
+    dv__ze_pool_t *pools;
+    dv__ze_fence_t *free_fences;
+} dv__ze_ctx_t;
+
+/* ze_stream.c: the default stream, fences, streams and copies. */
+dv_result_t dv__ze_list_create(dv__ze_ctx_t *c,
+                               dv_ze_command_list_handle_t *list);
+/* Destroys every event and event pool of the device (at fini). */
+void dv__ze_fences_free(dv__ze_ctx_t *c);
+dv_result_t dv__ze_fence_record(void *ctx, void *stream, dv_hal_fence_t *fence);
+dv_result_t dv__ze_fence_query(void *ctx, dv_hal_fence_t fence);
+dv_result_t dv__ze_fence_wait(void *ctx, dv_hal_fence_t fence);
+void dv__ze_fence_destroy(void *ctx, dv_hal_fence_t fence);
+dv_result_t dv__ze_stream_create(void *ctx, void **stream);
+dv_result_t dv__ze_stream_destroy(void *ctx, void *stream);
+dv_result_t dv__ze_stream_synchronize(void *ctx, void *stream);
+dv_result_t dv__ze_copy_h2d(void *ctx, uint64_t dst, const void *src,
+                            uint64_t size, void *stream);
+dv_result_t dv__ze_copy_d2h(void *ctx, void *dst, uint64_t src, uint64_t size,
+                            void *stream);
+dv_result_t dv__ze_host_register(void *ctx, void *ptr, uint64_t size);
+dv_result_t dv__ze_host_unregister(void *ctx, void *ptr);
 
 #endif /* DV_HAL_LEVELZERO_ZE_INTERNAL_H */

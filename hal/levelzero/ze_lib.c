@@ -115,8 +115,8 @@ static void ze_load_once(void) {
 
     ze_lib = dv__lib_open(name, err, sizeof(err));
     if (!ze_lib) {
-        snprintf(ze_load_reason, sizeof(ze_load_reason),
-                 "cannot load %s: %s", name, err[0] ? err : "unknown error");
+        snprintf(ze_load_reason, sizeof(ze_load_reason), "cannot load %s: %s",
+                 name, err[0] ? err : "unknown error");
         return;
     }
     for (size_t i = 0; i < sizeof(ze_symbols) / sizeof(ze_symbols[0]); i++) {
@@ -252,8 +252,7 @@ dv_result_t dv__ze_find_device(int ordinal, int *count,
     if (ordinal >= 0 && !found) {
         dv__ze_clear_native();
         res = dv__fail(DV_ERROR_DEVICE_NOT_FOUND,
-                       "levelzero: no GPU device %d (%d found)", ordinal,
-                       seen);
+                       "levelzero: no GPU device %d (%d found)", ordinal, seen);
     }
 out:
     free(devices);

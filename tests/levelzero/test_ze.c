@@ -220,8 +220,8 @@ Test(ze, misuse_is_reported_not_crashing) {
     OK(ops->create(ctx, 2 * MIB, &m));
     IS(ops->unmap(ctx, va, 2 * MIB), DV_ERROR_BACKEND); /* nothing mapped */
     OK(ops->map(ctx, va, 2 * MIB, m));
-    IS(ops->map(ctx, va, 2 * MIB, m), DV_ERROR_BACKEND);  /* already mapped */
-    IS(ops->release(ctx, m), DV_ERROR_BACKEND);           /* still mapped */
+    IS(ops->map(ctx, va, 2 * MIB, m), DV_ERROR_BACKEND);    /* already mapped */
+    IS(ops->release(ctx, m), DV_ERROR_BACKEND);             /* still mapped */
     IS(ops->unreserve(ctx, va, 8 * MIB), DV_ERROR_BACKEND); /* maps inside */
     OK(ops->unmap(ctx, va, 2 * MIB));
     OK(ops->release(ctx, m));

@@ -25,7 +25,8 @@ if(DV_WITH_LEVELZERO AND UNIX AND NOT APPLE)
     message(STATUS "Level Zero headers not found: Level Zero simulation tests not built")
   else()
     add_library(dv_ze_sim SHARED ${PROJECT_SOURCE_DIR}/tests/sim/ze_sim.c
-                                 ${PROJECT_SOURCE_DIR}/tests/sim/ze_sim_mem.c)
+                                 ${PROJECT_SOURCE_DIR}/tests/sim/ze_sim_mem.c
+                                 ${PROJECT_SOURCE_DIR}/tests/sim/ze_sim_queue.c)
     target_include_directories(dv_ze_sim PRIVATE ${DV_ZE_INCLUDE_DIR})
     target_link_libraries(dv_ze_sim PRIVATE Threads::Threads)
 

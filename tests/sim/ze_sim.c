@@ -1,7 +1,8 @@
 /*
  * ze_sim.c - the simulated Level Zero driver: initialization, driver,
- * device, context, immediate command lists, events, and the DDI table
- * getters the loader calls. Memory lives in ze_sim_mem.c. See ze_sim.h.
+ * device, context, and the DDI table getters the loader calls. Command
+ * lists and events live in ze_sim_queue.c, memory in ze_sim_mem.c. See
+ * ze_sim.h.
  *
  * SPDX-License-Identifier: Apache-2.0
  *
@@ -42,10 +43,6 @@ static uint64_t zsim_env_u64(const char *name, uint64_t dflt) {
         break;
     }
     return n;
-}
-
-static int zsim_device_ok(ze_device_handle_t d) {
-    return d && d->magic == DVSIM_ZE_MAGIC_DEVICE;
 }
 
 /* ---- global, driver, device ------------------------------------------ */
@@ -155,7 +152,7 @@ static ze_result_t ZE_APICALL zsim_device_get(ze_driver_handle_t drv,
 static ze_result_t ZE_APICALL zsim_device_sub(ze_device_handle_t dev,
                                               uint32_t *count,
                                               ze_device_handle_t *subs) {
-    if (!zsim_device_ok(dev)) {
+    if (!dvsim_ze_device_ok(dev)) {
         return ZE_RESULT_ERROR_INVALID_NULL_HANDLE;
     }
     if (!count) {
@@ -167,7 +164,7 @@ static ze_result_t ZE_APICALL zsim_device_sub(ze_device_handle_t dev,
 
 static ze_result_t ZE_APICALL zsim_device_props(ze_device_handle_t dev,
                                                 ze_device_properties_t *p) {
-    if (!zsim_device_ok(dev)) {
+    if (!dvsim_ze_device_ok(dev)) {
         return ZE_RESULT_ERROR_INVALID_NULL_HANDLE;
     }
     if (!p) {
@@ -202,7 +199,7 @@ static ze_result_t ZE_APICALL zsim_device_props(ze_device_handle_t dev,
 
 static ze_result_t ZE_APICALL zsim_device_mem_props(
     ze_device_handle_t dev, uint32_t *count, ze_device_memory_properties_t *p) {
-    if (!zsim_device_ok(dev)) {
+    if (!dvsim_ze_device_ok(dev)) {
         return ZE_RESULT_ERROR_INVALID_NULL_HANDLE;
     }
     if (!count) {
@@ -224,10 +221,10 @@ static ze_result_t ZE_APICALL zsim_device_mem_props(
     return ZE_RESULT_SUCCESS;
 }
 
-static ze_result_t ZE_APICALL zsim_device_queue_groups(
-    ze_device_handle_t dev, uint32_t *count,
-    ze_command_queue_group_properties_t *p) {
-    if (!zsim_device_ok(dev)) {
+static ze_result_t ZE_APICALL
+zsim_device_queue_groups(ze_device_handle_t dev, uint32_t *count,
+                         ze_command_queue_group_properties_t *p) {
+    if (!dvsim_ze_device_ok(dev)) {
         return ZE_RESULT_ERROR_INVALID_NULL_HANDLE;
     }
     if (!count) {
@@ -296,271 +293,6 @@ static ze_result_t ZE_APICALL zsim_context_status(ze_context_handle_t c) {
                : ZE_RESULT_ERROR_INVALID_NULL_HANDLE;
 }
 
-static void zsim_live(ze_context_handle_t c, long delta) {
-    pthread_mutex_lock(&dvsim_ze.lock);
-    c->live += delta;
-    pthread_mutex_unlock(&dvsim_ze.lock);
-}
-
-/* ---- immediate command lists ------------------------------------------ */
-
-static ze_result_t ZE_APICALL zsim_list_create_immediate(
-    ze_context_handle_t c, ze_device_handle_t dev,
-    const ze_command_queue_desc_t *desc, ze_command_list_handle_t *out) {
-    if (!c || c->magic != DVSIM_ZE_MAGIC_CONTEXT || !zsim_device_ok(dev)) {
-        return ZE_RESULT_ERROR_INVALID_NULL_HANDLE;
-    }
-    if (!desc || !out) {
-        return ZE_RESULT_ERROR_INVALID_NULL_POINTER;
-    }
-    if (desc->stype != ZE_STRUCTURE_TYPE_COMMAND_QUEUE_DESC ||
-        desc->ordinal != 0 || desc->index != 0) {
-        return ZE_RESULT_ERROR_INVALID_ARGUMENT;
-    }
-    ze_command_list_handle_t l = calloc(1, sizeof(*l));
-    if (!l) {
-        return ZE_RESULT_ERROR_OUT_OF_HOST_MEMORY;
-    }
-    l->magic = DVSIM_ZE_MAGIC_LIST;
-    l->context = c;
-    zsim_live(c, 1);
-    *out = l;
-    return ZE_RESULT_SUCCESS;
-}
-
-static ze_result_t ZE_APICALL zsim_list_destroy(ze_command_list_handle_t l) {
-    if (!l || l->magic != DVSIM_ZE_MAGIC_LIST) {
-        return ZE_RESULT_ERROR_INVALID_NULL_HANDLE;
-    }
-    zsim_live(l->context, -1);
-    l->magic = DVSIM_ZE_MAGIC_DEAD;
-    free(l);
-    return ZE_RESULT_SUCCESS;
-}
-
-static int zsim_event_ok(ze_event_handle_t e) {
-    return e && e->magic == DVSIM_ZE_MAGIC_EVENT;
-}
-
-static void zsim_signal(ze_event_handle_t e) {
-    pthread_mutex_lock(&dvsim_ze.lock);
-    e->signaled = 1;
-    e->pending = dvsim_ze.event_delay;
-    pthread_mutex_unlock(&dvsim_ze.lock);
-}
-
-static ze_result_t ZE_APICALL zsim_list_copy(ze_command_list_handle_t l,
-                                             void *dst, const void *src,
-                                             size_t size,
-                                             ze_event_handle_t signal,
-                                             uint32_t nwait,
-                                             ze_event_handle_t *waits) {
-    if (!l || l->magic != DVSIM_ZE_MAGIC_LIST) {
-        return ZE_RESULT_ERROR_INVALID_NULL_HANDLE;
-    }
-    if (!dst || !src) {
-        return ZE_RESULT_ERROR_INVALID_NULL_POINTER;
-    }
-    if (signal && !zsim_event_ok(signal)) {
-        return ZE_RESULT_ERROR_INVALID_NULL_HANDLE;
-    }
-    /* Synchronous: a wait on an unsignaled event could never finish. */
-    for (uint32_t i = 0; i < nwait; i++) {
-        if (!waits || !zsim_event_ok(waits[i]) || !waits[i]->signaled) {
-            return ZE_RESULT_ERROR_INVALID_ARGUMENT;
-        }
-    }
-    pthread_mutex_lock(&dvsim_ze.lock);
-    int bad = dvsim_ze_unmapped_locked(dst, size) ||
-              dvsim_ze_unmapped_locked(src, size);
-    pthread_mutex_unlock(&dvsim_ze.lock);
-    if (bad) {
-        /* A real device would page-fault; report instead of crashing. */
-        return ZE_RESULT_ERROR_INVALID_ARGUMENT;
-    }
-    memmove(dst, src, size);
-    if (signal) {
-        zsim_signal(signal);
-    }
-    return ZE_RESULT_SUCCESS;
-}
-
-static ze_result_t ZE_APICALL zsim_list_signal(ze_command_list_handle_t l,
-                                               ze_event_handle_t e) {
-    if (!l || l->magic != DVSIM_ZE_MAGIC_LIST || !zsim_event_ok(e)) {
-        return ZE_RESULT_ERROR_INVALID_NULL_HANDLE;
-    }
-    zsim_signal(e);
-    return ZE_RESULT_SUCCESS;
-}
-
-static ze_result_t ZE_APICALL zsim_list_barrier(ze_command_list_handle_t l,
-                                                ze_event_handle_t signal,
-                                                uint32_t nwait,
-                                                ze_event_handle_t *waits) {
-    if (!l || l->magic != DVSIM_ZE_MAGIC_LIST) {
-        return ZE_RESULT_ERROR_INVALID_NULL_HANDLE;
-    }
-    (void)nwait;
-    (void)waits;
-    if (signal && zsim_event_ok(signal)) {
-        zsim_signal(signal);
-    }
-    return ZE_RESULT_SUCCESS;
-}
-
-/* ---- events ------------------------------------------------------------ */
-
-static ze_result_t ZE_APICALL zsim_pool_create(ze_context_handle_t c,
-                                               const ze_event_pool_desc_t *desc,
-                                               uint32_t ndev,
-                                               ze_device_handle_t *devs,
-                                               ze_event_pool_handle_t *out) {
-    if (!c || c->magic != DVSIM_ZE_MAGIC_CONTEXT) {
-        return ZE_RESULT_ERROR_INVALID_NULL_HANDLE;
-    }
-    if (!desc || !out || (ndev > 0 && !devs)) {
-        return ZE_RESULT_ERROR_INVALID_NULL_POINTER;
-    }
-    if (desc->stype != ZE_STRUCTURE_TYPE_EVENT_POOL_DESC || desc->count == 0) {
-        return ZE_RESULT_ERROR_INVALID_ARGUMENT;
-    }
-    ze_event_pool_handle_t p = calloc(1, sizeof(*p));
-    uint8_t *used = calloc(desc->count, 1);
-    if (!p || !used) {
-        free(p);
-        free(used);
-        return ZE_RESULT_ERROR_OUT_OF_HOST_MEMORY;
-    }
-    p->magic = DVSIM_ZE_MAGIC_POOL;
-    p->context = c;
-    p->count = desc->count;
-    p->flags = desc->flags;
-    p->used = used;
-    zsim_live(c, 1);
-    *out = p;
-    return ZE_RESULT_SUCCESS;
-}
-
-static ze_result_t ZE_APICALL zsim_pool_destroy(ze_event_pool_handle_t p) {
-    if (!p || p->magic != DVSIM_ZE_MAGIC_POOL) {
-        return ZE_RESULT_ERROR_INVALID_NULL_HANDLE;
-    }
-    if (p->live_events) {
-        return ZE_RESULT_ERROR_HANDLE_OBJECT_IN_USE;
-    }
-    zsim_live(p->context, -1);
-    p->magic = DVSIM_ZE_MAGIC_DEAD;
-    free(p->used);
-    free(p);
-    return ZE_RESULT_SUCCESS;
-}
-
-static ze_result_t ZE_APICALL zsim_event_create(ze_event_pool_handle_t p,
-                                                const ze_event_desc_t *desc,
-                                                ze_event_handle_t *out) {
-    if (!p || p->magic != DVSIM_ZE_MAGIC_POOL) {
-        return ZE_RESULT_ERROR_INVALID_NULL_HANDLE;
-    }
-    if (!desc || !out) {
-        return ZE_RESULT_ERROR_INVALID_NULL_POINTER;
-    }
-    if (desc->stype != ZE_STRUCTURE_TYPE_EVENT_DESC || desc->index >= p->count ||
-        p->used[desc->index]) {
-        return ZE_RESULT_ERROR_INVALID_ARGUMENT;
-    }
-    ze_event_handle_t e = calloc(1, sizeof(*e));
-    if (!e) {
-        return ZE_RESULT_ERROR_OUT_OF_HOST_MEMORY;
-    }
-    e->magic = DVSIM_ZE_MAGIC_EVENT;
-    e->pool = p;
-    e->index = desc->index;
-    p->used[desc->index] = 1;
-    p->live_events++;
-    *out = e;
-    return ZE_RESULT_SUCCESS;
-}
-
-static ze_result_t ZE_APICALL zsim_event_destroy(ze_event_handle_t e) {
-    if (!zsim_event_ok(e)) {
-        return ZE_RESULT_ERROR_INVALID_NULL_HANDLE;
-    }
-    e->pool->used[e->index] = 0;
-    e->pool->live_events--;
-    e->magic = DVSIM_ZE_MAGIC_DEAD;
-    free(e);
-    return ZE_RESULT_SUCCESS;
-}
-
-/* Host waits and queries need a host-visible pool, as on real drivers. */
-static ze_result_t zsim_event_host_check(ze_event_handle_t e) {
-    if (!zsim_event_ok(e)) {
-        return ZE_RESULT_ERROR_INVALID_NULL_HANDLE;
-    }
-    if (!(e->pool->flags & ZE_EVENT_POOL_FLAG_HOST_VISIBLE)) {
-        return ZE_RESULT_ERROR_INVALID_ARGUMENT;
-    }
-    return ZE_RESULT_SUCCESS;
-}
-
-static ze_result_t ZE_APICALL zsim_event_query(ze_event_handle_t e) {
-    ze_result_t r = zsim_event_host_check(e);
-    if (r != ZE_RESULT_SUCCESS) {
-        return r;
-    }
-    pthread_mutex_lock(&dvsim_ze.lock);
-    if (!e->signaled) {
-        r = ZE_RESULT_NOT_READY;
-    } else if (e->pending > 0) {
-        e->pending--;
-        r = ZE_RESULT_NOT_READY;
-    }
-    pthread_mutex_unlock(&dvsim_ze.lock);
-    return r;
-}
-
-static ze_result_t ZE_APICALL zsim_event_sync(ze_event_handle_t e,
-                                              uint64_t timeout) {
-    ze_result_t r = zsim_event_host_check(e);
-    if (r != ZE_RESULT_SUCCESS) {
-        return r;
-    }
-    pthread_mutex_lock(&dvsim_ze.lock);
-    if (!e->signaled) {
-        /* Nothing queued will ever signal it: a real driver would block
-         * (until timeout); answer instead of hanging the test. */
-        r = ZE_RESULT_NOT_READY;
-    } else if (timeout == 0 && e->pending > 0) {
-        e->pending--;
-        r = ZE_RESULT_NOT_READY;
-    } else {
-        e->pending = 0;
-    }
-    pthread_mutex_unlock(&dvsim_ze.lock);
-    return r;
-}
-
-static ze_result_t ZE_APICALL zsim_event_reset(ze_event_handle_t e) {
-    ze_result_t r = zsim_event_host_check(e);
-    if (r != ZE_RESULT_SUCCESS) {
-        return r;
-    }
-    pthread_mutex_lock(&dvsim_ze.lock);
-    e->signaled = 0;
-    e->pending = 0;
-    pthread_mutex_unlock(&dvsim_ze.lock);
-    return ZE_RESULT_SUCCESS;
-}
-
-static ze_result_t ZE_APICALL zsim_event_host_signal(ze_event_handle_t e) {
-    ze_result_t r = zsim_event_host_check(e);
-    if (r == ZE_RESULT_SUCCESS) {
-        zsim_signal(e);
-    }
-    return r;
-}
-
 /* ---- DDI table getters --------------------------------------------------- */
 
 static ze_result_t zsim_table(ze_api_version_t version, void *table,
@@ -605,25 +337,12 @@ ZSIM_GETTER(zeGetContextProcAddrTable, ze_context_dditable_t, {
     t->pfnDestroy = zsim_context_destroy;
     t->pfnGetStatus = zsim_context_status;
 })
-ZSIM_GETTER(zeGetCommandListProcAddrTable, ze_command_list_dditable_t, {
-    t->pfnCreateImmediate = zsim_list_create_immediate;
-    t->pfnDestroy = zsim_list_destroy;
-    t->pfnAppendMemoryCopy = zsim_list_copy;
-    t->pfnAppendSignalEvent = zsim_list_signal;
-    t->pfnAppendBarrier = zsim_list_barrier;
-})
-ZSIM_GETTER(zeGetEventPoolProcAddrTable, ze_event_pool_dditable_t, {
-    t->pfnCreate = zsim_pool_create;
-    t->pfnDestroy = zsim_pool_destroy;
-})
-ZSIM_GETTER(zeGetEventProcAddrTable, ze_event_dditable_t, {
-    t->pfnCreate = zsim_event_create;
-    t->pfnDestroy = zsim_event_destroy;
-    t->pfnHostSignal = zsim_event_host_signal;
-    t->pfnHostSynchronize = zsim_event_sync;
-    t->pfnQueryStatus = zsim_event_query;
-    t->pfnHostReset = zsim_event_reset;
-})
+ZSIM_GETTER(zeGetCommandListProcAddrTable, ze_command_list_dditable_t,
+            dvsim_ze_fill_command_list(t))
+ZSIM_GETTER(zeGetEventPoolProcAddrTable, ze_event_pool_dditable_t,
+            dvsim_ze_fill_event_pool(t))
+ZSIM_GETTER(zeGetEventProcAddrTable, ze_event_dditable_t,
+            dvsim_ze_fill_event(t))
 ZSIM_GETTER(zeGetVirtualMemProcAddrTable, ze_virtual_mem_dditable_t,
             dvsim_ze_fill_virtual_mem(t))
 ZSIM_GETTER(zeGetPhysicalMemProcAddrTable, ze_physical_mem_dditable_t,
@@ -688,6 +407,5 @@ ZSIM_GETTER(zetGetMetricQueryPoolProcAddrTable,
             zet_metric_query_pool_dditable_t, ZSIM_EMPTY)
 ZSIM_GETTER(zetGetMetricQueryProcAddrTable, zet_metric_query_dditable_t,
             ZSIM_EMPTY)
-ZSIM_GETTER(zetGetTracerExpProcAddrTable, zet_tracer_exp_dditable_t,
-            ZSIM_EMPTY)
+ZSIM_GETTER(zetGetTracerExpProcAddrTable, zet_tracer_exp_dditable_t, ZSIM_EMPTY)
 ZSIM_GETTER(zetGetDebugProcAddrTable, zet_debug_dditable_t, ZSIM_EMPTY)

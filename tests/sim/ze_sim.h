@@ -126,11 +126,20 @@ typedef struct dvsim_ze_state {
 
 extern dvsim_ze_state_t dvsim_ze;
 
+static inline int dvsim_ze_device_ok(ze_device_handle_t d) {
+    return d && d->magic == DVSIM_ZE_MAGIC_DEVICE;
+}
+
 /* Memory half (ze_sim_mem.c). Callers hold no lock. */
 size_t dvsim_ze_page_size(size_t size);
 /* 1 when [p, p + size) touches a reservation where nothing is mapped (a
  * copy there would fault), else 0. Caller holds the lock. */
 int dvsim_ze_unmapped_locked(const void *p, size_t size);
+/* Queue half (ze_sim_queue.c). */
+void dvsim_ze_fill_command_list(ze_command_list_dditable_t *t);
+void dvsim_ze_fill_event_pool(ze_event_pool_dditable_t *t);
+void dvsim_ze_fill_event(ze_event_dditable_t *t);
+/* Memory half, continued. */
 void dvsim_ze_fill_virtual_mem(ze_virtual_mem_dditable_t *t);
 void dvsim_ze_fill_physical_mem(ze_physical_mem_dditable_t *t);
 void dvsim_ze_fill_sysman_device(zes_device_dditable_t *t);

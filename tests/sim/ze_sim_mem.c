@@ -139,8 +139,7 @@ static ze_result_t ZE_APICALL zsim_free(ze_context_handle_t ctx,
     pthread_mutex_lock(&dvsim_ze.lock);
     for (zsim_range_t **pp = &zsim_reservations; *pp; pp = &(*pp)->next) {
         zsim_range_t *r = *pp;
-        if (r->base != (uintptr_t)ptr || r->size != size ||
-            r->context != ctx) {
+        if (r->base != (uintptr_t)ptr || r->size != size || r->context != ctx) {
             continue;
         }
         for (zsim_range_t *m = zsim_mappings; m; m = m->next) {
@@ -191,15 +190,14 @@ static int zsim_prot(ze_memory_access_attribute_t access, int *prot) {
     }
 }
 
-static ze_result_t ZE_APICALL zsim_map(ze_context_handle_t ctx,
-                                       const void *ptr, size_t size,
+static ze_result_t ZE_APICALL zsim_map(ze_context_handle_t ctx, const void *ptr,
+                                       size_t size,
                                        ze_physical_mem_handle_t phys,
                                        size_t offset,
                                        ze_memory_access_attribute_t access) {
     int prot = 0;
     uintptr_t p = (uintptr_t)ptr;
-    if (!zsim_context_ok(ctx) || !phys ||
-        phys->magic != DVSIM_ZE_MAGIC_PHYS) {
+    if (!zsim_context_ok(ctx) || !phys || phys->magic != DVSIM_ZE_MAGIC_PHYS) {
         return ZE_RESULT_ERROR_INVALID_NULL_HANDLE;
     }
     if (!ptr) {
@@ -242,6 +240,9 @@ static ze_result_t ZE_APICALL zsim_map(ze_context_handle_t ctx,
         goto out;
     }
     if (prot != (PROT_READ | PROT_WRITE) && mprotect(got, size, prot) != 0) {
+        /* Put the placeholder back: a failed map leaves nothing mapped. */
+        mmap(got, size, PROT_NONE,
+             MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         res = ZE_RESULT_ERROR_UNKNOWN;
         goto out;
     }
@@ -307,9 +308,9 @@ out:
     return res;
 }
 
-static ze_result_t ZE_APICALL zsim_set_access(
-    ze_context_handle_t ctx, const void *ptr, size_t size,
-    ze_memory_access_attribute_t access) {
+static ze_result_t ZE_APICALL
+zsim_set_access(ze_context_handle_t ctx, const void *ptr, size_t size,
+                ze_memory_access_attribute_t access) {
     int prot = 0;
     if (!zsim_context_ok(ctx)) {
         return ZE_RESULT_ERROR_INVALID_NULL_HANDLE;
