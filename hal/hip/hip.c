@@ -95,10 +95,9 @@ static dv_result_t hip_probe(int *device_count, char *reason,
     if (r == DV_OK) {
         dv_hip_error_t e = dv__hip.hipGetDeviceCount(&n);
         if (e != DV_HIP_SUCCESS || n <= 0) {
-            char tail[128];
-            snprintf(tail, sizeof(tail), ": no HIP device (%s)",
+            size_t len = strlen(why);
+            snprintf(why + len, sizeof(why) - len, ": no HIP device (%s)",
                      e != DV_HIP_SUCCESS ? dv__hip_error_name(e) : "count 0");
-            strncat(why, tail, sizeof(why) - strlen(why) - 1);
             n = 0;
             r = DV_ERROR_BACKEND_UNAVAILABLE;
         }
