@@ -279,7 +279,7 @@ static dv_result_t fault_slow(dv_device_t *dev, dv_vbar_t *vbar,
                               uint64_t first, uint64_t last,
                               uint64_t *generation) {
     uint64_t ps = dev->page_size;
-    uint64_t budget;
+    uint64_t budget = 0;
     dv_result_t r = dv__budget_locked(dev, &budget);
     if (r != DV_OK) {
         return r;
