@@ -48,7 +48,11 @@ typedef struct fk_ctx {
     int dev;
 } fk_ctx_t;
 
+/* Streams, events and physical allocations stay on a driver-wide list
+ * until destroyed, as a real driver tracks them: a handle the caller drops
+ * (after an injected failure, say) is not a leak of the caller's. */
 typedef struct fk_obj { /* streams and events */
+    struct fk_obj *next;
     uint32_t magic;
     fk_ctx_t *ctx;
 } fk_obj_t;
@@ -62,6 +66,7 @@ typedef struct fk_range { /* reservations, mappings, allocations, pins */
 } fk_range_t;
 
 typedef struct fk_mem {
+    struct fk_mem *next;
     uint32_t magic;
     int fd;
     int dev;
@@ -83,6 +88,8 @@ static uint64_t fk_used[FK_MAX_DEV];
 static fk_ctx_t fk_primary[FK_MAX_DEV];
 static int fk_primary_refs[FK_MAX_DEV];
 static fk_range_t *fk_reserved, *fk_mapped, *fk_allocs, *fk_pinned;
+static fk_obj_t *fk_objs;
+static fk_mem_t *fk_mems;
 static char fk_fail_name[64];
 static long fk_fail_nth;
 static long fk_fail_seen;
@@ -532,6 +539,10 @@ static dv_cu_result fk_mem_create(dv_cu_mem_handle *h, size_t size,
     m->fd = fd;
     m->dev = d;
     m->size = size;
+    pthread_mutex_lock(&fk_lock);
+    m->next = fk_mems;
+    fk_mems = m;
+    pthread_mutex_unlock(&fk_lock);
     *h = (dv_cu_mem_handle)(uintptr_t)m;
     return DV_CU_SUCCESS;
 }
@@ -542,6 +553,12 @@ static void fk_mem_maybe_free(fk_mem_t *m) {
         fk_used[m->dev] -= m->size;
         close(m->fd);
         m->magic = 0;
+        for (fk_mem_t **p = &fk_mems; *p; p = &(*p)->next) {
+            if (*p == m) {
+                *p = m->next;
+                break;
+            }
+        }
         free(m);
     }
 }
@@ -681,8 +698,25 @@ static fk_obj_t *fk_new_obj(uint32_t magic) {
     if (o) {
         o->magic = magic;
         o->ctx = fk_current();
+        pthread_mutex_lock(&fk_lock);
+        o->next = fk_objs;
+        fk_objs = o;
+        pthread_mutex_unlock(&fk_lock);
     }
     return o;
+}
+
+static void fk_free_obj(fk_obj_t *o) {
+    pthread_mutex_lock(&fk_lock);
+    for (fk_obj_t **p = &fk_objs; *p; p = &(*p)->next) {
+        if (*p == o) {
+            *p = o->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&fk_lock);
+    o->magic = 0;
+    free(o);
 }
 
 /* A stream argument is valid if NULL (the current context's default
@@ -729,8 +763,7 @@ static dv_cu_result fk_event_destroy(dv_cu_event e) {
     if (!fk_event_ok(e)) {
         return DV_CU_ERROR_INVALID_HANDLE;
     }
-    ((fk_obj_t *)e)->magic = 0;
-    free(e);
+    fk_free_obj((fk_obj_t *)e);
     return DV_CU_SUCCESS;
 }
 
@@ -757,8 +790,7 @@ static dv_cu_result fk_stream_destroy(dv_cu_stream s) {
     if (!s || !fk_stream_ok(s)) {
         return DV_CU_ERROR_INVALID_HANDLE;
     }
-    ((fk_obj_t *)s)->magic = 0;
-    free(s);
+    fk_free_obj((fk_obj_t *)s);
     return DV_CU_SUCCESS;
 }
 

@@ -49,7 +49,7 @@ if(CMAKE_SYSTEM_NAME STREQUAL "Linux")
     ${PROJECT_SOURCE_DIR}/include)
   target_link_libraries(dv_fake_cuda PRIVATE Threads::Threads)
   set(DV_FAKE_CUDA_ENV "DYNVRAM_BACKEND=cuda"
-    "DYNVRAM_CUDA_LIBRARY=$<TARGET_FILE:dv_fake_cuda>" "DV_FAKE_CUDA=1")
+    "DYNVRAM_CUDA_LIBRARY=$<TARGET_FILE:dv_fake_cuda>")
   dv_add_backend_suite(cuda-fake "${DV_FAKE_CUDA_ENV}")
   add_test(NAME cuda-fake.backend COMMAND dv_test_cuda --jobs 1)
   set_tests_properties(cuda-fake.backend PROPERTIES
