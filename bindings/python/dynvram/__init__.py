@@ -17,12 +17,13 @@ Library messages go to the ``logging`` logger named ``"dynvram"``.
 
 import atexit as _atexit
 import logging as _logging
+import sys as _sys
 import threading as _threading
 import types as _types
-from contextlib import contextmanager as _contextmanager
 from typing import NamedTuple as _NamedTuple
 
 from . import _native
+from ._views import CudaArrayView, DLPackView
 
 Error = _native.Error
 InvalidArgumentError = _native.InvalidArgumentError
@@ -40,6 +41,8 @@ __version__ = "%d.%d.%d" % (
 
 __all__ = [
     "Allocation",
+    "CudaArrayView",
+    "DLPackView",
     "Device",
     "Error",
     "InvalidArgumentError",
@@ -154,6 +157,14 @@ class Device(_native.Device):
     def backend(self):
         return super().caps()["backend"]
 
+    def close(self):
+        """Close the device (every VBAR must be closed first). Detaches it
+        from the CUDA allocation interposer first, if it was attached."""
+        interpose = _sys.modules.get(__name__ + ".interpose")
+        if interpose is not None and not self.closed:
+            interpose.detach_device(self)
+        super().close()
+
     def __enter__(self):
         return self
 
@@ -177,6 +188,30 @@ class Allocation(_NamedTuple):
     offset: int
     size: int
     address: int
+
+
+class _Pinned:
+    """The context manager of VBAR.pinned (a plain class: several times
+    cheaper than a generator-based one)."""
+
+    __slots__ = ("vbar", "offset", "size", "stream", "gen")
+
+    def __init__(self, vbar, offset, size, stream):
+        self.vbar = vbar
+        self.offset = offset
+        self.size = size
+        self.stream = stream
+        self.gen = None
+
+    def __enter__(self):
+        self.gen = self.vbar.fault(self.offset, self.size)
+        return self.gen
+
+    def __exit__(self, *exc):
+        if self.gen is not None:
+            self.gen = None
+            self.vbar.unpin(self.offset, self.size, self.stream)
+        return False
 
 
 class VBAR(_native.VBAR):
@@ -230,16 +265,11 @@ class VBAR(_native.VBAR):
 
     # -- residency --
 
-    @_contextmanager
     def pinned(self, offset, size, stream=0):
         """``with vbar.pinned(off, n) as gen:`` faults on entry (gen is None
-        when offloaded) and unpins on exit (only when the fault pinned)."""
-        gen = self.fault(offset, size)
-        try:
-            yield gen
-        finally:
-            if gen is not None:
-                self.unpin(offset, size, stream)
+        when offloaded) and unpins on exit (only when the fault pinned),
+        also when the body raises."""
+        return _Pinned(self, offset, size, stream)
 
     @property
     def watermark(self):
@@ -265,6 +295,17 @@ class VBAR(_native.VBAR):
         bytes with as_bytes=True."""
         flags = super().residency(first_page, count)
         return flags if as_bytes else list(flags)
+
+    # -- views --
+
+    def dlpack(self, offset, nbytes):
+        """A DLPack producer over the range (torch.from_dlpack, numpy
+        .from_dlpack on the host backend): 1-D uint8, writable."""
+        return DLPackView(self, offset, nbytes)
+
+    def cuda_array(self, offset, nbytes):
+        """An object with __cuda_array_interface__ over the range."""
+        return CudaArrayView(self, offset, nbytes)
 
     def __enter__(self):
         return self

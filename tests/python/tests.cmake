@@ -1,0 +1,37 @@
+# SPDX-License-Identifier: Apache-2.0
+# The Python suite: pytest on the host backend against the package that
+# bindings/python builds into ${PROJECT_BINARY_DIR}/python. Needs Debian's
+# python3-dev (to build the extension), python3-pytest and python3-numpy;
+# run_pytest.py reports a missing piece as a skip (exit 77) and an empty
+# collection as a failure.
+if(NOT DEFINED DV_PYTHON)
+  if(EXISTS /usr/bin/python3)
+    set(DV_PYTHON /usr/bin/python3 CACHE FILEPATH "Python interpreter for the bindings")
+  else()
+    find_program(DV_PYTHON NAMES python3 python)
+  endif()
+endif()
+if(DV_PYTHON AND NOT WIN32)
+  set(_dv_py_env
+    "PYTHONPATH=${PROJECT_BINARY_DIR}/python"
+    "DV_FAKE_CUDART=${PROJECT_BINARY_DIR}/bindings/interpose/libdv_fake_cudart.so"
+    "DYNVRAM_BACKEND=host"
+    "DYNVRAM_LOG=warning")
+  if(DV_SANITIZE)
+    # The extension is instrumented but the interpreter is not: the ASan
+    # runtime has to be loaded first. CPython's own allocations are not
+    # freed at exit, so leak checking is off for this test.
+    execute_process(COMMAND ${CMAKE_C_COMPILER} -print-file-name=libasan.so
+                    OUTPUT_VARIABLE _dv_asan OUTPUT_STRIP_TRAILING_WHITESPACE)
+    list(APPEND _dv_py_env "LD_PRELOAD=${_dv_asan}" "ASAN_OPTIONS=detect_leaks=0")
+  endif()
+  add_test(NAME python.pytest
+           COMMAND ${DV_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/run_pytest.py)
+  set_tests_properties(python.pytest PROPERTIES
+    ENVIRONMENT "${_dv_py_env}" SKIP_RETURN_CODE 77 TIMEOUT 300)
+  add_test(NAME python.pyfault_bench
+           COMMAND ${DV_PYTHON} ${PROJECT_SOURCE_DIR}/bench/pyfault.py
+                   --backend host --iterations 20000 --max-ns 0)
+  set_tests_properties(python.pyfault_bench PROPERTIES
+    ENVIRONMENT "${_dv_py_env}" TIMEOUT 120)
+endif()
