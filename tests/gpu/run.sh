@@ -151,6 +151,13 @@ if [ $rc -ne 0 ]; then
     exit 1
 fi
 
+{
+    echo
+    echo "== dynvram info"
+    "$build/tools/dynvram" info 2>&1 || echo "dynvram info failed"
+} >>"$out/env.txt"
+grep -E '^  cuda ' "$out/env.txt" | sed 's/^ */INFO  /' >>"$summary"
+
 # ---- 4. tests ----
 count_line() { grep -E "tests passed|tests failed" "$1" | tail -1; }
 if [ "$have_criterion" = 1 ]; then
