@@ -163,6 +163,17 @@ static dv_result_t open_on(const dv_hal_ops_t *ops,
         r = dv__fail(DV_ERROR_OUT_OF_HOST_MEMORY, "dv_device_open: mutex");
         goto fail_init;
     }
+    uint64_t free_b = 0, total = 0;
+    r = ops->mem_info(dev->ctx, &free_b, &total);
+    if (r == DV_ERROR_NOT_SUPPORTED && !dev->vram_limit) {
+        r = dv__fail(DV_ERROR_NOT_SUPPORTED,
+                     "dv_device_open: backend %s cannot report free memory on "
+                     "device %d; set the vram_limit option (Level Zero: or run "
+                     "with ZES_ENABLE_SYSMAN=1)",
+                     ops->name, o->ordinal);
+        dv__mutex_destroy(&dev->lock);
+        goto fail_init;
+    }
     dev->magic = DV__DEVICE_MAGIC;
     dv__log(DV_LOG_INFO,
             "opened %s:%d (%s), page %llu KiB, granularity %llu KiB, limit "

@@ -31,6 +31,12 @@ uint64_t dv__used_locked(const dv_device_t *dev) {
 dv_result_t dv__budget_locked(dv_device_t *dev, uint64_t *budget) {
     uint64_t free_b = 0, total = 0;
     dv_result_t r = dev->hal.mem_info(dev->ctx, &free_b, &total);
+    if (r == DV_ERROR_NOT_SUPPORTED && dev->vram_limit) {
+        /* The backend cannot tell free memory (Level Zero without Sysman):
+         * the explicit limit is the budget; device_open insisted on one. */
+        *budget = dev->vram_limit;
+        return DV_OK;
+    }
     if (r != DV_OK) {
         return dv__hal_fail(dev, r, "mem_info");
     }

@@ -267,7 +267,15 @@ Test(policy, unpin_frees_pages_above_lowered_watermark) {
     /* Faults above the watermark are offloaded even on a resident page. */
     TD_IS(fp(dev, v, 5), DV_OFFLOADED);
     up(dev, v, 5);
-    cr_assert_eq(td_page_flags(dev, v, 5), 0, "freed at its unpin");
+    if (td_page_flags(dev, v, 5) != 0) {
+        /* An asynchronous backend's fence may not be done yet at unpin: the
+         * page then goes at the next populating fault once it is. */
+        TD_OK(dv_stream_synchronize(dev, NULL));
+        dv_vbar_t *w = mk(dev, 1);
+        cr_assert(touch(dev, w, 0));
+        TD_OK(dv_vbar_destroy(dev, w));
+    }
+    cr_assert_eq(td_page_flags(dev, v, 5), 0, "freed once its work is done");
     cr_assert_eq(td_resident_pages(dev, v), 3);
     teardown(dev, &v, 1);
 }

@@ -99,3 +99,29 @@ Test(units, options_defaults) {
     cr_assert_eq(o.pool_limit, UINT64_MAX);
     dv_device_options_init(NULL); /* harmless */
 }
+
+static dv_result_t no_mem_info(void *ctx, uint64_t *f, uint64_t *t) {
+    *f = *t = 1ull << 30;
+    return DV_ERROR_NOT_SUPPORTED;
+}
+
+Test(units, backend_without_free_memory_needs_a_limit) {
+    dv_hal_ops_t ops = *dv_hal_host();
+    ops.mem_info = no_mem_info;
+    dv_device_options_t o;
+    td_options(&o, 0);
+    dv_device_t *dev = NULL;
+    TD_IS(dv_device_open_hal(&ops, &o, &dev), DV_ERROR_NOT_SUPPORTED);
+    cr_assert(strstr(dv_last_error(), "vram_limit"), "%s", dv_last_error());
+    o.vram_limit = 3 * TD_PAGE;
+    TD_OK(dv_device_open_hal(&ops, &o, &dev));
+    cr_assert_eq(td_stats(dev).budget, 3 * TD_PAGE);
+    dv_vbar_t *v = NULL;
+    TD_OK(dv_vbar_create(dev, 4 * TD_PAGE, &v));
+    uint64_t g;
+    TD_OK(dv_fault(dev, v, 0, 3 * TD_PAGE, &g));
+    TD_IS(dv_fault(dev, v, 3 * TD_PAGE, 1, &g), DV_OFFLOADED);
+    TD_OK(dv_unpin(dev, v, 0, 3 * TD_PAGE, NULL));
+    TD_OK(dv_vbar_destroy(dev, v));
+    TD_OK(dv_device_close(dev));
+}
