@@ -31,83 +31,37 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
-#include "hal/cuda/cuda_abi.h"
+#include "fake_cuda.h"
 
-#define FK_EXPORT __attribute__((visibility("default")))
-#define FK_GRAN (2ull << 20)
-#define FK_MAX_DEV 8
-#define FK_ERROR_UNKNOWN 999
-#define FK_ERROR_ALREADY_REGISTERED 712
-#define FK_ERROR_NOT_REGISTERED 713
-
-typedef struct fk_ctx {
-    uint32_t magic;
-    int dev;
-} fk_ctx_t;
-
-/* Streams, events and physical allocations stay on a driver-wide list
- * until destroyed, as a real driver tracks them: a handle the caller drops
- * (after an injected failure, say) is not a leak of the caller's. */
-typedef struct fk_obj { /* streams and events */
-    struct fk_obj *next;
-    uint32_t magic;
-    fk_ctx_t *ctx;
-} fk_obj_t;
-
-typedef struct fk_range { /* reservations, mappings, allocations, pins */
-    struct fk_range *next;
-    uint64_t va;
-    uint64_t size;
-    void *mem;  /* mapping: its fk_mem_t */
-    int access; /* mapping: cuMemSetAccess done */
-} fk_range_t;
-
-typedef struct fk_mem {
-    struct fk_mem *next;
-    uint32_t magic;
-    int fd;
-    int dev;
-    int released;
-    int maps;
-    uint64_t size;
-} fk_mem_t;
-
-#define FK_CTX_MAGIC 0xc07e1u
-#define FK_STREAM_MAGIC 0x57e4u
-#define FK_EVENT_MAGIC 0xe7e1u
-#define FK_MEM_MAGIC 0x3e3u
-
-static pthread_mutex_t fk_lock = PTHREAD_MUTEX_INITIALIZER;
-static int fk_inited;
-static int fk_devices = 1;
-static uint64_t fk_capacity = 1ull << 30;
-static uint64_t fk_used[FK_MAX_DEV];
+pthread_mutex_t fk_lock = PTHREAD_MUTEX_INITIALIZER;
+int fk_inited;
+int fk_devices = 1;
+uint64_t fk_capacity = 1ull << 30;
+uint64_t fk_used[FK_MAX_DEV];
 static fk_ctx_t fk_primary[FK_MAX_DEV];
-static int fk_primary_refs[FK_MAX_DEV];
-static fk_range_t *fk_reserved, *fk_mapped, *fk_allocs, *fk_pinned;
-static fk_obj_t *fk_objs;
-static fk_mem_t *fk_mems;
-static char fk_fail_name[64];
-static long fk_fail_nth;
-static long fk_fail_seen;
+int fk_primary_refs[FK_MAX_DEV];
+fk_range_t *fk_reserved, *fk_mapped, *fk_allocs, *fk_pinned;
+fk_obj_t *fk_objs;
+fk_mem_t *fk_mems;
+char fk_fail_name[64];
+long fk_fail_nth;
+long fk_fail_seen;
 
-static _Thread_local fk_ctx_t *fk_stack[16];
-static _Thread_local int fk_depth;
+_Thread_local fk_ctx_t *fk_stack[16];
+_Thread_local int fk_depth;
 
-static fk_ctx_t *fk_current(void) {
+fk_ctx_t *fk_current(void) {
     return fk_depth > 0 ? fk_stack[fk_depth - 1] : NULL;
 }
 
-static int fk_env_int(const char *name, int dflt) {
+int fk_env_int(const char *name, int dflt) {
     const char *v = getenv(name);
     return v && *v ? atoi(v) : dflt;
 }
 
 /* DV_FAKE_CUDA_FAIL: does this call fail? */
-static int fk_inject(const char *name) {
+int fk_inject(const char *name) {
     int hit = 0;
     pthread_mutex_lock(&fk_lock);
     if (fk_fail_name[0] && strcmp(fk_fail_name, name) == 0) {
@@ -117,24 +71,9 @@ static int fk_inject(const char *name) {
     return hit;
 }
 
-static int fk_ready(void) { return fk_inited; }
+int fk_ready(void) { return fk_inited; }
 
-#define NEED_INIT()                                                            \
-    do {                                                                       \
-        if (!fk_ready()) {                                                     \
-            return DV_CU_ERROR_NOT_INITIALIZED;                                \
-        }                                                                      \
-    } while (0)
-
-#define NEED_CTX()                                                             \
-    do {                                                                       \
-        NEED_INIT();                                                           \
-        if (!fk_current()) {                                                   \
-            return DV_CU_ERROR_INVALID_CONTEXT;                                \
-        }                                                                      \
-    } while (0)
-
-static fk_range_t *fk_find(fk_range_t *list, uint64_t va, uint64_t size) {
+fk_range_t *fk_find(fk_range_t *list, uint64_t va, uint64_t size) {
     for (fk_range_t *r = list; r; r = r->next) {
         if (va >= r->va && size <= r->size && va - r->va <= r->size - size) {
             return r;
@@ -143,7 +82,7 @@ static fk_range_t *fk_find(fk_range_t *list, uint64_t va, uint64_t size) {
     return NULL;
 }
 
-static fk_range_t *fk_overlap(fk_range_t *list, uint64_t va, uint64_t size) {
+fk_range_t *fk_overlap(fk_range_t *list, uint64_t va, uint64_t size) {
     for (fk_range_t *r = list; r; r = r->next) {
         if (va < r->va + r->size && r->va < va + size) {
             return r;
@@ -152,8 +91,7 @@ static fk_range_t *fk_overlap(fk_range_t *list, uint64_t va, uint64_t size) {
     return NULL;
 }
 
-static int fk_push_range(fk_range_t **list, uint64_t va, uint64_t size,
-                         void *mem) {
+int fk_push_range(fk_range_t **list, uint64_t va, uint64_t size, void *mem) {
     fk_range_t *r = calloc(1, sizeof(*r));
     if (!r) {
         return 0;
@@ -166,7 +104,7 @@ static int fk_push_range(fk_range_t **list, uint64_t va, uint64_t size,
     return 1;
 }
 
-static void fk_unlink(fk_range_t **list, fk_range_t *victim) {
+void fk_unlink(fk_range_t **list, fk_range_t *victim) {
     for (fk_range_t **p = list; *p; p = &(*p)->next) {
         if (*p == victim) {
             *p = victim->next;
@@ -177,7 +115,7 @@ static void fk_unlink(fk_range_t **list, fk_range_t *victim) {
 }
 
 /* Is [va, va+size) entirely covered by accessible mappings? */
-static int fk_accessible(uint64_t va, uint64_t size) {
+int fk_accessible(uint64_t va, uint64_t size) {
     while (size > 0) {
         fk_range_t *m = fk_find(fk_mapped, va, 1);
         if (!m || !m->access) {
@@ -277,14 +215,6 @@ static dv_cu_result fk_device_get(dv_cu_device *d, int ordinal) {
     *d = ordinal;
     return DV_CU_SUCCESS;
 }
-
-#define NEED_DEV(d)                                                            \
-    do {                                                                       \
-        NEED_INIT();                                                           \
-        if ((d) < 0 || (d) >= fk_devices) {                                    \
-            return DV_CU_ERROR_INVALID_DEVICE;                                 \
-        }                                                                      \
-    } while (0)
 
 static dv_cu_result fk_device_get_name(char *name, int len, dv_cu_device d) {
     NEED_DEV(d);
@@ -425,272 +355,6 @@ static dv_cu_result fk_ctx_synchronize(void) {
     return DV_CU_SUCCESS;
 }
 
-/* ---- memory ---- */
-
-static dv_cu_result fk_mem_get_info(size_t *free_b, size_t *total_b) {
-    NEED_CTX();
-    int d = fk_current()->dev;
-    pthread_mutex_lock(&fk_lock);
-    *free_b = fk_capacity - fk_used[d];
-    *total_b = fk_capacity;
-    pthread_mutex_unlock(&fk_lock);
-    return DV_CU_SUCCESS;
-}
-
-static dv_cu_result fk_granularity(size_t *g,
-                                   const dv_cu_mem_allocation_prop *prop,
-                                   dv_cu_granularity_flags option) {
-    NEED_INIT();
-    if (!g || !prop || prop->type != DV_CU_MEM_ALLOCATION_TYPE_PINNED ||
-        prop->location.type != DV_CU_MEM_LOCATION_TYPE_DEVICE ||
-        prop->location.id < 0 || prop->location.id >= fk_devices ||
-        (option != DV_CU_MEM_ALLOC_GRANULARITY_MINIMUM &&
-         option != DV_CU_MEM_ALLOC_GRANULARITY_RECOMMENDED)) {
-        return DV_CU_ERROR_INVALID_VALUE;
-    }
-    *g = FK_GRAN;
-    return DV_CU_SUCCESS;
-}
-
-static dv_cu_result fk_address_reserve(dv_cu_deviceptr *ptr, size_t size,
-                                       size_t align, dv_cu_deviceptr addr,
-                                       unsigned long long flags) {
-    NEED_CTX();
-    if (!ptr || size == 0 || size % FK_GRAN || addr || flags ||
-        (align && (align & (align - 1)))) {
-        return DV_CU_ERROR_INVALID_VALUE;
-    }
-    size_t a = align > FK_GRAN ? align : FK_GRAN;
-    uint8_t *p = mmap(NULL, size + a, PROT_NONE,
-                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED) {
-        return DV_CU_ERROR_OUT_OF_MEMORY;
-    }
-    uintptr_t base = ((uintptr_t)p + a - 1) & ~(uintptr_t)(a - 1);
-    if (base > (uintptr_t)p) {
-        munmap(p, base - (uintptr_t)p);
-    }
-    uintptr_t end = (uintptr_t)p + size + a;
-    if (end > base + size) {
-        munmap((void *)(base + size), end - (base + size));
-    }
-    pthread_mutex_lock(&fk_lock);
-    int ok = fk_push_range(&fk_reserved, base, size, NULL);
-    pthread_mutex_unlock(&fk_lock);
-    if (!ok) {
-        munmap((void *)base, size);
-        return DV_CU_ERROR_OUT_OF_MEMORY;
-    }
-    *ptr = base;
-    return DV_CU_SUCCESS;
-}
-
-static dv_cu_result fk_address_free(dv_cu_deviceptr ptr, size_t size) {
-    dv_cu_result rc = DV_CU_SUCCESS;
-    NEED_CTX();
-    pthread_mutex_lock(&fk_lock);
-    fk_range_t *r = fk_find(fk_reserved, ptr, size);
-    if (!r || r->va != ptr || r->size != size) {
-        rc = DV_CU_ERROR_INVALID_VALUE;
-    } else if (fk_overlap(fk_mapped, ptr, size)) {
-        rc = DV_CU_ERROR_INVALID_VALUE; /* still mapped */
-    } else {
-        munmap((void *)(uintptr_t)ptr, size);
-        fk_unlink(&fk_reserved, r);
-    }
-    pthread_mutex_unlock(&fk_lock);
-    return rc;
-}
-
-static dv_cu_result fk_mem_create(dv_cu_mem_handle *h, size_t size,
-                                  const dv_cu_mem_allocation_prop *prop,
-                                  unsigned long long flags) {
-    NEED_CTX();
-    if (!h || !prop || size == 0 || size % FK_GRAN || flags ||
-        prop->type != DV_CU_MEM_ALLOCATION_TYPE_PINNED ||
-        prop->location.type != DV_CU_MEM_LOCATION_TYPE_DEVICE ||
-        prop->location.id < 0 || prop->location.id >= fk_devices) {
-        return DV_CU_ERROR_INVALID_VALUE;
-    }
-    if (fk_inject("cuMemCreate")) {
-        return DV_CU_ERROR_OUT_OF_MEMORY;
-    }
-    int d = prop->location.id;
-    pthread_mutex_lock(&fk_lock);
-    if (fk_used[d] + size > fk_capacity) {
-        pthread_mutex_unlock(&fk_lock);
-        return DV_CU_ERROR_OUT_OF_MEMORY;
-    }
-    fk_used[d] += size;
-    pthread_mutex_unlock(&fk_lock);
-    fk_mem_t *m = calloc(1, sizeof(*m));
-    int fd = memfd_create("dv_fake_cuda", MFD_CLOEXEC);
-    if (!m || fd < 0 || ftruncate(fd, (off_t)size) != 0) {
-        if (fd >= 0) {
-            close(fd);
-        }
-        free(m);
-        pthread_mutex_lock(&fk_lock);
-        fk_used[d] -= size;
-        pthread_mutex_unlock(&fk_lock);
-        return DV_CU_ERROR_OUT_OF_MEMORY;
-    }
-    m->magic = FK_MEM_MAGIC;
-    m->fd = fd;
-    m->dev = d;
-    m->size = size;
-    pthread_mutex_lock(&fk_lock);
-    m->next = fk_mems;
-    fk_mems = m;
-    pthread_mutex_unlock(&fk_lock);
-    *h = (dv_cu_mem_handle)(uintptr_t)m;
-    return DV_CU_SUCCESS;
-}
-
-/* Called with fk_lock held: free a released handle once nothing maps it. */
-static void fk_mem_maybe_free(fk_mem_t *m) {
-    if (m->released && m->maps == 0) {
-        fk_used[m->dev] -= m->size;
-        close(m->fd);
-        m->magic = 0;
-        for (fk_mem_t **p = &fk_mems; *p; p = &(*p)->next) {
-            if (*p == m) {
-                *p = m->next;
-                break;
-            }
-        }
-        free(m);
-    }
-}
-
-static dv_cu_result fk_mem_release(dv_cu_mem_handle h) {
-    fk_mem_t *m = (fk_mem_t *)(uintptr_t)h;
-    NEED_CTX();
-    if (!m || m->magic != FK_MEM_MAGIC || m->released) {
-        return DV_CU_ERROR_INVALID_VALUE;
-    }
-    pthread_mutex_lock(&fk_lock);
-    m->released = 1;
-    fk_mem_maybe_free(m); /* like CUDA: freed when the last mapping goes */
-    pthread_mutex_unlock(&fk_lock);
-    return DV_CU_SUCCESS;
-}
-
-static dv_cu_result fk_mem_map(dv_cu_deviceptr va, size_t size, size_t offset,
-                               dv_cu_mem_handle h, unsigned long long flags) {
-    fk_mem_t *m = (fk_mem_t *)(uintptr_t)h;
-    dv_cu_result rc = DV_CU_SUCCESS;
-    NEED_CTX();
-    if (!m || m->magic != FK_MEM_MAGIC || m->released || offset || flags ||
-        size != m->size || va % FK_GRAN) {
-        return DV_CU_ERROR_INVALID_VALUE;
-    }
-    if (fk_inject("cuMemMap")) {
-        return DV_CU_ERROR_OUT_OF_MEMORY;
-    }
-    pthread_mutex_lock(&fk_lock);
-    if (!fk_find(fk_reserved, va, size) || fk_overlap(fk_mapped, va, size)) {
-        rc = DV_CU_ERROR_INVALID_VALUE;
-    } else if (mmap((void *)(uintptr_t)va, size, PROT_NONE,
-                    MAP_SHARED | MAP_FIXED, m->fd, 0) == MAP_FAILED) {
-        rc = DV_CU_ERROR_OUT_OF_MEMORY;
-    } else if (!fk_push_range(&fk_mapped, va, size, m)) {
-        rc = DV_CU_ERROR_OUT_OF_MEMORY;
-    } else {
-        m->maps++;
-    }
-    pthread_mutex_unlock(&fk_lock);
-    return rc;
-}
-
-static dv_cu_result fk_mem_set_access(dv_cu_deviceptr va, size_t size,
-                                      const dv_cu_mem_access_desc *desc,
-                                      size_t count) {
-    dv_cu_result rc = DV_CU_SUCCESS;
-    NEED_CTX();
-    if (!desc || count != 1 ||
-        desc->location.type != DV_CU_MEM_LOCATION_TYPE_DEVICE ||
-        desc->location.id < 0 || desc->location.id >= fk_devices ||
-        desc->flags != DV_CU_MEM_ACCESS_FLAGS_PROT_READWRITE) {
-        return DV_CU_ERROR_INVALID_VALUE;
-    }
-    if (fk_inject("cuMemSetAccess")) {
-        return FK_ERROR_UNKNOWN;
-    }
-    pthread_mutex_lock(&fk_lock);
-    fk_range_t *r = fk_find(fk_mapped, va, size);
-    if (!r || r->va != va || r->size != size) {
-        rc = DV_CU_ERROR_INVALID_VALUE;
-    } else if (mprotect((void *)(uintptr_t)va, size,
-                        PROT_READ | PROT_WRITE) != 0) {
-        rc = FK_ERROR_UNKNOWN;
-    } else {
-        r->access = 1;
-    }
-    pthread_mutex_unlock(&fk_lock);
-    return rc;
-}
-
-static dv_cu_result fk_mem_unmap(dv_cu_deviceptr va, size_t size) {
-    dv_cu_result rc = DV_CU_SUCCESS;
-    NEED_CTX();
-    if (fk_inject("cuMemUnmap")) {
-        return FK_ERROR_UNKNOWN;
-    }
-    pthread_mutex_lock(&fk_lock);
-    fk_range_t *r = fk_find(fk_mapped, va, size);
-    if (!r || r->va != va || r->size != size) {
-        rc = DV_CU_ERROR_INVALID_VALUE;
-    } else if (mmap((void *)(uintptr_t)va, size, PROT_NONE,
-                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE,
-                    -1, 0) == MAP_FAILED) {
-        rc = FK_ERROR_UNKNOWN;
-    } else {
-        fk_mem_t *m = r->mem;
-        fk_unlink(&fk_mapped, r);
-        m->maps--;
-        fk_mem_maybe_free(m);
-    }
-    pthread_mutex_unlock(&fk_lock);
-    return rc;
-}
-
-static dv_cu_result fk_mem_alloc(dv_cu_deviceptr *p, size_t size) {
-    NEED_CTX();
-    if (!p || size == 0) {
-        return DV_CU_ERROR_INVALID_VALUE;
-    }
-    void *m = mmap(NULL, size, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (m == MAP_FAILED) {
-        return DV_CU_ERROR_OUT_OF_MEMORY;
-    }
-    pthread_mutex_lock(&fk_lock);
-    int ok = fk_push_range(&fk_allocs, (uintptr_t)m, size, NULL);
-    pthread_mutex_unlock(&fk_lock);
-    if (!ok) {
-        munmap(m, size);
-        return DV_CU_ERROR_OUT_OF_MEMORY;
-    }
-    *p = (uintptr_t)m;
-    return DV_CU_SUCCESS;
-}
-
-static dv_cu_result fk_mem_free(dv_cu_deviceptr p) {
-    dv_cu_result rc = DV_CU_SUCCESS;
-    NEED_CTX();
-    pthread_mutex_lock(&fk_lock);
-    fk_range_t *r = fk_find(fk_allocs, p, 1);
-    if (!r || r->va != p) {
-        rc = DV_CU_ERROR_INVALID_VALUE;
-    } else {
-        munmap((void *)(uintptr_t)p, r->size);
-        fk_unlink(&fk_allocs, r);
-    }
-    pthread_mutex_unlock(&fk_lock);
-    return rc;
-}
-
 /* ---- streams and events (synchronous) ---- */
 
 static fk_obj_t *fk_new_obj(uint32_t magic) {
@@ -721,7 +385,7 @@ static void fk_free_obj(fk_obj_t *o) {
 
 /* A stream argument is valid if NULL (the current context's default
  * stream) or a stream of the current context. */
-static int fk_stream_ok(dv_cu_stream s) {
+int fk_stream_ok(dv_cu_stream s) {
     fk_obj_t *o = (fk_obj_t *)s;
     return !o || (o->magic == FK_STREAM_MAGIC && o->ctx == fk_current());
 }
@@ -750,7 +414,7 @@ static dv_cu_result fk_event_record(dv_cu_event e, dv_cu_stream s) {
         return FK_ERROR_UNKNOWN;
     }
     return fk_event_ok(e) && fk_stream_ok(s) ? DV_CU_SUCCESS
-                                              : DV_CU_ERROR_INVALID_HANDLE;
+                                             : DV_CU_ERROR_INVALID_HANDLE;
 }
 
 static dv_cu_result fk_event_check(dv_cu_event e) {
@@ -794,128 +458,58 @@ static dv_cu_result fk_stream_destroy(dv_cu_stream s) {
     return DV_CU_SUCCESS;
 }
 
-/* ---- copies ---- */
-
-static dv_cu_result fk_copy_check(uint64_t dev_va, size_t n, dv_cu_stream s) {
-    NEED_CTX();
-    if (!fk_stream_ok(s)) {
-        return DV_CU_ERROR_INVALID_HANDLE;
-    }
-    pthread_mutex_lock(&fk_lock);
-    int ok = fk_accessible(dev_va, n);
-    pthread_mutex_unlock(&fk_lock);
-    return ok ? DV_CU_SUCCESS : DV_CU_ERROR_INVALID_VALUE;
-}
-
-static dv_cu_result fk_memcpy_htod(dv_cu_deviceptr dst, const void *src,
-                                   size_t n, dv_cu_stream s) {
-    dv_cu_result rc = fk_copy_check(dst, n, s);
-    if (rc == DV_CU_SUCCESS && n) {
-        memcpy((void *)(uintptr_t)dst, src, n);
-    }
-    return rc;
-}
-
-static dv_cu_result fk_memcpy_dtoh(void *dst, dv_cu_deviceptr src, size_t n,
-                                   dv_cu_stream s) {
-    dv_cu_result rc = fk_copy_check(src, n, s);
-    if (rc == DV_CU_SUCCESS && n) {
-        memcpy(dst, (const void *)(uintptr_t)src, n);
-    }
-    return rc;
-}
-
-static dv_cu_result fk_memset_d8(dv_cu_deviceptr dst, unsigned char v,
-                                 size_t n, dv_cu_stream s) {
-    dv_cu_result rc = fk_copy_check(dst, n, s);
-    if (rc == DV_CU_SUCCESS && n) {
-        memset((void *)(uintptr_t)dst, v, n);
-    }
-    return rc;
-}
-
-static dv_cu_result fk_host_register(void *p, size_t n, unsigned int flags) {
-    dv_cu_result rc = DV_CU_SUCCESS;
-    NEED_CTX();
-    if (!p || n == 0 || (flags & ~(unsigned)DV_CU_MEMHOSTREGISTER_PORTABLE)) {
-        return DV_CU_ERROR_INVALID_VALUE;
-    }
-    pthread_mutex_lock(&fk_lock);
-    if (fk_overlap(fk_pinned, (uintptr_t)p, n)) {
-        rc = FK_ERROR_ALREADY_REGISTERED;
-    } else if (!fk_push_range(&fk_pinned, (uintptr_t)p, n, NULL)) {
-        rc = DV_CU_ERROR_OUT_OF_MEMORY;
-    }
-    pthread_mutex_unlock(&fk_lock);
-    return rc;
-}
-
-static dv_cu_result fk_host_unregister(void *p) {
-    dv_cu_result rc = DV_CU_SUCCESS;
-    NEED_CTX();
-    pthread_mutex_lock(&fk_lock);
-    fk_range_t *r = fk_find(fk_pinned, (uintptr_t)p, 1);
-    if (!r || r->va != (uintptr_t)p) {
-        rc = FK_ERROR_NOT_REGISTERED;
-    } else {
-        fk_unlink(&fk_pinned, r);
-    }
-    pthread_mutex_unlock(&fk_lock);
-    return rc;
-}
-
 /* ---- symbol lookup ---- */
 
-#define FK_LIST(X) \
-    X(cuGetErrorName, fk_get_error_name) \
-    X(cuGetErrorString, fk_get_error_string) \
-    X(cuInit, fk_init) \
-    X(cuDriverGetVersion, fk_driver_get_version) \
-    X(cuDeviceGetCount, fk_device_get_count) \
-    X(cuDeviceGet, fk_device_get) \
-    X(cuDeviceGetName, fk_device_get_name) \
-    X(cuDeviceTotalMem, fk_device_total_mem) \
-    X(cuDeviceGetAttribute, fk_device_get_attribute) \
-    X(cuDevicePrimaryCtxRetain, fk_primary_retain) \
-    X(cuDevicePrimaryCtxRelease, fk_primary_release) \
-    X(cuCtxPushCurrent, fk_ctx_push) \
-    X(cuCtxPopCurrent, fk_ctx_pop) \
-    X(cuCtxGetCurrent, fk_ctx_get_current) \
-    X(cuCtxSetCurrent, fk_ctx_set_current) \
-    X(cuCtxCreate, fk_ctx_create) \
-    X(cuCtxDestroy, fk_ctx_destroy) \
-    X(cuCtxSynchronize, fk_ctx_synchronize) \
-    X(cuMemGetInfo, fk_mem_get_info) \
-    X(cuMemGetAllocationGranularity, fk_granularity) \
-    X(cuMemAddressReserve, fk_address_reserve) \
-    X(cuMemAddressFree, fk_address_free) \
-    X(cuMemCreate, fk_mem_create) \
-    X(cuMemRelease, fk_mem_release) \
-    X(cuMemMap, fk_mem_map) \
-    X(cuMemUnmap, fk_mem_unmap) \
-    X(cuMemSetAccess, fk_mem_set_access) \
-    X(cuEventCreate, fk_event_create) \
-    X(cuEventRecord, fk_event_record) \
-    X(cuEventQuery, fk_event_check) \
-    X(cuEventSynchronize, fk_event_check) \
-    X(cuEventDestroy, fk_event_destroy) \
-    X(cuStreamCreate, fk_stream_create) \
-    X(cuStreamDestroy, fk_stream_destroy) \
-    X(cuStreamSynchronize, fk_stream_check) \
-    X(cuStreamQuery, fk_stream_check) \
-    X(cuMemcpyHtoDAsync, fk_memcpy_htod) \
-    X(cuMemcpyDtoHAsync, fk_memcpy_dtoh) \
-    X(cuMemsetD8Async, fk_memset_d8) \
-    X(cuMemAlloc, fk_mem_alloc) \
-    X(cuMemFree, fk_mem_free) \
-    X(cuMemHostRegister, fk_host_register) \
+#define FK_LIST(X)                                                             \
+    X(cuGetErrorName, fk_get_error_name)                                       \
+    X(cuGetErrorString, fk_get_error_string)                                   \
+    X(cuInit, fk_init)                                                         \
+    X(cuDriverGetVersion, fk_driver_get_version)                               \
+    X(cuDeviceGetCount, fk_device_get_count)                                   \
+    X(cuDeviceGet, fk_device_get)                                              \
+    X(cuDeviceGetName, fk_device_get_name)                                     \
+    X(cuDeviceTotalMem, fk_device_total_mem)                                   \
+    X(cuDeviceGetAttribute, fk_device_get_attribute)                           \
+    X(cuDevicePrimaryCtxRetain, fk_primary_retain)                             \
+    X(cuDevicePrimaryCtxRelease, fk_primary_release)                           \
+    X(cuCtxPushCurrent, fk_ctx_push)                                           \
+    X(cuCtxPopCurrent, fk_ctx_pop)                                             \
+    X(cuCtxGetCurrent, fk_ctx_get_current)                                     \
+    X(cuCtxSetCurrent, fk_ctx_set_current)                                     \
+    X(cuCtxCreate, fk_ctx_create)                                              \
+    X(cuCtxDestroy, fk_ctx_destroy)                                            \
+    X(cuCtxSynchronize, fk_ctx_synchronize)                                    \
+    X(cuMemGetInfo, fk_mem_get_info)                                           \
+    X(cuMemGetAllocationGranularity, fk_granularity)                           \
+    X(cuMemAddressReserve, fk_address_reserve)                                 \
+    X(cuMemAddressFree, fk_address_free)                                       \
+    X(cuMemCreate, fk_mem_create)                                              \
+    X(cuMemRelease, fk_mem_release)                                            \
+    X(cuMemMap, fk_mem_map)                                                    \
+    X(cuMemUnmap, fk_mem_unmap)                                                \
+    X(cuMemSetAccess, fk_mem_set_access)                                       \
+    X(cuEventCreate, fk_event_create)                                          \
+    X(cuEventRecord, fk_event_record)                                          \
+    X(cuEventQuery, fk_event_check)                                            \
+    X(cuEventSynchronize, fk_event_check)                                      \
+    X(cuEventDestroy, fk_event_destroy)                                        \
+    X(cuStreamCreate, fk_stream_create)                                        \
+    X(cuStreamDestroy, fk_stream_destroy)                                      \
+    X(cuStreamSynchronize, fk_stream_check)                                    \
+    X(cuStreamQuery, fk_stream_check)                                          \
+    X(cuMemcpyHtoDAsync, fk_memcpy_htod)                                       \
+    X(cuMemcpyDtoHAsync, fk_memcpy_dtoh)                                       \
+    X(cuMemsetD8Async, fk_memset_d8)                                           \
+    X(cuMemAlloc, fk_mem_alloc)                                                \
+    X(cuMemFree, fk_mem_free)                                                  \
+    X(cuMemHostRegister, fk_host_register)                                     \
     X(cuMemHostUnregister, fk_host_unregister)
 
 /* The typedefs in cuda_abi.h are the contract: every fake must match. */
 #define FK_ASSERT(name, fn)                                                    \
-    _Static_assert(__builtin_types_compatible_p(__typeof__(&fn),               \
-                                                dv_cu_pfn_##name),             \
-                   #fn " does not match " #name);
+    _Static_assert(                                                            \
+        __builtin_types_compatible_p(__typeof__(&fn), dv_cu_pfn_##name),       \
+        #fn " does not match " #name);
 FK_LIST(FK_ASSERT)
 #undef FK_ASSERT
 

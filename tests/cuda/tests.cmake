@@ -44,7 +44,7 @@ set_tests_properties(cuda.backend PROPERTIES ENVIRONMENT "DYNVRAM_BACKEND=cuda"
 
 # ---- the simulated driver ----
 if(CMAKE_SYSTEM_NAME STREQUAL "Linux")
-  add_library(dv_fake_cuda SHARED cuda/fake_cuda.c)
+  add_library(dv_fake_cuda SHARED cuda/fake_cuda.c cuda/fake_cuda_mem.c)
   target_include_directories(dv_fake_cuda PRIVATE ${PROJECT_SOURCE_DIR}
     ${PROJECT_SOURCE_DIR}/include)
   target_link_libraries(dv_fake_cuda PRIVATE Threads::Threads)

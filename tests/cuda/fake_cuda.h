@@ -1,0 +1,136 @@
+/*
+ * fake_cuda.h - shared state of the simulated CUDA driver (fake_cuda.c:
+ * init, devices, contexts, streams, events, symbol table; fake_cuda_mem.c:
+ * address space, physical memory, copies, host registration).
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#ifndef DV_TESTS_FAKE_CUDA_H
+#define DV_TESTS_FAKE_CUDA_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "hal/cuda/cuda_abi.h"
+
+#define FK_EXPORT __attribute__((visibility("default")))
+#define FK_GRAN (2ull << 20)
+#define FK_MAX_DEV 8
+#define FK_ERROR_UNKNOWN 999
+#define FK_ERROR_ALREADY_REGISTERED 712
+#define FK_ERROR_NOT_REGISTERED 713
+
+typedef struct fk_ctx {
+    uint32_t magic;
+    int dev;
+} fk_ctx_t;
+
+/* Streams, events and physical allocations stay on a driver-wide list
+ * until destroyed, as a real driver tracks them: a handle the caller drops
+ * (after an injected failure, say) is not a leak of the caller's. */
+typedef struct fk_obj { /* streams and events */
+    struct fk_obj *next;
+    uint32_t magic;
+    fk_ctx_t *ctx;
+} fk_obj_t;
+
+typedef struct fk_range { /* reservations, mappings, allocations, pins */
+    struct fk_range *next;
+    uint64_t va;
+    uint64_t size;
+    void *mem;  /* mapping: its fk_mem_t */
+    int access; /* mapping: cuMemSetAccess done */
+} fk_range_t;
+
+typedef struct fk_mem {
+    struct fk_mem *next;
+    uint32_t magic;
+    int fd;
+    int dev;
+    int released;
+    int maps;
+    uint64_t size;
+} fk_mem_t;
+
+#define FK_CTX_MAGIC 0xc07e1u
+#define FK_STREAM_MAGIC 0x57e4u
+#define FK_EVENT_MAGIC 0xe7e1u
+#define FK_MEM_MAGIC 0x3e3u
+
+extern pthread_mutex_t fk_lock;
+extern int fk_inited;
+extern int fk_devices;
+extern uint64_t fk_capacity;
+extern uint64_t fk_used[FK_MAX_DEV];
+extern int fk_primary_refs[FK_MAX_DEV];
+extern fk_range_t *fk_reserved, *fk_mapped, *fk_allocs, *fk_pinned;
+extern fk_obj_t *fk_objs;
+extern fk_mem_t *fk_mems;
+extern char fk_fail_name[64];
+extern long fk_fail_nth;
+extern long fk_fail_seen;
+extern _Thread_local fk_ctx_t *fk_stack[16];
+extern _Thread_local int fk_depth;
+
+fk_ctx_t *fk_current(void);
+int fk_inject(const char *name);
+fk_range_t *fk_find(fk_range_t *list, uint64_t va, uint64_t size);
+fk_range_t *fk_overlap(fk_range_t *list, uint64_t va, uint64_t size);
+int fk_push_range(fk_range_t **list, uint64_t va, uint64_t size, void *mem);
+void fk_unlink(fk_range_t **list, fk_range_t *victim);
+int fk_accessible(uint64_t va, uint64_t size);
+int fk_ready(void);
+int fk_env_int(const char *name, int dflt);
+int fk_stream_ok(dv_cu_stream s);
+
+#define NEED_INIT()                                                            \
+    do {                                                                       \
+        if (!fk_ready()) {                                                     \
+            return DV_CU_ERROR_NOT_INITIALIZED;                                \
+        }                                                                      \
+    } while (0)
+
+#define NEED_CTX()                                                             \
+    do {                                                                       \
+        NEED_INIT();                                                           \
+        if (!fk_current()) {                                                   \
+            return DV_CU_ERROR_INVALID_CONTEXT;                                \
+        }                                                                      \
+    } while (0)
+
+#define NEED_DEV(d)                                                            \
+    do {                                                                       \
+        NEED_INIT();                                                           \
+        if ((d) < 0 || (d) >= fk_devices) {                                    \
+            return DV_CU_ERROR_INVALID_DEVICE;                                 \
+        }                                                                      \
+    } while (0)
+
+dv_cu_result fk_mem_get_info(size_t *free_b, size_t *total_b);
+dv_cu_result fk_granularity(size_t *g, const dv_cu_mem_allocation_prop *prop,
+                            dv_cu_granularity_flags option);
+dv_cu_result fk_address_reserve(dv_cu_deviceptr *ptr, size_t size, size_t align,
+                                dv_cu_deviceptr addr, unsigned long long flags);
+dv_cu_result fk_address_free(dv_cu_deviceptr ptr, size_t size);
+dv_cu_result fk_mem_create(dv_cu_mem_handle *h, size_t size,
+                           const dv_cu_mem_allocation_prop *prop,
+                           unsigned long long flags);
+dv_cu_result fk_mem_release(dv_cu_mem_handle h);
+dv_cu_result fk_mem_map(dv_cu_deviceptr va, size_t size, size_t offset,
+                        dv_cu_mem_handle h, unsigned long long flags);
+dv_cu_result fk_mem_set_access(dv_cu_deviceptr va, size_t size,
+                               const dv_cu_mem_access_desc *desc, size_t count);
+dv_cu_result fk_mem_unmap(dv_cu_deviceptr va, size_t size);
+dv_cu_result fk_mem_alloc(dv_cu_deviceptr *p, size_t size);
+dv_cu_result fk_mem_free(dv_cu_deviceptr p);
+dv_cu_result fk_copy_check(uint64_t dev_va, size_t n, dv_cu_stream s);
+dv_cu_result fk_memcpy_htod(dv_cu_deviceptr dst, const void *src, size_t n,
+                            dv_cu_stream s);
+dv_cu_result fk_memcpy_dtoh(void *dst, dv_cu_deviceptr src, size_t n,
+                            dv_cu_stream s);
+dv_cu_result fk_memset_d8(dv_cu_deviceptr dst, unsigned char v, size_t n,
+                          dv_cu_stream s);
+dv_cu_result fk_host_register(void *p, size_t n, unsigned int flags);
+dv_cu_result fk_host_unregister(void *p);
+
+#endif /* DV_TESTS_FAKE_CUDA_H */
