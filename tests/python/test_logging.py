@@ -66,6 +66,7 @@ def test_messages_from_threads_without_gil(debug_level, caplog, dev):
         [r.getMessage() for r in caplog.records]
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_handler_exception_does_not_break_calls(debug_level, vbar):
     class Boom(logging.Handler):
         def emit(self, record):

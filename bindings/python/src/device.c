@@ -118,12 +118,15 @@ static PyObject *dvpy_device_close(PyObject *op, PyObject *unused) {
         return dvpy_raise_msg(DV_ERROR_BUSY,
                               "device is in use by another thread");
     }
+    /* Detach the handle before the GIL is released (see VBAR.close). */
+    dv_device_t *dev = self->dev;
+    self->dev = NULL;
     dv_result_t r;
-    DVPY_CALL(self, dv_device_close(self->dev), r);
+    DVPY_CALL(self, dv_device_close(dev), r);
     if (r != DV_OK) {
+        self->dev = dev; /* nothing changed (VBARs still exist) */
         return dvpy_raise(r);
     }
-    self->dev = NULL;
     Py_RETURN_NONE;
 }
 

@@ -147,12 +147,16 @@ static PyObject *dvpy_vbar_close(PyObject *op, PyObject *unused) {
     if (self->busy) {
         return dvpy_raise_msg(DV_ERROR_BUSY, "VBAR is in use by another thread");
     }
+    /* Detach the handle before the GIL is released: another thread must
+     * see the VBAR as closed, not call into it while it is destroyed. */
+    dv_vbar_t *vbar = self->vbar;
+    self->vbar = NULL;
     dv_result_t r;
-    DVPY_CALL(self, dv_vbar_destroy(self->dev, self->vbar), r);
+    DVPY_CALL(self, dv_vbar_destroy(self->dev, vbar), r);
     if (r != DV_OK) {
+        self->vbar = vbar; /* nothing changed (e.g. pages still pinned) */
         return dvpy_raise(r);
     }
-    self->vbar = NULL;
     dvpy_vbar_clear_cache(self);
     Py_RETURN_NONE;
 }
