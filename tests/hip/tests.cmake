@@ -18,6 +18,7 @@
 #                       (Debian: libamdhip64-dev)
 if(DV_WITH_HIP AND CMAKE_SYSTEM_NAME STREQUAL "Linux")
   add_library(dv_hip_sim SHARED ${PROJECT_SOURCE_DIR}/tests/sim/hip_sim.c
+                                ${PROJECT_SOURCE_DIR}/tests/sim/hip_sim_mem.c
                                 ${PROJECT_SOURCE_DIR}/tests/sim/hip_sim_stream.c)
   target_include_directories(dv_hip_sim PRIVATE ${PROJECT_SOURCE_DIR}
                              ${PROJECT_SOURCE_DIR}/include)

@@ -1,7 +1,7 @@
 /*
  * hip_sim_internal.h - shared state of the simulated HIP runtime
- * (hip_sim.c: configuration, devices, virtual memory; hip_sim_stream.c:
- * streams, events, copies, host registration).
+ * (hip_sim.c: configuration, devices; hip_sim_mem.c: virtual memory;
+ * hip_sim_stream.c: streams, events, copies, host registration).
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -39,6 +39,9 @@ extern pthread_mutex_t dvsim__hip_lock;
 
 /* The calling thread's current device (hipSetDevice). */
 int dvsim__hip_current_device(void);
+int dvsim__hip_valid_device(int device);
+/* Is this DVSIM_DEFECT_* switched on? */
+int dvsim__hip_defect(uint32_t bit);
 
 /* Is [va, va + size) entirely covered by mappings whose access includes
  * `need` (DV_HIP_MEM_ACCESS_FLAGS_PROT_READ or _READ_WRITE)? Caller holds
@@ -49,5 +52,16 @@ int dvsim__hip_accessible(uintptr_t va, size_t size, int need);
  * while another is in flight is a violation (returns nonzero). */
 int dvsim__hip_vmm_enter(void);
 void dvsim__hip_vmm_leave(void);
+
+#define SIM_VMM_BEGIN()                                                        \
+    if (dvsim__hip_vmm_enter()) {                                              \
+        return DV_HIP_ERROR_UNKNOWN;                                           \
+    }                                                                          \
+    pthread_mutex_lock(&dvsim__hip_lock)
+
+#define SIM_VMM_END(e)                                                         \
+    pthread_mutex_unlock(&dvsim__hip_lock);                                    \
+    dvsim__hip_vmm_leave();                                                    \
+    return (e)
 
 #endif /* DV_TESTS_SIM_HIP_SIM_INTERNAL_H */
