@@ -54,9 +54,10 @@ class DLPackView:
         return self._device
 
     def __dlpack__(self, stream=None, max_version=None, dl_device=None,
-                   copy=None):
+                   copy=None, **future):
         # The memory is ordered by the caller's own fault/unpin protocol, so
-        # there is no producer stream to synchronize with.
+        # there is no producer stream to synchronize with. A legacy
+        # ("dltensor") capsule is a valid answer to any max_version.
         if copy:
             raise BufferError("dynvram views are zero-copy")
         return _native.dlpack_capsule(self.address, self.nbytes,
