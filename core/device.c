@@ -317,7 +317,7 @@ dv_result_t dv_device_get_stats(dv_device_t *dev, dv_device_stats_t *st) {
     }
     dv__mutex_lock(&dev->lock);
     uint64_t budget = 0;
-    r = dv__budget_locked(dev, &budget);
+    r = dv__budget_locked(dev, 1, &budget);
     if (r == DV_OK) {
         *st = dev->st;
         st->budget = budget;

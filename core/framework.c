@@ -48,7 +48,7 @@ dv_result_t dv_framework_reserve(dv_device_t *dev, uint64_t size) {
     }
     dv__mutex_lock(&dev->lock);
     uint64_t budget = 0;
-    r = dv__budget_locked(dev, &budget);
+    r = dv__budget_locked(dev, 1, &budget);
     if (r != DV_OK) {
         goto out;
     }

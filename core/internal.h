@@ -28,7 +28,8 @@
 
 #define DV__NO_STREAM UINT32_MAX
 #define DV__FENCE_RING 16
-#define DV__DEFAULT_FENCE_INTERVAL 16u
+#define DV__DEFAULT_FENCE_INTERVAL 32u
+#define DV__BUDGET_TTL_NS (50ull * 1000 * 1000)
 #define DV__DEFAULT_POOL_PAGES 8u
 
 /* One residency unit of a VBAR. */
@@ -105,6 +106,8 @@ struct dv_device {
     uint64_t pinned_bytes;
     uint64_t framework_bytes;
     uint64_t reap_pending; /* unpinned pages above a lowered watermark */
+    uint64_t avail;        /* pages + pool + backend free, at avail_ns */
+    uint64_t avail_ns;     /* when mem_info was last read (0 = never) */
 
     dv_device_stats_t st; /* counters only; sizes are filled on query */
 };
@@ -120,8 +123,9 @@ dv_result_t dv__range(const dv_vbar_t *vbar, uint64_t offset, uint64_t size,
 dv_result_t dv__hal_fail(dv_device_t *dev, dv_result_t r, const char *what);
 
 /* ---- budget and pool (policy.c) ---- */
-/* What pages + pool + framework may hold now (queries mem_info). */
-dv_result_t dv__budget_locked(dv_device_t *dev, uint64_t *budget);
+/* What pages + pool + framework may hold now. Queries mem_info when
+ * `fresh` or when the last reading is older than DV__BUDGET_TTL_NS. */
+dv_result_t dv__budget_locked(dv_device_t *dev, int fresh, uint64_t *budget);
 uint64_t dv__used_locked(const dv_device_t *dev);
 /* Release pooled handles until used <= budget and pool_count <= keep. */
 void dv__pool_trim_locked(dv_device_t *dev, uint64_t budget, uint64_t keep);

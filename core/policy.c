@@ -28,20 +28,32 @@ uint64_t dv__used_locked(const dv_device_t *dev) {
            dev->framework_bytes;
 }
 
-dv_result_t dv__budget_locked(dv_device_t *dev, uint64_t *budget) {
-    uint64_t free_b = 0, total = 0;
-    dv_result_t r = dev->hal.mem_info(dev->ctx, &free_b, &total);
-    if (r == DV_ERROR_NOT_SUPPORTED && dev->vram_limit) {
-        /* The backend cannot tell free memory (Level Zero without Sysman):
-         * the explicit limit is the budget; device_open insisted on one. */
-        *budget = dev->vram_limit;
-        return DV_OK;
+dv_result_t dv__budget_locked(dv_device_t *dev, int fresh, uint64_t *budget) {
+    /* used + free stays constant under our own creates and releases and
+     * under framework allocations counted by dv_framework_reserve, so a
+     * recent reading stays valid across them; only other processes move
+     * it, and a backend OOM (evict-and-retry) covers a stale reading. This
+     * keeps the driver's mem_info (microseconds) off the populating path. */
+    uint64_t now = dv__now_ns();
+    if (fresh || !dev->avail_ns || now - dev->avail_ns > DV__BUDGET_TTL_NS) {
+        uint64_t free_b = 0, total = 0;
+        dv_result_t r = dev->hal.mem_info(dev->ctx, &free_b, &total);
+        if (r == DV_ERROR_NOT_SUPPORTED && dev->vram_limit) {
+            /* The backend cannot tell free memory (Level Zero without
+             * Sysman): the explicit limit is the budget; device_open
+             * insisted on one. */
+            *budget = dev->vram_limit;
+            return DV_OK;
+        }
+        if (r != DV_OK) {
+            return dv__hal_fail(dev, r, "mem_info");
+        }
+        /* What we and the framework hold is not in the backend's free
+         * figure: add it back. */
+        dev->avail = dv__used_locked(dev) + free_b;
+        dev->avail_ns = now;
     }
-    if (r != DV_OK) {
-        return dv__hal_fail(dev, r, "mem_info");
-    }
-    /* Memory we hold is not in the backend's free figure: add it back. */
-    uint64_t b = dv__used_locked(dev) + free_b;
+    uint64_t b = dev->avail;
     b = b > dev->headroom ? b - dev->headroom : 0;
     if (dev->vram_limit && dev->vram_limit < b) {
         b = dev->vram_limit;
@@ -286,7 +298,7 @@ static dv_result_t fault_slow(dv_device_t *dev, dv_vbar_t *vbar,
                               uint64_t *generation) {
     uint64_t ps = dev->page_size;
     uint64_t budget = 0;
-    dv_result_t r = dv__budget_locked(dev, &budget);
+    dv_result_t r = dv__budget_locked(dev, 0, &budget);
     if (r != DV_OK) {
         return r;
     }

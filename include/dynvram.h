@@ -157,7 +157,7 @@ typedef struct dv_device_options {
     /* Unpins on one stream share one fence per this many calls (1 = a fence
      * per unpin). A larger interval makes unpin cheaper; eviction of a page
      * may then wait for work queued after its unpin on the same stream, but
-     * never for another stream. 0 = default (16). */
+     * never for another stream. 0 = default (32). */
     uint32_t fence_interval;
     /* Host backend only: simulated device capacity in bytes. 0 = the value
      * of DYNVRAM_HOST_CAPACITY, else 4 GiB. */

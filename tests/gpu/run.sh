@@ -84,6 +84,23 @@ criterion_from=""
 if command -v pkg-config >/dev/null && pkg-config --exists criterion 2>/dev/null; then
     have_criterion=1
     criterion_from="system"
+elif [ -f "$top/.gpu-deps/lib/pkgconfig/criterion.pc" ]; then
+    # Criterion's libraries copied from a Debian 12 machine (see
+    # tests/gpu/README.md); system copies of common libraries win, the
+    # fallback/ ones fill in only what this machine lacks.
+    for f in "$top"/.gpu-deps/fallback/*; do
+        [ -e "$f" ] || continue
+        ldconfig -p 2>/dev/null | grep -q "$(basename "$f") " ||
+            cp -a "$f" "$top/.gpu-deps/lib/"
+    done
+    export PKG_CONFIG_PATH="$top/.gpu-deps/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+    export LD_LIBRARY_PATH="$top/.gpu-deps/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    export LIBRARY_PATH="$top/.gpu-deps/lib${LIBRARY_PATH:+:$LIBRARY_PATH}"
+    command -v pkg-config >/dev/null || export PATH="$top/.gpu-deps/bin:$PATH"
+    if pkg-config --exists criterion 2>/dev/null; then
+        have_criterion=1
+        criterion_from=".gpu-deps"
+    fi
 elif [ -d "$top/.debs" ] && ls "$top"/.debs/*.deb >/dev/null 2>&1; then
     if command -v dpkg >/dev/null; then
         rm -rf "$deps" && mkdir -p "$deps"
