@@ -70,7 +70,16 @@ if(DV_WITH_HIP AND CMAKE_SYSTEM_NAME STREQUAL "Linux")
     add_test(NAME hip.fallback.${dir}
              COMMAND dv_test_hip --jobs 1 --filter hip_fallback/*)
     set_tests_properties(hip.fallback.${dir} PROPERTIES TIMEOUT 60
-      ENVIRONMENT "LD_LIBRARY_PATH=${DV_HIP_FB}/${dir};DV_HIP_EXPECT_LIBRARY=${name}")
+      ENVIRONMENT "DV_HIP_EXPECT_LIBRARY=${name}")
+    # Prepend, keeping the caller's path (the test binary's own libraries,
+    # e.g. Criterion, may live there).
+    if(CMAKE_VERSION VERSION_GREATER_EQUAL 3.22)
+      set_property(TEST hip.fallback.${dir} PROPERTY ENVIRONMENT_MODIFICATION
+        "LD_LIBRARY_PATH=path_list_prepend:${DV_HIP_FB}/${dir}")
+    else()
+      set_property(TEST hip.fallback.${dir} APPEND PROPERTY ENVIRONMENT
+        "LD_LIBRARY_PATH=${DV_HIP_FB}/${dir}:$ENV{LD_LIBRARY_PATH}")
+    endif()
   endforeach()
 
   find_path(DV_HIP_INCLUDE_DIR hip/hip_runtime_api.h)
