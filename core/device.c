@@ -402,7 +402,33 @@ dv_result_t dv_stream_create(dv_device_t *dev, void **stream) {
 }
 
 dv_result_t dv_stream_destroy(dv_device_t *dev, void *stream) {
-    DV__FORWARD("dv_stream_destroy", stream_destroy, stream)
+    dv_result_t r = dv__check_device(dev, "dv_stream_destroy");
+    if (r != DV_OK) {
+        return r;
+    }
+    if (!dev->hal.stream_destroy) {
+        return dv__fail(DV_ERROR_NOT_SUPPORTED,
+                        "dv_stream_destroy: backend %s has no streams",
+                        dev->hal.name);
+    }
+    dv__mutex_lock(&dev->lock);
+    /* Pages unpinned on this stream may wait for a fence not recorded yet
+     * (fences are batched): finish the stream's work now so none is ever
+     * recorded on a dead stream. */
+    for (uint32_t k = 0; k < dev->stream_count; k++) {
+        if (dev->streams[k].stream == stream) {
+            r = dv__stream_sync_locked(dev, k);
+            break;
+        }
+    }
+    if (r == DV_OK) {
+        r = dev->hal.stream_destroy(dev->ctx, stream);
+        if (r != DV_OK) {
+            dv__hal_fail(dev, r, "dv_stream_destroy");
+        }
+    }
+    dv__mutex_unlock(&dev->lock);
+    return r == DV_OK ? dv__ok() : r;
 }
 
 dv_result_t dv_stream_synchronize(dv_device_t *dev, void *stream) {

@@ -131,7 +131,6 @@ static dv_result_t sync_instead(dv_device_t *dev, dv__stream_t *s) {
         return dv__hal_fail(dev, DV_ERROR_BACKEND,
                             "fence_record and stream_synchronize");
     }
-    dv__log(DV_LOG_WARNING, "fence unavailable: synchronized the stream");
     while (s->ring_count) {
         ring_pop(dev, s);
     }
@@ -165,6 +164,8 @@ dv_result_t dv__page_wait_locked(dv_device_t *dev, dv__page_t *pg) {
     dv__stream_t *s = &dev->streams[pg->stream];
     int64_t k = covering_fence(dev, s, pg);
     if (k < 0) {
+        dv__log(DV_LOG_WARNING, "no fence could be recorded (%s): "
+                "synchronizing the stream instead", dv_last_error());
         return sync_instead(dev, s);
     }
     dv_hal_fence_t f = ring_at(s, (uint32_t)k)->fence;

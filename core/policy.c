@@ -413,6 +413,8 @@ dv_result_t dv_unpin(dv_device_t *dev, dv_vbar_t *vbar, uint64_t offset,
         r = dv__stream_unpin_locked(dev, slot, &seq);
         if (r != DV_OK) {
             /* No fence: finish the stream's work now instead. */
+            dv__log(DV_LOG_WARNING, "dv_unpin: %s; synchronizing the stream "
+                    "instead", dv_last_error());
             r = dv__stream_sync_locked(dev, slot);
             if (r != DV_OK) {
                 dv__mutex_unlock(&dev->lock);

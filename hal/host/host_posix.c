@@ -62,8 +62,12 @@ static dv_result_t host_os_fail(const char *op, dv_result_t r) {
 static void host_last_native_error(int64_t *code, char *text, size_t len) {
     *code = host_errno;
     if (text && len) {
-        snprintf(text, len, "%s: %s", host_errop ? host_errop : "",
-                 host_errno ? strerror(host_errno) : "no error");
+        if (host_errno) {
+            snprintf(text, len, "%s: %s", host_errop ? host_errop : "",
+                     strerror(host_errno));
+        } else {
+            text[0] = '\0';
+        }
     }
 }
 

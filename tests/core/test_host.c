@@ -172,3 +172,23 @@ Test(host, batched_fences_cover_unpins) {
     TD_OK(dv_stream_destroy(dev, s));
     TD_OK(dv_device_close(dev));
 }
+
+Test(host, destroying_a_stream_settles_its_unfenced_unpins) {
+    dv_device_options_t o;
+    td_options(&o, 0);
+    o.backend = "host";
+    o.fence_interval = 64; /* the unpin below records no fence */
+    dv_device_t *dev = td_open_opts(&o);
+    void *s = NULL;
+    TD_OK(dv_stream_create(dev, &s));
+    dv_vbar_t *v = NULL;
+    TD_OK(dv_vbar_create(dev, P, &v));
+    uint64_t g;
+    TD_OK(dv_fault(dev, v, 0, P, &g));
+    TD_OK(dv_host_stream_submit(s));
+    TD_OK(dv_unpin(dev, v, 0, P, s));
+    TD_OK(dv_stream_destroy(dev, s)); /* before the VBAR: no fence needed later */
+    TD_OK(dv_vbar_destroy(dev, v));
+    td_check(dev);
+    TD_OK(dv_device_close(dev));
+}
