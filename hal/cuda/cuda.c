@@ -76,18 +76,34 @@ dv_result_t dv__cu_fail_as(dv_cu_result rc, dv_result_t oom, const char *fmt,
     return dv__fail(r, "%s failed: %s", what, desc);
 }
 
-/* Bind the device's context for the calls that follow; cu_leave unbinds it,
- * restoring whatever the calling thread had current before. */
+/* Bind the device's context for the calls that follow; dv__cu_leave unbinds
+ * it, restoring whatever the calling thread had current before. When the
+ * caller already has this device's context current (the usual case: a
+ * framework thread working on that GPU) nothing is pushed: a push/pop pair
+ * costs microseconds on some systems, more than the bookkeeping around a
+ * map. HAL ops never nest, so one thread-local flag per thread suffices. */
+static DV__THREAD_LOCAL int cu_pushed;
+
 dv_result_t dv__cu_enter(const dv__cu_dev_t *d) {
+    dv_cu_context cur = NULL;
+    if (dv__cu.cuCtxGetCurrent(&cur) == DV_CU_SUCCESS && cur == d->ctx) {
+        cu_pushed = 0;
+        return DV_OK;
+    }
     dv_cu_result rc = dv__cu.cuCtxPushCurrent(d->ctx);
     if (rc != DV_CU_SUCCESS) {
         return dv__cu_fail_as(rc, DV_ERROR_BACKEND,
                               "cuCtxPushCurrent(device %d)", d->ordinal);
     }
+    cu_pushed = 1;
     return DV_OK;
 }
 
 void dv__cu_leave(const dv__cu_dev_t *d) {
+    if (!cu_pushed) {
+        return;
+    }
+    cu_pushed = 0;
     dv_cu_context popped = NULL;
     dv_cu_result rc = dv__cu.cuCtxPopCurrent(&popped);
     if (rc != DV_CU_SUCCESS || popped != d->ctx) {
