@@ -172,7 +172,10 @@ def main():
 
     dv_resident_layers = None
     if "dynvram" in modes:
-        dev = dynvram.Device("cuda", vram_limit=budget,
+        # x0, xa and xb were allocated before the interposer was attached,
+        # so dynvram cannot see them: they come off its limit up front,
+        # as they come off the baselines' budget (take_budget).
+        dev = dynvram.Device("cuda", vram_limit=budget - act_bytes,
                              page_size=args.page_mib * MIB)
         dvt.attach_allocator(dev)
         vbar = dynvram.VBAR(dev, L * wbytes)
@@ -232,8 +235,11 @@ def main():
         torch.cuda.empty_cache()
 
     if "prefix" in modes:
-        k = dv_resident_layers if dv_resident_layers is not None else \
-            max(0, int((budget - 3 * T * D * 2) // wbytes) - 1)
+        # The same resident prefix as dynvram's, capped by what fits next
+        # to the activations and one streaming buffer.
+        k_fit = max(0, int((budget - act_bytes) // wbytes) - 1)
+        k = k_fit if dv_resident_layers is None else min(dv_resident_layers,
+                                                         k_fit)
         take_budget()
         dev_w = [host[i].cuda() for i in range(k)]
         tmp = torch.empty(D, D, dtype=torch.bfloat16, device="cuda")
