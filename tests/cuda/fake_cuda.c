@@ -13,7 +13,8 @@
  *    own), and streams and events must belong to the current context;
  *  - mapping checks the range is reserved and not mapped yet; memory is
  *    readable only after cuMemSetAccess; copies and memsets check that the
- *    whole device range is mapped and accessible;
+ *    whole device range is mapped and accessible from the current
+ *    context's device;
  *  - device memory is limited (DV_FAKE_CUDA_MEMORY bytes, default 1 GiB) and
  *    cuMemCreate beyond it returns CUDA_ERROR_OUT_OF_MEMORY.
  * Streams run synchronously: every copy is done when it returns and events
@@ -114,11 +115,14 @@ void fk_unlink(fk_range_t **list, fk_range_t *victim) {
     }
 }
 
-/* Is [va, va+size) entirely covered by accessible mappings? */
+/* Is [va, va+size) entirely covered by mappings accessible from the
+ * current context's device (cuMemSetAccess grants one device; a copy runs
+ * on the device of the context it is issued in)? */
 int fk_accessible(uint64_t va, uint64_t size) {
+    fk_ctx_t *cur = fk_current();
     while (size > 0) {
         fk_range_t *m = fk_find(fk_mapped, va, 1);
-        if (!m || !m->access) {
+        if (!m || !m->access || !cur || m->access_dev != cur->dev) {
             m = fk_find(fk_allocs, va, 1);
             if (!m) {
                 return 0;
@@ -520,6 +524,9 @@ static const struct {
 #define FK_ENTRY(name, fn) {#name, (void *)fn},
     FK_LIST(FK_ENTRY)
 #undef FK_ENTRY
+    /* Used by tests/cuda/test_cuda_multi.c only, so not in FK_LIST (which
+     * checks against cuda_abi.h); same ABI as the driver's since CUDA 4.0. */
+    {"cuPointerGetAttribute", (void *)fk_pointer_get_attribute},
 };
 
 FK_EXPORT dv_cu_result cuGetProcAddress_v2(const char *symbol, void **pfn,

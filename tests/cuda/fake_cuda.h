@@ -40,6 +40,7 @@ typedef struct fk_range { /* reservations, mappings, allocations, pins */
     uint64_t size;
     void *mem;  /* mapping: its fk_mem_t */
     int access; /* mapping: cuMemSetAccess done */
+    int access_dev; /* mapping: the device cuMemSetAccess granted */
 } fk_range_t;
 
 typedef struct fk_mem {
@@ -132,5 +133,11 @@ dv_cu_result fk_memset_d8(dv_cu_deviceptr dst, unsigned char v, size_t n,
                           dv_cu_stream s);
 dv_cu_result fk_host_register(void *p, size_t n, unsigned int flags);
 dv_cu_result fk_host_unregister(void *p);
+/* cuPointerGetAttribute, for the tests only (not in cuda_abi.h): answers
+ * FK_POINTER_ATTRIBUTE_DEVICE_ORDINAL for addresses under a mapping, with
+ * the device the mapped allocation was created on. */
+#define FK_POINTER_ATTRIBUTE_DEVICE_ORDINAL 9
+dv_cu_result fk_pointer_get_attribute(void *data, int attribute,
+                                      dv_cu_deviceptr ptr);
 
 #endif /* DV_TESTS_FAKE_CUDA_H */

@@ -214,6 +214,7 @@ dv_cu_result fk_mem_set_access(dv_cu_deviceptr va, size_t size,
         rc = FK_ERROR_UNKNOWN;
     } else {
         r->access = 1;
+        r->access_dev = desc->location.id;
     }
     pthread_mutex_unlock(&fk_lock);
     return rc;
@@ -344,6 +345,24 @@ dv_cu_result fk_host_unregister(void *p) {
         rc = FK_ERROR_NOT_REGISTERED;
     } else {
         fk_unlink(&fk_pinned, r);
+    }
+    pthread_mutex_unlock(&fk_lock);
+    return rc;
+}
+
+/* Like the driver, no context is needed: the address says which device. */
+dv_cu_result fk_pointer_get_attribute(void *data, int attribute,
+                                      dv_cu_deviceptr ptr) {
+    dv_cu_result rc = DV_CU_ERROR_INVALID_VALUE;
+    NEED_INIT();
+    if (!data || attribute != FK_POINTER_ATTRIBUTE_DEVICE_ORDINAL) {
+        return DV_CU_ERROR_INVALID_VALUE;
+    }
+    pthread_mutex_lock(&fk_lock);
+    fk_range_t *r = fk_find(fk_mapped, ptr, 1);
+    if (r) {
+        *(int *)data = ((fk_mem_t *)r->mem)->dev;
+        rc = DV_CU_SUCCESS;
     }
     pthread_mutex_unlock(&fk_lock);
     return rc;

@@ -75,3 +75,19 @@ endif()
 add_test(NAME cuda.unavailable COMMAND dv_test_cuda_unavailable --jobs 1)
 set_tests_properties(cuda.unavailable PROPERTIES
   ENVIRONMENT "${DV_CUDA_UNAVAILABLE_ENV}" TIMEOUT 120)
+
+# ---- two devices (issue 6): context binding across GPUs ----
+#   cuda.multi       on the real driver; skipped (77) with fewer than 2 GPUs.
+#   cuda-fake.multi  on the simulated driver with two devices.
+# The generic two-device suite is cuda.multidev / cuda-fake.multidev above.
+add_executable(dv_test_cuda_multi cuda/test_cuda_multi.c)
+target_link_libraries(dv_test_cuda_multi PRIVATE dv_test_support)
+add_test(NAME cuda.multi COMMAND dv_test_cuda_multi --jobs 1)
+set_tests_properties(cuda.multi PROPERTIES ENVIRONMENT "DYNVRAM_BACKEND=cuda"
+  SKIP_RETURN_CODE 77 TIMEOUT 300)
+if(TARGET dv_fake_cuda)
+  add_test(NAME cuda-fake.multi COMMAND dv_test_cuda_multi --jobs 1)
+  set_tests_properties(cuda-fake.multi PROPERTIES
+    ENVIRONMENT "${DV_FAKE_CUDA_ENV};DV_FAKE_CUDA_DEVICES=2"
+    SKIP_RETURN_CODE 77 TIMEOUT 300)
+endif()
