@@ -485,7 +485,7 @@ int main(int argc, char **argv) {
            a.iters);
     printf("%-34s %12s %12s %7s\n", "operation (median ns)", "dynvram", "raw",
            "ratio");
-    print_row("resident fault+unpin (fi=16)", F_PAIR_DEFAULT, -1);
+    print_row("resident fault+unpin (fi=32, default)", F_PAIR_DEFAULT, -1);
     print_row("resident fault+unpin (fi=1)", F_PAIR_FI1, -1);
     print_row("populating fault / create+map+acc", F_POPULATE, F_RAW_POPULATE);
     print_row("pooled fault / map+access", F_POPULATE_POOLED, F_RAW_MAP);
