@@ -25,6 +25,8 @@
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=tests/gpu/lib.sh
+. "$top/tests/gpu/lib.sh"
 out=${OUT:-$PWD/gpu-out}
 build=${BUILD_DIR:-$top/build-gpu}
 deps=$top/build-gpu-deps
@@ -47,89 +49,12 @@ step_result() { # name rc seconds
 }
 
 # ---- 1. the machine ----
-{
-    echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    echo "host: $(hostname 2>/dev/null || echo unknown)"
-    echo "kernel: $(uname -a)"
-    echo "source: $top"
-    if git -C "$top" rev-parse HEAD >/dev/null 2>&1; then
-        echo "commit: $(git -C "$top" rev-parse HEAD)"
-        echo "dirty files: $(git -C "$top" status --porcelain | wc -l)"
-    fi
-    echo
-    echo "== nvidia-smi"
-    nvidia-smi 2>&1 || echo "nvidia-smi failed"
-    echo
-    echo "== nvidia-smi --query-gpu"
-    nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used,pcie.link.gen.current,pcie.link.width.current,clocks.max.sm \
-        --format=csv 2>&1 || true
-    echo
-    echo "== libcuda"
-    ldconfig -p 2>/dev/null | grep -E 'libcuda\.so' || echo "libcuda not in the ldconfig cache"
-    echo
-    echo "== tools"
-    gcc --version 2>&1 | head -1
-    cmake --version 2>&1 | head -1
-    command -v ninja >/dev/null && echo "ninja $(ninja --version)"
-    command -v pkg-config >/dev/null && echo "pkg-config $(pkg-config --version)" \
-        || echo "pkg-config: missing"
-    echo "cpus: $jobs"
-} >"$out/env.txt" 2>&1
+dv_record_machine "$top" "$jobs" >"$out/env.txt" 2>&1
 gpu_name=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
 note "dynvram GPU run $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(hostname 2>/dev/null) ${gpu_name:+($gpu_name)}"
 
 # ---- 2. Criterion ----
-have_criterion=0
-criterion_from=""
-if command -v pkg-config >/dev/null && pkg-config --exists criterion 2>/dev/null; then
-    have_criterion=1
-    criterion_from="system"
-elif [ -f "$top/.gpu-deps/lib/pkgconfig/criterion.pc" ]; then
-    # Criterion's libraries copied from a Debian 12 machine (see
-    # tests/gpu/README.md); system copies of common libraries win, the
-    # fallback/ ones fill in only what this machine lacks.
-    for f in "$top"/.gpu-deps/fallback/*; do
-        [ -e "$f" ] || continue
-        ldconfig -p 2>/dev/null | grep -q "$(basename "$f") " ||
-            cp -a "$f" "$top/.gpu-deps/lib/"
-    done
-    export PKG_CONFIG_PATH="$top/.gpu-deps/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
-    export LD_LIBRARY_PATH="$top/.gpu-deps/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-    export LIBRARY_PATH="$top/.gpu-deps/lib${LIBRARY_PATH:+:$LIBRARY_PATH}"
-    command -v pkg-config >/dev/null || export PATH="$top/.gpu-deps/bin:$PATH"
-    if pkg-config --exists criterion 2>/dev/null; then
-        have_criterion=1
-        criterion_from=".gpu-deps"
-    fi
-elif [ -d "$top/.debs" ] && ls "$top"/.debs/*.deb >/dev/null 2>&1; then
-    if command -v dpkg >/dev/null; then
-        rm -rf "$deps" && mkdir -p "$deps"
-        for d in "$top"/.debs/*.deb; do
-            dpkg -x "$d" "$deps" || note "WARN  dpkg -x failed for $(basename "$d")"
-        done
-        # The .pc files say prefix=/usr: point them at the unpacked tree. We
-        # link shared, so drop Requires.private (criterion.pc lists libffi,
-        # libgit2, nanomsg: pkg-config would insist on their .pc files).
-        while IFS= read -r pc; do
-            sed -i -e "s|^prefix=.*|prefix=$deps/usr|" -e '/^Requires.private:/d' "$pc"
-        done < <(find "$deps" -name '*.pc' 2>/dev/null)
-        multiarch=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
-        libdir=$deps/usr/lib/$multiarch
-        export PKG_CONFIG_PATH="$libdir/pkgconfig:$deps/usr/lib/pkgconfig:$deps/usr/share/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
-        export LD_LIBRARY_PATH="$libdir:$deps/usr/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-        export LIBRARY_PATH="$libdir${LIBRARY_PATH:+:$LIBRARY_PATH}"
-        export PATH="$deps/usr/bin:$PATH"
-        if ! command -v pkg-config >/dev/null && [ -x "$deps/usr/bin/pkgconf" ]; then
-            ln -sf pkgconf "$deps/usr/bin/pkg-config"
-        fi
-        if command -v pkg-config >/dev/null && pkg-config --exists criterion 2>/dev/null; then
-            have_criterion=1
-            criterion_from=".debs ($(ls "$top"/.debs/*.deb | wc -l) packages)"
-        fi
-    else
-        note "WARN  .debs/ present but dpkg is missing"
-    fi
-fi
+dv_find_criterion "$top" "$deps"
 if [ "$have_criterion" = 1 ]; then
     note "INFO  Criterion $(pkg-config --modversion criterion) from $criterion_from"
 else
