@@ -84,8 +84,8 @@ static void scenario(void) {
     }
     for (int t = 0; b && t < 2 && CALL(dv_vbar_destroy(dev, b)) != DV_OK; t++) {
     }
-    if (stream) {
-        CALL(dv_stream_destroy(dev, stream));
+    for (int t = 0; stream && t < 2 && CALL(dv_stream_destroy(dev, stream)) != DV_OK;
+         t++) {
     }
     dv_device_stats_t st;
     if (CALL(dv_device_get_stats(dev, &st)) != DV_OK) {

@@ -7,6 +7,10 @@ import pytest
 import dynvram
 from conftest import MIB
 
+import os  # noqa: E402
+
+if os.environ.get("DV_TEST_NO_TORCH"):
+    pytest.skip("torch tests are off in sanitizer builds", allow_module_level=True)
 torch = pytest.importorskip("torch")
 import dynvram.torch as dvt  # noqa: E402
 
