@@ -39,10 +39,11 @@ dv_result_t dv__check_vbar(const dv_device_t *dev, const dv_vbar_t *vbar,
     }
     if (vbar->dev != dev) {
         return dv__fail(DV_ERROR_WRONG_DEVICE,
-                        "%s: VBAR %p belongs to device %p (%s:%d), not %p", fn,
-                        (const void *)vbar, (const void *)vbar->dev,
+                        "%s: VBAR %p belongs to device %p (%s:%d), not %p "
+                        "(%s:%d)",
+                        fn, (const void *)vbar, (const void *)vbar->dev,
                         vbar->dev->hal.name, vbar->dev->ordinal,
-                        (const void *)dev);
+                        (const void *)dev, dev->hal.name, dev->ordinal);
     }
     return DV_OK;
 }

@@ -70,7 +70,7 @@ static void hip_unbind(const hip_bind_t *b) {
 /* Runs `expr` (a dv_result_t expression) with the context's device bound. */
 #define HIP_BOUND(c, expr)                                                     \
     do {                                                                       \
-        hip_bind_t bind_;                                                      \
+        hip_bind_t bind_ = {0, 0};                                             \
         dv_result_t br_ = hip_bind((c)->ordinal, &bind_);                      \
         if (br_ != DV_OK) {                                                    \
             return br_;                                                        \

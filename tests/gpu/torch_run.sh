@@ -55,7 +55,7 @@ build() {
     local inc
     inc=$($PYTHON -c "import sysconfig; print(sysconfig.get_paths()['include'])")
     cmake -S . -B "$OUT/cmake-build" -DDV_BUILD_TESTS=OFF -DDV_BUILD_BENCH=OFF \
-        -DDV_BUILD_TOOLS=OFF -DDV_PYTHON="$PYTHON" &&
+        -DDV_BUILD_TOOLS=OFF -DDV_PYTHON="$(command -v "$PYTHON" || echo "$PYTHON")" &&
         cmake --build "$OUT/cmake-build" -j8 --target dv_python_native &&
         rm -rf "$OUT/pyinst" && cp -r "$OUT/cmake-build/python" "$OUT/pyinst" &&
         test -f "$inc/Python.h"
