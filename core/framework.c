@@ -11,34 +11,19 @@
  */
 #include "core/internal.h"
 
-/* Release pool handles, then evict pages, until `enough()` holds. */
-static dv_result_t reclaim_locked(dv_device_t *dev, uint64_t budget,
-                                  uint64_t need, uint64_t *freed) {
+/* Release pool handles, then evict pages in eviction order (released to
+ * the backend, not pooled), until at least `need` bytes went back. */
+static dv_result_t reclaim_locked(dv_device_t *dev, uint64_t need,
+                                  uint64_t *freed) {
     uint64_t ps = dev->page_size;
-    uint64_t done = 0;
-    while (dev->pool_count && done < need) {
-        dv__pool_trim_locked(dev, UINT64_MAX, dev->pool_count - 1);
-        done += ps;
-    }
-    for (dv_vbar_t *v = dev->bottom; v && done < need; v = v->up) {
-        for (uint64_t i = v->page_count; i-- > v->watermark_limit && done < need;) {
-            if (!v->resident_pages) {
-                break;
-            }
-            if (!dv__evictable(v, i)) {
-                continue;
-            }
-            dv_result_t r = dv__evict_page_locked(dev, v, i, 0, 1);
-            if (r != DV_OK) {
-                *freed = done;
-                return r;
-            }
-            done += ps;
-        }
-    }
-    (void)budget;
-    *freed = done;
-    return DV_OK;
+    uint64_t pages = need / ps + (need % ps != 0);
+    uint64_t from_pool = dev->pool_count < pages ? dev->pool_count : pages;
+    dv__pool_trim_locked(dev, UINT64_MAX, dev->pool_count - from_pool);
+    uint64_t evicted = 0;
+    dv_result_t r = dv__evict_victims_locked(dev, NULL, 0, pages - from_pool,
+                                             0, &evicted);
+    *freed = (from_pool + evicted) * ps;
+    return r;
 }
 
 dv_result_t dv_framework_reserve(dv_device_t *dev, uint64_t size) {
@@ -61,7 +46,7 @@ dv_result_t dv_framework_reserve(dv_device_t *dev, uint64_t size) {
     }
     if (used + size > budget) {
         uint64_t freed = 0;
-        r = reclaim_locked(dev, budget, used + size - budget, &freed);
+        r = reclaim_locked(dev, used + size - budget, &freed);
         if (r != DV_OK) {
             goto out;
         }
@@ -109,7 +94,7 @@ dv_result_t dv_framework_evict(dv_device_t *dev, uint64_t size,
     }
     uint64_t done = 0;
     dv__mutex_lock(&dev->lock);
-    r = reclaim_locked(dev, 0, size ? size : 1, &done);
+    r = reclaim_locked(dev, size ? size : 1, &done);
     dv__mutex_unlock(&dev->lock);
     if (freed) {
         *freed = done;

@@ -136,6 +136,12 @@ void dv__pool_trim_locked(dv_device_t *dev, uint64_t budget, uint64_t keep);
  * `lower_watermark`. */
 dv_result_t dv__evict_page_locked(dv_device_t *dev, dv_vbar_t *vbar,
                                   uint64_t i, int to_pool, int lower_watermark);
+/* Evict up to `n` pages in eviction order: VBARs below `self` in the
+ * priority list, then `self`'s pages at or above `self_floor` (self NULL:
+ * every VBAR). *evicted (optional) gets the count. */
+dv_result_t dv__evict_victims_locked(dv_device_t *dev, dv_vbar_t *self,
+                                     uint64_t self_floor, uint64_t n,
+                                     int to_pool, uint64_t *evicted);
 /* Evict unpinned pages above watermark that have been waiting for unpin. */
 void dv__reap_locked(dv_device_t *dev);
 /* Is page i of vbar evictable by pressure (resident, unpinned, >= limit)? */

@@ -129,8 +129,9 @@ dv_result_t dv__evict_page_locked(dv_device_t *dev, dv_vbar_t *vbar,
 
 /*
  * Victim iteration: VBARs from the bottom of the list up to (not including)
- * `stop`, then `self`'s pages above `self_floor`, each VBAR top-down.
- * `self` may be NULL (framework pressure: every VBAR is a candidate).
+ * `self`, then `self`'s pages at or above `self_floor`, each VBAR top-down,
+ * skipping pinned pages and pages below a watermark limit. `self` NULL
+ * means every VBAR is a candidate (framework pressure).
  */
 typedef struct victim_iter {
     dv_vbar_t *v;
@@ -195,17 +196,27 @@ static uint64_t count_victims(dv_device_t *dev, dv_vbar_t *self,
     return n;
 }
 
-/* Evict the next victim in policy order into the pool. */
-static dv_result_t evict_one(dv_device_t *dev, dv_vbar_t *self,
-                             uint64_t self_floor, int to_pool) {
+dv_result_t dv__evict_victims_locked(dv_device_t *dev, dv_vbar_t *self,
+                                     uint64_t self_floor, uint64_t n,
+                                     int to_pool, uint64_t *evicted) {
+    /* One pass: evicting a page changes nothing the iterator has yet to
+     * look at (it only moves down and up the list). */
     victim_iter_t it;
     victims_begin(&it, dev, self, self_floor);
     dv_vbar_t *v;
-    uint64_t i;
-    if (!victims_next(&it, &v, &i)) {
-        return DV_OFFLOADED;
+    uint64_t i, done = 0;
+    dv_result_t r = DV_OK;
+    while (done < n && victims_next(&it, &v, &i)) {
+        r = dv__evict_page_locked(dev, v, i, to_pool, 1);
+        if (r != DV_OK) {
+            break;
+        }
+        done++;
     }
-    return dv__evict_page_locked(dev, v, i, to_pool, 1);
+    if (evicted) {
+        *evicted = done;
+    }
+    return r;
 }
 
 void dv__reap_locked(dv_device_t *dev) {
@@ -286,9 +297,13 @@ static dv_result_t populate_page(dv_device_t *dev, dv_vbar_t *vbar, uint64_t i,
             return dv__hal_fail(dev, r, pooled ? "map" : "create");
         }
         dev->st.oom_retries++;
-        r = evict_one(dev, vbar, last + 1, 1);
+        uint64_t got = 0;
+        r = dv__evict_victims_locked(dev, vbar, last + 1, 1, 1, &got);
         if (r != DV_OK) {
-            return r; /* DV_OFFLOADED: nothing left to evict */
+            return r;
+        }
+        if (!got) {
+            return DV_OFFLOADED; /* nothing left to evict */
         }
     }
 }
@@ -320,11 +335,9 @@ static dv_result_t fault_slow(dv_device_t *dev, dv_vbar_t *vbar,
             dev->st.faults_offloaded++;
             return DV_OFFLOADED;
         }
-        for (uint64_t k = 0; k < need; k++) {
-            r = evict_one(dev, vbar, last + 1, 1);
-            if (r != DV_OK) {
-                return r;
-            }
+        r = dv__evict_victims_locked(dev, vbar, last + 1, need, 1, NULL);
+        if (r != DV_OK) {
+            return r;
         }
     }
     for (uint64_t i = first; i <= last; i++) {
