@@ -45,6 +45,7 @@ typedef struct hip_bind {
 
 static dv_result_t hip_bind(int ordinal, hip_bind_t *b) {
     int cur = -1;
+    b->prev = -1;
     b->restore = 0;
     if (dv__hip.hipGetDevice(&cur) != DV_HIP_SUCCESS) {
         cur = -1;
@@ -70,7 +71,7 @@ static void hip_unbind(const hip_bind_t *b) {
 /* Runs `expr` (a dv_result_t expression) with the context's device bound. */
 #define HIP_BOUND(c, expr)                                                     \
     do {                                                                       \
-        hip_bind_t bind_ = {0, 0};                                             \
+        hip_bind_t bind_;                                                      \
         dv_result_t br_ = hip_bind((c)->ordinal, &bind_);                      \
         if (br_ != DV_OK) {                                                    \
             return br_;                                                        \

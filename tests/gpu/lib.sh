@@ -2,15 +2,27 @@
 # SPDX-License-Identifier: Apache-2.0
 #
 # tests/gpu/lib.sh - shared by the GPU run scripts (run.sh, multi_run.sh);
-# source it, do not run it. The caller defines note() (print and append to
-# its summary) before calling these.
+# source it, do not run it. The caller sets $summary (its summary file) and
+# $failed (0) before calling these.
 #
+#   note TEXT...                 print and append to $summary
+#   step_result NAME RC SECONDS  PASS/FAIL line; a failure sets failed=1
 #   dv_record_machine TOP JOBS   machine, GPUs, driver, tools, to stdout
 #   dv_find_criterion TOP DEPS   makes Criterion visible to pkg-config and
 #       the linker: the system's, else .gpu-deps/ (copied from a Debian 12
 #       machine, see README.md), else .debs/*.deb unpacked into DEPS. Sets
 #       have_criterion (0/1) and criterion_from; exports PKG_CONFIG_PATH,
 #       LD_LIBRARY_PATH, LIBRARY_PATH and PATH as needed.
+
+note() { echo "$*" | tee -a "$summary"; }
+step_result() { # name rc seconds
+    if [ "$2" -eq 0 ]; then
+        note "PASS  $1 ($3 s)"
+    else
+        note "FAIL  $1 (exit $2, $3 s)"
+        failed=1
+    fi
+}
 
 dv_record_machine() { # top jobs
     local top=$1 jobs=$2

@@ -43,15 +43,6 @@ summary=$out/summary.txt
 failed=0
 t_start=$(date +%s)
 
-note() { echo "$*" | tee -a "$summary"; }
-step_result() { # name rc seconds
-    if [ "$2" -eq 0 ]; then
-        note "PASS  $1 ($3 s)"
-    else
-        note "FAIL  $1 (exit $2, $3 s)"
-        failed=1
-    fi
-}
 
 # ---- 1. the machine ----
 {
