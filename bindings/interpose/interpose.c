@@ -318,20 +318,13 @@ IP_EXPORT dv_result_t dv_interpose_get_stats(int cuda_device,
     return DV_OK;
 }
 
-/* Count an event on the slot, if it still belongs to `epoch`. */
-static void ip_count_event(int device, uint64_t epoch, int ok, uint64_t size,
-                           int refused) {
+/* Count a failed allocation on the slot, if it still belongs to `epoch`. */
+static void ip_count_failure(int device, uint64_t epoch, int refused) {
     pthread_mutex_lock(&ip_mu);
     ip_slot *s = &ip_slots[device];
     if (s->epoch == epoch) {
-        if (ok) {
-            s->st.allocs++;
-            s->st.live_bytes += size;
-            s->st.live_count++;
-        } else {
-            s->st.failures++;
-            s->st.budget_refusals += refused ? 1 : 0;
-        }
+        s->st.failures++;
+        s->st.budget_refusals += refused ? 1 : 0;
     }
     pthread_mutex_unlock(&ip_mu);
 }
@@ -369,7 +362,7 @@ static cudaError_t ip_alloc(void **ptr, size_t size, cudaStream_t stream,
     if (r == DV_ERROR_OUT_OF_DEVICE_MEMORY) {
         /* Even evicting every evictable page leaves no room in the budget:
          * answer as the GPU would, so the framework frees its cache. */
-        ip_count_event(device, b.epoch, 0, size, 1);
+        ip_count_failure(device, b.epoch, 1);
         return DV_CUDA_ERROR_MEMORY_ALLOCATION;
     }
     int counted = r == DV_OK;
@@ -400,20 +393,24 @@ static cudaError_t ip_alloc(void **ptr, size_t size, cudaStream_t stream,
         if (counted) {
             b.api.framework_release(b.dev, size);
         }
-        ip_count_event(device, b.epoch, 0, size, 0);
+        ip_count_failure(device, b.epoch, 0);
         return e;
     }
     if (counted) {
         ip_entry ent = {(uintptr_t)*ptr, size, b.epoch, device};
         pthread_mutex_lock(&ip_mu);
         int ins = ip_tab_insert_locked(&ent);
+        ip_slot *s = &ip_slots[device];
+        if (ins >= 0 && s->epoch == b.epoch) {
+            s->st.allocs++;
+            s->st.live_bytes += size;
+            s->st.live_count++;
+        }
         pthread_mutex_unlock(&ip_mu);
         if (ins < 0) {
             /* No host memory for the table: keep the allocation, uncounted. */
             b.api.framework_release(b.dev, size);
-            return e;
         }
-        ip_count_event(device, b.epoch, 1, size, 0);
     }
     return e;
 }
