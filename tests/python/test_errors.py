@@ -86,3 +86,19 @@ def test_last_error_and_result_names():
     assert dynvram.last_error() != ""
     assert dynvram._native.result_name(1) == "DV_OFFLOADED"
     assert dynvram._native.result_name(-9) == "DV_ERROR_BUSY"
+
+
+def test_result_constants_drop_the_c_prefix():
+    # Every result code is a module constant named like the C enum without
+    # its "DV_" prefix (DV_ERROR_BUSY -> ERROR_BUSY).
+    n = dynvram._native
+    seen = 0
+    for code in range(-64, 64):
+        cname = n.result_name(code)
+        if cname == "DV_RESULT_UNKNOWN":
+            continue
+        assert cname.startswith("DV_")
+        assert getattr(n, cname[3:]) == code, cname
+        seen += 1
+    assert seen == 16  # DV_RESULT_LIST in include/dynvram.h
+    assert n.OK == 0 and n.OFFLOADED == 1 and n.ERROR_BUSY == -9

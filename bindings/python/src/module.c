@@ -357,13 +357,31 @@ static int dvpy_add_int(PyObject *m, const char *name, long v) {
     return PyModule_AddIntConstant(m, name, v);
 }
 
-static int dvpy_add_constants(PyObject *m) {
-#define DVPY_RESULT_CONST(name, value, text)                                   \
-    if (dvpy_add_int(m, #name + 3, (long)(value)) < 0) {                       \
-        return -1;                                                             \
-    }
+/* Every result code, by its C name. */
+static const struct dvpy_result_const {
+    const char *name;
+    long value;
+} dvpy_result_consts[] = {
+#define DVPY_RESULT_CONST(name, value, text) {#name, (long)(value)},
     DV_RESULT_LIST(DVPY_RESULT_CONST)
 #undef DVPY_RESULT_CONST
+};
+
+static int dvpy_add_constants(PyObject *m) {
+    /* The module's names drop the C prefix: DV_ERROR_BUSY is
+     * dynvram._native.ERROR_BUSY. */
+    static const char prefix[] = "DV_";
+    const size_t plen = sizeof(prefix) - 1;
+    size_t n = sizeof(dvpy_result_consts) / sizeof(dvpy_result_consts[0]);
+    for (size_t i = 0; i < n; i++) {
+        const char *name = dvpy_result_consts[i].name;
+        if (strncmp(name, prefix, plen) == 0) {
+            name += plen;
+        }
+        if (dvpy_add_int(m, name, dvpy_result_consts[i].value) < 0) {
+            return -1;
+        }
+    }
     if (dvpy_add_int(m, "PAGE_RESIDENT", DV_PAGE_RESIDENT) < 0 ||
         dvpy_add_int(m, "PAGE_PINNED", DV_PAGE_PINNED) < 0 ||
         dvpy_add_int(m, "CAP_FENCES", DV_CAP_FENCES) < 0 ||
