@@ -9,6 +9,14 @@
  *
  * Contract:
  *  - dv__mutex_*: a non-recursive mutex. init returns 0 on success.
+ *    DV__MUTEX_INIT initialises a mutex of static storage duration at
+ *    compile time instead (no init call, never destroyed), for code that
+ *    has no single-threaded start to call init from.
+ *  - dv__atomic_int_t: an int shared between threads without a lock.
+ *    dv__atomic_int_load / _store are indivisible (never torn, never served
+ *    from a stale register copy) and relaxed: they order nothing else, so
+ *    data they announce must be published under a mutex. Zero-initialised
+ *    storage holds 0.
  *  - dv__once: runs fn exactly once per flag, all callers return after it ran.
  *  - dv__lib_open: loads a shared library by name or path; NULL on failure,
  *    with the loader's message in `err` (may be NULL). dv__lib_sym: NULL if
@@ -27,6 +35,7 @@
 typedef struct dv__mutex {
     void *srw; /* SRWLOCK */
 } dv__mutex_t;
+#define DV__MUTEX_INIT {0} /* SRWLOCK_INIT */
 typedef struct dv__once {
     void *ptr; /* INIT_ONCE */
 } dv__once_t;
@@ -36,6 +45,7 @@ typedef struct dv__once {
 typedef struct dv__mutex {
     pthread_mutex_t m;
 } dv__mutex_t;
+#define DV__MUTEX_INIT {PTHREAD_MUTEX_INITIALIZER}
 typedef struct dv__once {
     pthread_once_t o;
 } dv__once_t;
@@ -54,6 +64,13 @@ void dv__mutex_lock(dv__mutex_t *m);
 void dv__mutex_unlock(dv__mutex_t *m);
 
 void dv__once(dv__once_t *flag, void (*fn)(void));
+
+typedef struct dv__atomic_int {
+    volatile int v;
+} dv__atomic_int_t;
+
+int dv__atomic_int_load(const dv__atomic_int_t *a);
+void dv__atomic_int_store(dv__atomic_int_t *a, int v);
 
 void *dv__lib_open(const char *name, char *err, size_t err_len);
 void *dv__lib_sym(void *lib, const char *sym);

@@ -95,7 +95,9 @@ if not os.path.exists(os.path.join(ROOT, "include", "dynvram.h")):
              "(bindings/python of a dynvram checkout)")
 
 lib_sources, lib_defs = _library_sources()
-cflags = [] if IS_WIN else ["-std=c11", "-fvisibility=hidden"]
+# C11 as in the CMake build (CMAKE_C_STANDARD 11): MSVC needs /std:c11 for
+# _Static_assert and the other C11 the core uses.
+cflags = ["/std:c11"] if IS_WIN else ["-std=c11", "-fvisibility=hidden"]
 native_sources = ["src/" + n
                   for n in ("module.c", "device.c", "vbar.c", "dlpack.c")]
 libs = [] if IS_WIN else ["dl", "pthread"]

@@ -18,7 +18,6 @@
  */
 #include "native.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,7 +29,7 @@ PyObject *dvpy_error;
 static PyObject *dvpy_value_error;
 static PyObject *dvpy_memory_error;
 
-int dvpy_log_count;
+dv__atomic_int_t dvpy_log_count;
 
 /* ---- exceptions ---------------------------------------------------------- */
 
@@ -121,7 +120,7 @@ typedef struct dvpy_logmsg {
 
 #define DVPY_LOG_QUEUE_MAX 4096
 
-static pthread_mutex_t dvpy_log_mu = PTHREAD_MUTEX_INITIALIZER;
+static dv__mutex_t dvpy_log_mu = DV__MUTEX_INIT;
 static dvpy_logmsg *dvpy_log_head;
 static dvpy_logmsg *dvpy_log_tail;
 static int dvpy_log_scheduled;
@@ -144,14 +143,14 @@ static void dvpy_log_emit(int level, const char *text) {
 
 /* Emit every queued message. GIL held. Preserves any pending exception. */
 void dvpy_log_drain(void) {
-    pthread_mutex_lock(&dvpy_log_mu);
+    dv__mutex_lock(&dvpy_log_mu);
     dvpy_logmsg *m = dvpy_log_head;
     unsigned long dropped = dvpy_log_dropped;
     dvpy_log_head = dvpy_log_tail = NULL;
-    __atomic_store_n(&dvpy_log_count, 0, __ATOMIC_RELAXED);
+    dv__atomic_int_store(&dvpy_log_count, 0);
     dvpy_log_dropped = 0;
     dvpy_log_scheduled = 0;
-    pthread_mutex_unlock(&dvpy_log_mu);
+    dv__mutex_unlock(&dvpy_log_mu);
     if (!m && !dropped) {
         return;
     }
@@ -184,8 +183,9 @@ static void dvpy_log_callback(dv_log_level_t level, const char *msg,
     size_t len = strlen(msg);
     dvpy_logmsg *m = malloc(sizeof(*m) + len + 1);
     int schedule = 0;
-    pthread_mutex_lock(&dvpy_log_mu);
-    if (!m || dvpy_log_count >= DVPY_LOG_QUEUE_MAX) {
+    dv__mutex_lock(&dvpy_log_mu);
+    int count = dv__atomic_int_load(&dvpy_log_count);
+    if (!m || count >= DVPY_LOG_QUEUE_MAX) {
         dvpy_log_dropped++;
         free(m);
         m = NULL;
@@ -199,18 +199,18 @@ static void dvpy_log_callback(dv_log_level_t level, const char *msg,
             dvpy_log_head = m;
         }
         dvpy_log_tail = m;
-        __atomic_store_n(&dvpy_log_count, dvpy_log_count + 1, __ATOMIC_RELAXED);
+        dv__atomic_int_store(&dvpy_log_count, count + 1);
     }
     if (!dvpy_log_scheduled) {
         dvpy_log_scheduled = 1;
         schedule = 1;
     }
-    pthread_mutex_unlock(&dvpy_log_mu);
+    dv__mutex_unlock(&dvpy_log_mu);
     if (schedule && Py_AddPendingCall(dvpy_log_pending, NULL) != 0) {
         /* The interpreter's queue is full: try again on the next message. */
-        pthread_mutex_lock(&dvpy_log_mu);
+        dv__mutex_lock(&dvpy_log_mu);
         dvpy_log_scheduled = 0;
-        pthread_mutex_unlock(&dvpy_log_mu);
+        dv__mutex_unlock(&dvpy_log_mu);
     }
 }
 

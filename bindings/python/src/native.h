@@ -24,6 +24,7 @@
 
 #include <stdint.h>
 
+#include "core/os.h"
 #include "dynvram.h"
 
 /* METH_FASTCALL joined the stable ABI in 3.10, unchanged since CPython 3.7
@@ -80,13 +81,13 @@ int dvpy_u64(PyObject *o, const char *what, uint64_t *out);
 
 /* Queued log messages (module.c). Written under the queue's mutex, read
  * without it: a stale read only delays a message to the next drain. */
-extern int dvpy_log_count;
+extern dv__atomic_int_t dvpy_log_count;
 /* Emit queued messages to the Python handler. GIL held; keeps any pending
  * exception. */
 void dvpy_log_drain(void);
 
 static inline void dvpy_log_poll(void) {
-    if (__atomic_load_n(&dvpy_log_count, __ATOMIC_RELAXED)) {
+    if (dv__atomic_int_load(&dvpy_log_count)) {
         dvpy_log_drain();
     }
 }
