@@ -340,8 +340,9 @@ static PyMethodDef dvpy_methods[] = {
     {"set_log_level", dvpy_set_log_level, METH_O, "dv_log_set_level."},
     {"get_log_level", dvpy_get_log_level, METH_NOARGS, "dv_log_get_level."},
     {"dlpack_capsule", dvpy_dlpack_capsule, METH_VARARGS,
-     "dlpack_capsule(address, nbytes, device_type, device_id, owner): a "
-     "'dltensor' capsule of nbytes uint8 keeping owner alive."},
+     "dlpack_capsule(vbar, offset, nbytes, device_type, device_id): a "
+     "'dltensor' capsule of nbytes uint8 at vbar.base + offset, an export "
+     "of the VBAR until its deleter runs."},
     {"interpose_api", dvpy_interpose_api, METH_NOARGS,
      "Address of the dv_interpose_api_t of this extension's dynvram."},
     {NULL, NULL, 0, NULL},
