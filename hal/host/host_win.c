@@ -783,6 +783,7 @@ static const dv_hal_ops_t host_ops = {
     .host_register = host_register,
     .host_unregister = host_unregister,
     .last_native_error = host_last_native_error,
+    .stream_check = dv__host_stream_check,
 };
 
 const dv_hal_ops_t *dv_hal_host(void) { return &host_ops; }
