@@ -12,11 +12,6 @@
  *    DV__MUTEX_INIT initialises a mutex of static storage duration at
  *    compile time instead (no init call, never destroyed), for code that
  *    has no single-threaded start to call init from.
- *  - dv__atomic_int_t: an int shared between threads without a lock.
- *    dv__atomic_int_load / _store are indivisible (never torn, never served
- *    from a stale register copy) and relaxed: they order nothing else, so
- *    data they announce must be published under a mutex. Zero-initialised
- *    storage holds 0.
  *  - dv__once: runs fn exactly once per flag, all callers return after it ran.
  *  - dv__lib_open: loads a shared library by name or path; NULL on failure,
  *    with the loader's message in `err` (may be NULL). dv__lib_sym: NULL if
@@ -118,13 +113,6 @@ void dv__mutex_lock(dv__mutex_t *m);
 void dv__mutex_unlock(dv__mutex_t *m);
 
 void dv__once(dv__once_t *flag, void (*fn)(void));
-
-typedef struct dv__atomic_int {
-    volatile int v;
-} dv__atomic_int_t;
-
-int dv__atomic_int_load(const dv__atomic_int_t *a);
-void dv__atomic_int_store(dv__atomic_int_t *a, int v);
 
 void *dv__lib_open(const char *name, char *err, size_t err_len);
 void *dv__lib_sym(void *lib, const char *sym);

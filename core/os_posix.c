@@ -19,16 +19,6 @@ void dv__mutex_unlock(dv__mutex_t *m) { pthread_mutex_unlock(&m->m); }
 
 void dv__once(dv__once_t *flag, void (*fn)(void)) { pthread_once(&flag->o, fn); }
 
-/* GCC and clang (every compiler this file is built with) provide the C11
- * memory model's relaxed accesses as builtins. */
-int dv__atomic_int_load(const dv__atomic_int_t *a) {
-    return __atomic_load_n(&a->v, __ATOMIC_RELAXED);
-}
-
-void dv__atomic_int_store(dv__atomic_int_t *a, int v) {
-    __atomic_store_n(&a->v, v, __ATOMIC_RELAXED);
-}
-
 void *dv__lib_open(const char *name, char *err, size_t err_len) {
     void *lib = dlopen(name, RTLD_NOW | RTLD_LOCAL);
     if (!lib && err && err_len) {

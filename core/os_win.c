@@ -59,18 +59,6 @@ void dv__once(dv__once_t *flag, void (*fn)(void)) {
                         NULL);
 }
 
-/* Win32 guarantees that reads and writes of an aligned 32-bit variable are
- * indivisible ("Interlocked Variable Access"); the volatile read keeps the
- * compiler from caching it, and the store goes through the interlocked API
- * so MSVC and mingw both emit a real store to memory. */
-_Static_assert(sizeof(LONG) == sizeof(int), "LONG and int must match");
-
-int dv__atomic_int_load(const dv__atomic_int_t *a) { return a->v; }
-
-void dv__atomic_int_store(dv__atomic_int_t *a, int v) {
-    InterlockedExchange((volatile LONG *)&a->v, (LONG)v);
-}
-
 /* The system's text for `code`, without the trailing CR/LF, into buf. */
 static void win_format_error(DWORD code, char *buf, size_t len) {
     char text[256];

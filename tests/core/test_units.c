@@ -127,19 +127,19 @@ Test(units, backend_without_free_memory_needs_a_limit) {
     TD_OK(dv_device_close(dev));
 }
 
-/* core/os.h: a mutex initialised at compile time, and relaxed atomic ints
+/* core/os.h: a mutex initialised at compile time, and atomic ints
  * (what the Python extension uses instead of pthreads and GCC builtins). */
 #define OS_THREADS 4
 #define OS_ROUNDS 100000
 
 static dv__mutex_t os_static_mutex = DV__MUTEX_INIT;
 static volatile uint64_t os_counter;
-static dv__atomic_int_t os_go;
-static dv__atomic_int_t os_done;
+static volatile int os_go;
+static volatile int os_done;
 
 static void *os_worker(void *arg) {
     (void)arg;
-    while (!dv__atomic_int_load(&os_go)) {
+    while (!dv__atomic_load_int(&os_go)) {
         /* spin: the main thread's store must become visible */
     }
     for (int i = 0; i < OS_ROUNDS; i++) {
@@ -148,24 +148,24 @@ static void *os_worker(void *arg) {
         dv__mutex_unlock(&os_static_mutex);
     }
     dv__mutex_lock(&os_static_mutex);
-    dv__atomic_int_store(&os_done, dv__atomic_int_load(&os_done) + 1);
+    dv__atomic_store_int(&os_done, dv__atomic_load_int(&os_done) + 1);
     dv__mutex_unlock(&os_static_mutex);
     return NULL;
 }
 
 Test(units, os_static_mutex_and_atomic_int) {
-    cr_assert_eq(dv__atomic_int_load(&os_go), 0, "zeroed storage holds 0");
-    dv__atomic_int_store(&os_go, -7);
-    cr_assert_eq(dv__atomic_int_load(&os_go), -7);
-    dv__atomic_int_store(&os_go, 0);
+    cr_assert_eq(dv__atomic_load_int(&os_go), 0, "zeroed storage holds 0");
+    dv__atomic_store_int(&os_go, -7);
+    cr_assert_eq(dv__atomic_load_int(&os_go), -7);
+    dv__atomic_store_int(&os_go, 0);
     pthread_t t[OS_THREADS];
     for (int i = 0; i < OS_THREADS; i++) {
         cr_assert_eq(pthread_create(&t[i], NULL, os_worker, NULL), 0);
     }
-    dv__atomic_int_store(&os_go, 1);
+    dv__atomic_store_int(&os_go, 1);
     for (int i = 0; i < OS_THREADS; i++) {
         pthread_join(t[i], NULL);
     }
     cr_assert_eq(os_counter, (uint64_t)OS_THREADS * OS_ROUNDS);
-    cr_assert_eq(dv__atomic_int_load(&os_done), OS_THREADS);
+    cr_assert_eq(dv__atomic_load_int(&os_done), OS_THREADS);
 }

@@ -63,16 +63,16 @@ static void test_mutex_once(void) {
     dv__mutex_destroy(&mtx);
 }
 
-/* DV__MUTEX_INIT (no init call) and relaxed atomic ints, as the Python
+/* DV__MUTEX_INIT (no init call) and atomic ints, as the Python
  * extension uses them. */
 static dv__mutex_t static_mtx = DV__MUTEX_INIT;
 static volatile uint64_t static_counter;
-static dv__atomic_int_t go;
-static dv__atomic_int_t done;
+static volatile int go;
+static volatile int done;
 
 static DWORD WINAPI static_worker(LPVOID arg) {
     (void)arg;
-    while (!dv__atomic_int_load(&go)) {
+    while (!dv__atomic_load_int(&go)) {
         /* spin until the main thread's store is visible */
     }
     for (int i = 0; i < ROUNDS; i++) {
@@ -81,22 +81,22 @@ static DWORD WINAPI static_worker(LPVOID arg) {
         dv__mutex_unlock(&static_mtx);
     }
     dv__mutex_lock(&static_mtx);
-    dv__atomic_int_store(&done, dv__atomic_int_load(&done) + 1);
+    dv__atomic_store_int(&done, dv__atomic_load_int(&done) + 1);
     dv__mutex_unlock(&static_mtx);
     return 0;
 }
 
 static void test_static_mutex_atomic(void) {
-    CHECK(dv__atomic_int_load(&go) == 0);
-    dv__atomic_int_store(&go, -7);
-    CHECK(dv__atomic_int_load(&go) == -7);
-    dv__atomic_int_store(&go, 0);
+    CHECK(dv__atomic_load_int(&go) == 0);
+    dv__atomic_store_int(&go, -7);
+    CHECK(dv__atomic_load_int(&go) == -7);
+    dv__atomic_store_int(&go, 0);
     HANDLE t[THREADS];
     for (int i = 0; i < THREADS; i++) {
         t[i] = CreateThread(NULL, 0, static_worker, NULL, 0, NULL);
         CHECK(t[i] != NULL);
     }
-    dv__atomic_int_store(&go, 1);
+    dv__atomic_store_int(&go, 1);
     for (int i = 0; i < THREADS; i++) {
         if (t[i]) {
             WaitForSingleObject(t[i], INFINITE);
@@ -104,7 +104,7 @@ static void test_static_mutex_atomic(void) {
         }
     }
     CHECK(static_counter == (uint64_t)THREADS * ROUNDS);
-    CHECK(dv__atomic_int_load(&done) == THREADS);
+    CHECK(dv__atomic_load_int(&done) == THREADS);
 }
 
 static void test_lib(void) {

@@ -29,7 +29,7 @@ PyObject *dvpy_error;
 static PyObject *dvpy_value_error;
 static PyObject *dvpy_memory_error;
 
-dv__atomic_int_t dvpy_log_count;
+volatile int dvpy_log_count;
 
 /* ---- exceptions ---------------------------------------------------------- */
 
@@ -147,7 +147,7 @@ void dvpy_log_drain(void) {
     dvpy_logmsg *m = dvpy_log_head;
     unsigned long dropped = dvpy_log_dropped;
     dvpy_log_head = dvpy_log_tail = NULL;
-    dv__atomic_int_store(&dvpy_log_count, 0);
+    dv__atomic_store_int(&dvpy_log_count, 0);
     dvpy_log_dropped = 0;
     dvpy_log_scheduled = 0;
     dv__mutex_unlock(&dvpy_log_mu);
@@ -184,7 +184,7 @@ static void dvpy_log_callback(dv_log_level_t level, const char *msg,
     dvpy_logmsg *m = malloc(sizeof(*m) + len + 1);
     int schedule = 0;
     dv__mutex_lock(&dvpy_log_mu);
-    int count = dv__atomic_int_load(&dvpy_log_count);
+    int count = dv__atomic_load_int(&dvpy_log_count);
     if (!m || count >= DVPY_LOG_QUEUE_MAX) {
         dvpy_log_dropped++;
         free(m);
@@ -199,7 +199,7 @@ static void dvpy_log_callback(dv_log_level_t level, const char *msg,
             dvpy_log_head = m;
         }
         dvpy_log_tail = m;
-        dv__atomic_int_store(&dvpy_log_count, count + 1);
+        dv__atomic_store_int(&dvpy_log_count, count + 1);
     }
     if (!dvpy_log_scheduled) {
         dvpy_log_scheduled = 1;

@@ -97,13 +97,13 @@ int dvpy_u64(PyObject *o, const char *what, uint64_t *out);
 
 /* Queued log messages (module.c). Written under the queue's mutex, read
  * without it: a stale read only delays a message to the next drain. */
-extern dv__atomic_int_t dvpy_log_count;
+extern volatile int dvpy_log_count;
 /* Emit queued messages to the Python handler. GIL held; keeps any pending
  * exception. */
 void dvpy_log_drain(void);
 
 static inline void dvpy_log_poll(void) {
-    if (dv__atomic_int_load(&dvpy_log_count)) {
+    if (dv__atomic_load_int(&dvpy_log_count)) {
         dvpy_log_drain();
     }
 }
