@@ -90,8 +90,7 @@ PyObject *dvpy_dlpack_capsule(PyObject *mod, PyObject *args) {
     (void)mod;
     PyObject *vobj, *offobj, *nobj;
     int dtype, did;
-    if (!PyArg_ParseTuple(args, "OOOii", &vobj, &offobj, &nobj, &dtype,
-                          &did)) {
+    if (!PyArg_ParseTuple(args, "OOOii", &vobj, &offobj, &nobj, &dtype, &did)) {
         return NULL;
     }
     if (!PyObject_TypeCheck(vobj, dvpy_vbar_type)) {
@@ -111,9 +110,8 @@ PyObject *dvpy_dlpack_capsule(PyObject *mod, PyObject *args) {
                  "VBAR's %llu bytes",
                  (unsigned long long)off, (unsigned long long)n,
                  (unsigned long long)v->size);
-        return dvpy_raise_msg(n == 0 ? DV_ERROR_INVALID_ARGUMENT
-                                     : DV_ERROR_OUT_OF_RANGE,
-                              msg);
+        return dvpy_raise_msg(
+            n == 0 ? DV_ERROR_INVALID_ARGUMENT : DV_ERROR_OUT_OF_RANGE, msg);
     }
     dvpy_dl_block *b = calloc(1, sizeof(*b));
     if (!b) {

@@ -187,8 +187,8 @@ static PyObject *dvpy_vbar_export(PyObject *op, PyObject *unused) {
     if (dvpy_vbar_export_acquire(self) < 0) {
         return NULL;
     }
-    PyObject *cap = PyCapsule_New(self, DVPY_EXPORT_NAME,
-                                  dvpy_export_destructor);
+    PyObject *cap =
+        PyCapsule_New(self, DVPY_EXPORT_NAME, dvpy_export_destructor);
     if (!cap) {
         dvpy_vbar_export_release(self);
     }
@@ -197,8 +197,8 @@ static PyObject *dvpy_vbar_export(PyObject *op, PyObject *unused) {
 
 static void dvpy_vbar_dealloc(PyObject *op) {
     dvpy_vbar *self = (dvpy_vbar *)op;
-    /* Every export holds a reference, so `deferred` is NULL here unless an
-     * export was leaked; destroy whichever handle remains. */
+    /* Every export holds a reference to this object, so a deferred handle
+     * is destroyed before this runs; whichever handle is left, destroy. */
     dv_vbar_t *h = self->vbar ? self->vbar : self->deferred;
     int was_deferred = !self->vbar && self->deferred;
     self->vbar = NULL;
