@@ -315,6 +315,8 @@ static const dv_hal_ops_t host_ops = {
     .host_unregister = host_unregister,
     .last_native_error = dv__native_get,
     .stream_check = dv__host_stream_check,
+    .stream_wait = dv__host_stream_wait,
+    .stream_is_capturing = dv__host_stream_is_capturing,
 };
 
 const dv_hal_ops_t *dv_hal_host(void) { return &host_ops; }
