@@ -27,7 +27,8 @@ int dv__host_env_devices(char *why, size_t len) {
     }
     if (n < 1 || n > DV__HOST_MAX_DEVICES) {
         if (why && len) {
-            snprintf(why, len, "DYNVRAM_HOST_DEVICES='%.32s' is not a whole number 1..%d",
+            snprintf(why, len,
+                     "DYNVRAM_HOST_DEVICES='%.32s' is not a whole number 1..%d",
                      s, DV__HOST_MAX_DEVICES);
         }
         return 0;
@@ -40,14 +41,19 @@ dv_result_t dv__host_env_probe(int *count, char *reason, size_t len) {
     int n = dv__host_env_devices(why, sizeof(why));
     *count = n;
     if (reason && len) {
+        const char *s = dv__getenv("DYNVRAM_HOST_DEVICES");
         if (!n) {
             snprintf(reason, len, "%s", why);
+        } else if (s && *s) {
+            snprintf(
+                reason, len,
+                "simulated on host virtual memory (DYNVRAM_HOST_DEVICES=%d)",
+                n);
         } else {
             snprintf(reason, len,
-                     "simulated on host virtual memory; %d device(s)%s "
-                     "(DYNVRAM_HOST_DEVICES=1..%d sets how many)",
-                     n, dv__getenv("DYNVRAM_HOST_DEVICES") ? "" : " by default",
-                     DV__HOST_MAX_DEVICES);
+                     "simulated on host virtual memory (%d devices by default; "
+                     "DYNVRAM_HOST_DEVICES=1..%d sets how many)",
+                     n, DV__HOST_MAX_DEVICES);
         }
     }
     return n ? DV_OK : DV_ERROR_BACKEND_UNAVAILABLE;
