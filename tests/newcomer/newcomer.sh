@@ -66,7 +66,7 @@ expect() {
     elif ! grep -Eq -- "$regex" <<<"$text"; then
         bad "$what: $stream does not match /$regex/" "$(cat "$work/out" "$work/err")"
     else
-        ok "$what -> $want_rc: $(head -n1 <<<"$text" | cut -c1-100)"
+        ok "$what -> $rc: $(grep -Em1 -- "$regex" <<<"$text" | cut -c1-100)"
     fi
 }
 
