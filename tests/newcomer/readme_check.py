@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """Checks of README.md that a newcomer would otherwise find by hand.
 
-    python3 tests/newcomer/readme_check.py [REPO_ROOT]   (default: this tree)
+    python3 tests/newcomer/readme_check.py [--tool DYNVRAM] [REPO_ROOT]
+                                            (default root: this tree)
 
 1. The C example (the ```c block that starts with "/* quickstart.c") is
    byte for byte examples/quickstart.c, which CTest builds and runs.
@@ -11,6 +12,9 @@
    README never points at a file a clone lacks.
 3. Every table is one table: a row after a blank line must be a header
    (followed by a `| --- |` line), else the row renders as loose text.
+4. With --tool: `DYNVRAM demo --backend host` prints the README's sample
+   output, times aside (every decimal fraction is masked, runs of spaces
+   are one space), so the sample cannot go stale.
 
 Exit status 0 when all hold, 1 with one line per problem otherwise.
 """
@@ -98,10 +102,42 @@ def check_tables(lines, problems):
                             "blank line splits the table above?)" % (i + 1))
 
 
+def mask_times(text):
+    text = re.sub(r"[0-9]+\.[0-9]+", "#", text)
+    return [re.sub(r" +", " ", line).rstrip() for line in text.splitlines()]
+
+
+def check_demo(tool, text, problems):
+    m = re.search(r"prints this on the host backend.*?^```\n(.*?)^```$", text,
+                  re.S | re.M)
+    if not m:
+        problems.append("README.md: no sample output of the demo")
+        return
+    env = dict(os.environ)
+    for k in ("DYNVRAM_HOST_DEVICES", "DYNVRAM_HOST_CAPACITY"):
+        env.pop(k, None)
+    run = subprocess.run([tool, "demo", "--backend", "host"], env=env,
+                         capture_output=True, text=True, timeout=300)
+    if run.returncode != 0:
+        problems.append("%s demo --backend host: exit %d\n%s"
+                        % (tool, run.returncode, run.stdout + run.stderr))
+        return
+    want, got = mask_times(m.group(1)), mask_times(run.stdout)
+    if want != got:
+        diff = difflib.unified_diff(want, got, "README.md (sample)",
+                                    "dynvram demo --backend host",
+                                    lineterm="", n=1)
+        problems.append("README.md's demo sample is stale (times masked):\n"
+                        + "\n".join(diff))
+
+
 def main(argv):
     here = os.path.dirname(os.path.abspath(__file__))
-    root = os.path.abspath(argv[1] if len(argv) > 1 else
-                           os.path.join(here, "..", ".."))
+    args = argv[1:]
+    tool = None
+    if len(args) >= 2 and args[0] == "--tool":
+        tool, args = args[1], args[2:]
+    root = os.path.abspath(args[0] if args else os.path.join(here, "..", ".."))
     with open(os.path.join(root, "README.md"), encoding="utf-8") as f:
         text = f.read()
     lines = text.splitlines()
@@ -109,11 +145,14 @@ def main(argv):
     check_example(root, text, problems)
     check_paths(root, lines, problems)
     check_tables(lines, problems)
+    if tool:
+        check_demo(tool, text, problems)
     for p in problems:
         print(p)
     if not problems:
         print("README.md: C example equals examples/quickstart.c; every "
-              "linked path is in the repository; tables are whole")
+              "linked path is in the repository; tables are whole" +
+              ("; the demo prints the sample" if tool else ""))
     return 1 if problems else 0
 
 

@@ -4,7 +4,8 @@
 #                         with the project's warnings and runs on the host
 #                         backend: resident layers are copied only once
 #   readme.check          the README's copy of it equals the file, its links
-#                         name files of the repository, its tables are whole
+#                         name files of the repository, its tables are whole,
+#                         its sample of `dynvram demo` is what the demo prints
 #   tools.test_inventory  tools/test_inventory.py counts every suite here
 # The whole first hour (clone, install, build against the install, the
 # tool's bad options) is newcomer.sh, run by .ci/newcomer.sh: it builds a
@@ -20,9 +21,13 @@ set_tests_properties(examples.quickstart PROPERTIES
 
 find_package(Python3 COMPONENTS Interpreter QUIET)
 if(Python3_Interpreter_FOUND AND NOT CMAKE_CROSSCOMPILING)
+  if(DV_BUILD_TOOLS)
+    set(_dv_readme_tool --tool $<TARGET_FILE:dynvram_tool>)
+  endif()
   add_test(NAME readme.check
     COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/readme_check.py
-            ${PROJECT_SOURCE_DIR})
+            ${_dv_readme_tool} ${PROJECT_SOURCE_DIR})
+  set_tests_properties(readme.check PROPERTIES TIMEOUT 300)
   add_test(NAME tools.test_inventory
     COMMAND ${Python3_EXECUTABLE} ${PROJECT_SOURCE_DIR}/tools/test_inventory.py
             ${PROJECT_BINARY_DIR})
