@@ -33,6 +33,17 @@
 #define LAYER_MIB_MAX 1024
 #define BUDGET_MIB_MAX (16ull << 20) /* 16 TiB */
 
+#if defined(__MINGW32__)
+#define TOOL_PRINTF(a, b) __attribute__((format(gnu_printf, a, b)))
+#elif defined(__GNUC__)
+#define TOOL_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define TOOL_PRINTF(a, b)
+#endif
+
+static void tool_error(const char *cmd, const char *fmt, ...) TOOL_PRINTF(2, 3);
+
+/* "dynvram CMD: message" on stderr, after flushing stdout. */
 static void tool_error(const char *cmd, const char *fmt, ...) {
     va_list ap;
     fflush(stdout);
