@@ -142,6 +142,13 @@ static int hal_ops_valid(const dv_hal_ops_t *ops) {
            ops->map && ops->unmap;
 }
 
+/* DYNVRAM_WATERMARK_RECOVERY: "0" or "off" turns the default off. */
+static int recovery_env_default(void) {
+    const char *e = dv__getenv("DYNVRAM_WATERMARK_RECOVERY");
+    return !(e && (strcmp(e, "0") == 0 || strcmp(e, "off") == 0 ||
+                   strcmp(e, "OFF") == 0));
+}
+
 /* Free what open_on built before the device was published. */
 static void open_undo(dv__dev_t *dev, int inited, int locked) {
     if (locked) {
@@ -216,6 +223,16 @@ static dv_result_t open_on(const dv_hal_ops_t *ops,
                                 : o->pool_limit / dev->page_size;
     dev->fence_interval =
         o->fence_interval ? o->fence_interval : DV__DEFAULT_FENCE_INTERVAL;
+    if (o->watermark_recovery > DV_RECOVERY_OFF) {
+        open_undo(dev, 1, 0);
+        return dv__fail(DV_ERROR_INVALID_ARGUMENT,
+                        "dv_device_open: watermark_recovery %u is not a "
+                        "DV_RECOVERY_* value",
+                        o->watermark_recovery);
+    }
+    dev->recovery = o->watermark_recovery == DV_RECOVERY_ON ||
+                    (o->watermark_recovery == DV_RECOVERY_DEFAULT &&
+                     recovery_env_default());
     if (dv__mutex_init(&dev->lock) != 0) {
         open_undo(dev, 1, 0);
         return dv__fail(DV_ERROR_OUT_OF_HOST_MEMORY, "dv_device_open: mutex");

@@ -62,6 +62,7 @@ dv_result_t dv_framework_reserve(dv_device_t *h, uint64_t size) {
         }
     }
     dev->framework_bytes += size;
+    dv__recovery_note_framework(dev);
     r = dv__ok();
 out:
     dv__mutex_unlock(&dev->lock);

@@ -57,6 +57,18 @@ struct dv__vbar {
     dv__page_t *pages;
     struct dv__vbar *up;   /* higher priority (NULL at top) */
     struct dv__vbar *down; /* lower priority (NULL at bottom) */
+
+    /* Watermark recovery (recovery.c). A pass is one walk of the model: a
+     * fault that starts below the previous fault starts a new one. */
+    uint64_t pass;         /* passes started */
+    uint64_t cursor;       /* first page of the last fault */
+    uint64_t lost_pass;    /* pass in which pressure last took a page */
+    uint64_t rise_after;   /* the watermark may rise from this pass on */
+    uint64_t risen_from;   /* watermark before the current rises, or NONE */
+    uint64_t fw_peak_cur;  /* framework bytes' peak during this pass */
+    uint64_t fw_peak_prev; /* ... and during the previous one */
+    uint32_t backoff;      /* passes to wait after recovered pages were lost */
+    uint8_t wm_explicit;   /* set_watermark chose it: recovery keeps it */
 };
 
 /* A fence recorded on a stream, covering unpins with seq <= this seq. */
@@ -114,6 +126,8 @@ struct dv__dev {
     uint64_t reap_pending; /* unpinned pages above a lowered watermark */
     uint64_t avail;        /* pages + pool + backend free, at avail_ns */
     uint64_t avail_ns;     /* when mem_info was last read (0 = never) */
+
+    uint8_t recovery; /* watermark recovery on (recovery.c) */
 
     dv_device_stats_t st; /* counters only; sizes are filled on query */
 };
@@ -205,6 +219,38 @@ dv_result_t dv__stream_sync_locked(dv__dev_t *dev, uint32_t slot);
 void dv__streams_fini_locked(dv__dev_t *dev);
 /* Drop the fences of one slot. */
 void dv__stream_drop_fences_locked(dv__dev_t *dev, uint32_t slot);
+
+/* ---- watermark recovery (recovery.c) ---- */
+#define DV__NO_PAGE UINT64_MAX
+/* A fault started below the previous one: a new pass of v begins. */
+void dv__recovery_new_pass(dv__dev_t *dev, dv__vbar_t *v);
+/* Every fault, on the fast path too: a compare and a store. */
+static inline void dv__recovery_note_fault(dv__dev_t *dev, dv__vbar_t *v,
+                                           uint64_t first) {
+    if (first < v->cursor) {
+        dv__recovery_new_pass(dev, v);
+    }
+    v->cursor = first;
+}
+/* Pressure (or dv_vbar_evict) took page i of v. */
+void dv__recovery_note_loss(dv__vbar_t *v, uint64_t i);
+/* Framework memory grew: remember the peak for every VBAR's pass. */
+void dv__recovery_note_framework(dv__dev_t *dev);
+/* A fault of [first, last] at or above the watermark: raise the watermark
+ * and fault the range without evicting anything if the rule allows it
+ * (DV_OK, pages pinned), else DV_OFFLOADED (nothing changed) or an error. */
+dv_result_t dv__recovery_try_locked(dv__dev_t *dev, dv__vbar_t *v,
+                                    uint64_t first, uint64_t last,
+                                    uint64_t *generation);
+/* The caller reset (prioritize) or chose (set_watermark) the watermark. */
+void dv__recovery_reset(dv__vbar_t *v, int explicit_watermark);
+
+/* ---- fault (policy.c) ---- */
+/* The populating path of a fault; may_evict 0 never evicts a page (a
+ * shortfall returns DV_OFFLOADED). */
+dv_result_t dv__fault_slow_locked(dv__dev_t *dev, dv__vbar_t *vbar,
+                                  uint64_t first, uint64_t last,
+                                  uint64_t *generation, int may_evict);
 
 /* ---- invariants (check.c) ---- */
 dv_result_t dv__check_locked(dv__dev_t *dev);

@@ -115,8 +115,11 @@ dv_result_t dv__evict_page_locked(dv__dev_t *dev, dv__vbar_t *vbar,
     dev->resident_bytes -= ps;
     dev->st.evictions++;
     dev->st.evicted_bytes += ps;
-    if (lower_watermark && i < vbar->watermark) {
-        vbar->watermark = i;
+    if (lower_watermark) {
+        dv__recovery_note_loss(vbar, i);
+        if (i < vbar->watermark) {
+            vbar->watermark = i;
+        }
     }
     if (!to_pool || !pool_push(dev, pg->mem)) {
         r = dev->hal.release(dev->ctx, pg->mem);
@@ -260,7 +263,7 @@ static void pin_range(dv__dev_t *dev, dv__vbar_t *vbar, uint64_t first,
 /* Give page i fresh memory: from the pool, else create; on out-of-memory
  * evict one more victim and retry. DV_OFFLOADED when nothing is left. */
 static dv_result_t populate_page(dv__dev_t *dev, dv__vbar_t *vbar, uint64_t i,
-                                 uint64_t last) {
+                                 uint64_t last, int may_evict) {
     uint64_t ps = dev->page_size;
     for (;;) {
         dv_hal_mem_t m;
@@ -298,6 +301,9 @@ static dv_result_t populate_page(dv__dev_t *dev, dv__vbar_t *vbar, uint64_t i,
         if (r != DV_ERROR_OUT_OF_DEVICE_MEMORY) {
             return dv__hal_fail(dev, r, op);
         }
+        if (!may_evict) {
+            return DV_OFFLOADED;
+        }
         dev->st.oom_retries++;
         uint64_t got = 0;
         r = dv__evict_victims_locked(dev, vbar, last + 1, 1, 1, &got);
@@ -310,9 +316,9 @@ static dv_result_t populate_page(dv__dev_t *dev, dv__vbar_t *vbar, uint64_t i,
     }
 }
 
-static dv_result_t fault_slow(dv__dev_t *dev, dv__vbar_t *vbar,
-                              uint64_t first, uint64_t last,
-                              uint64_t *generation) {
+dv_result_t dv__fault_slow_locked(dv__dev_t *dev, dv__vbar_t *vbar,
+                                  uint64_t first, uint64_t last,
+                                  uint64_t *generation, int may_evict) {
     uint64_t ps = dev->page_size;
     uint64_t budget = 0;
     dv_result_t r = dv__budget_locked(dev, 0, &budget);
@@ -333,7 +339,7 @@ static dv_result_t fault_slow(dv__dev_t *dev, dv__vbar_t *vbar,
     uint64_t room = (budget > used ? (budget - used) / ps : 0) + dev->pool_count;
     if (absent > room) {
         uint64_t need = absent - room;
-        if (count_victims(dev, vbar, last + 1, need) < need) {
+        if (!may_evict || count_victims(dev, vbar, last + 1, need) < need) {
             dev->st.faults_offloaded++;
             return DV_OFFLOADED;
         }
@@ -346,7 +352,7 @@ static dv_result_t fault_slow(dv__dev_t *dev, dv__vbar_t *vbar,
         if (vbar->pages[i].resident) {
             continue;
         }
-        r = populate_page(dev, vbar, i, last);
+        r = populate_page(dev, vbar, i, last, may_evict);
         if (r != DV_OK) {
             if (r == DV_OFFLOADED) {
                 dev->st.faults_offloaded++;
@@ -374,10 +380,12 @@ dv_result_t dv_fault(dv_device_t *dh, dv_vbar_t *vh, uint64_t offset,
         return r;
     }
     dv__mutex_lock(&dev->lock);
+    dv__recovery_note_fault(dev, vbar, first);
     if (last >= vbar->watermark) {
-        dev->st.faults_offloaded++;
+        /* Offloaded at once, unless watermark recovery may raise it. */
+        r = dv__recovery_try_locked(dev, vbar, first, last, generation);
         dv__mutex_unlock(&dev->lock);
-        return dv__outcome(DV_OFFLOADED);
+        return r >= 0 ? dv__outcome(r) : r;
     }
     uint64_t i = first;
     while (i <= last && vbar->pages[i].resident) {
@@ -390,7 +398,7 @@ dv_result_t dv_fault(dv_device_t *dh, dv_vbar_t *vh, uint64_t offset,
         dv__mutex_unlock(&dev->lock);
         return dv__ok();
     }
-    r = fault_slow(dev, vbar, first, last, generation);
+    r = dv__fault_slow_locked(dev, vbar, first, last, generation, 1);
     dv__mutex_unlock(&dev->lock);
     return r >= 0 ? dv__outcome(r) : r;
 }

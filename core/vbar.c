@@ -92,6 +92,8 @@ dv_result_t dv_vbar_create(dv_device_t *h, uint64_t size, dv_vbar_t **out) {
     v->page_count = count;
     v->watermark = count;
     v->pages = pages;
+    v->lost_pass = DV__NO_PAGE;
+    v->risen_from = DV__NO_PAGE;
 
     v->handle = dv__handle_new(DV__HK_VBAR, v);
     if (!v->handle) {
@@ -208,6 +210,7 @@ dv_result_t dv_vbar_prioritize(dv_device_t *dh, dv_vbar_t *vh) {
     list_unlink(dev, vbar);
     list_push_top(dev, vbar);
     vbar->watermark = vbar->page_count;
+    dv__recovery_reset(vbar, 0);
     dv__mutex_unlock(&dev->lock);
     return dv__ok();
 }
@@ -236,6 +239,7 @@ dv_result_t dv_vbar_set_watermark(dv_device_t *dh, dv_vbar_t *vh,
     }
     dv__mutex_lock(&dev->lock);
     vbar->watermark = pages_for(dev, bytes, vbar->page_count);
+    dv__recovery_reset(vbar, 1);
     dv__mutex_unlock(&dev->lock);
     return dv__ok();
 }

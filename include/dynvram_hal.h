@@ -34,7 +34,8 @@
 extern "C" {
 #endif
 
-/* Version 2 added stream_check. A backend built against version 1 (its
+/* Version 2 added stream_check, stream_wait and stream_is_capturing. A
+ * backend built against version 1 (its
  * struct ends at last_native_error) still works: the core copies only the
  * fields its version has and treats the rest as NULL. */
 #define DV_HAL_VERSION 2
@@ -123,6 +124,17 @@ typedef struct dv_hal_ops {
      * before recording a fence on it or passing it to a copy or a
      * synchronize; without this op such streams are passed on unchecked. */
     dv_result_t (*stream_check)(void *ctx, void *stream);
+
+    /* Make work queued on `stream` after this call wait until `fence` is
+     * done, without blocking the host (cuStreamWaitEvent). Streaming uses
+     * it to order a copy stream against the compute stream both ways. */
+    dv_result_t (*stream_wait)(void *ctx, void *stream, dv_hal_fence_t fence);
+
+    /* *capturing = 1 while `stream` is being captured into a graph (CUDA
+     * graph capture), else 0. While it is, the core never synchronizes it
+     * or waits on a fence recorded on it: that would invalidate the
+     * capture. Without this op the core assumes no capture. */
+    dv_result_t (*stream_is_capturing)(void *ctx, void *stream, int *capturing);
 } dv_hal_ops_t;
 
 /* Built-in backends. Each getter exists in every build; a backend compiled

@@ -27,9 +27,9 @@
 
 #include "core/native.h"
 #include "core/os.h"
+#include "hal/host/host_env.h"
 #include "hal/host/host_stream.h"
 
-#define HOST_DEVICES 4
 #define HOST_DEFAULT_CAPACITY (4ull << 30)
 
 typedef struct host_mem {
@@ -57,11 +57,7 @@ static dv_result_t host_os_fail(const char *op, dv_result_t r) {
 }
 
 static dv_result_t host_probe(int *count, char *reason, size_t len) {
-    *count = HOST_DEVICES;
-    if (reason && len) {
-        snprintf(reason, len, "simulated on host virtual memory");
-    }
-    return DV_OK;
+    return dv__host_env_probe(count, reason, len);
 }
 
 static uint64_t host_env_capacity(void) {
@@ -83,10 +79,9 @@ static uint64_t host_env_capacity(void) {
 }
 
 static dv_result_t host_init(const dv_hal_init_args_t *args, void **ctx) {
-    if (args->ordinal < 0 || args->ordinal >= HOST_DEVICES) {
-        return dv__native_fail(DV_ERROR_DEVICE_NOT_FOUND, 0,
-                               "host backend: ordinal %d of %d", args->ordinal,
-                               HOST_DEVICES);
+    dv_result_t r = dv__host_env_check_ordinal(args->ordinal);
+    if (r != DV_OK) {
+        return r;
     }
     host_ctx_t *c = calloc(1, sizeof(*c));
     if (!c) {
@@ -315,6 +310,8 @@ static const dv_hal_ops_t host_ops = {
     .host_unregister = host_unregister,
     .last_native_error = dv__native_get,
     .stream_check = dv__host_stream_check,
+    .stream_wait = dv__host_stream_wait,
+    .stream_is_capturing = dv__host_stream_is_capturing,
 };
 
 const dv_hal_ops_t *dv_hal_host(void) { return &host_ops; }

@@ -26,6 +26,7 @@ typedef struct host_stream {
     void *owner; /* the backend ctx of the device that made it */
     int refs;
     int destroyed;
+    int capturing; /* dv_host_stream_set_capturing */
     uint64_t submitted;
     uint64_t completed;
 } host_stream_t;
@@ -170,6 +171,46 @@ dv_result_t dv__host_fence_wait(void *ctx, dv_hal_fence_t f) {
     }
     dv__mutex_unlock(&hs_lock);
     return DV_OK;
+}
+
+/* The simulated GPU has no queue between streams: work queued on `stream`
+ * after the wait runs after the fence's work, which the simulation gets by
+ * finishing that work now (as fence_wait does). */
+dv_result_t dv__host_stream_wait(void *ctx, void *stream, dv_hal_fence_t f) {
+    hs_lock_();
+    host_stream_t *s = hs_get(stream);
+    if (stream && !s) {
+        dv__mutex_unlock(&hs_lock);
+        return hs_bad("stream_wait", stream);
+    }
+    host_fence_t *fe = f;
+    if (fe->s && fe->s->completed < fe->target) {
+        fe->s->completed = fe->target;
+    }
+    dv__mutex_unlock(&hs_lock);
+    return DV_OK;
+}
+
+dv_result_t dv__host_stream_is_capturing(void *ctx, void *stream,
+                                         int *capturing) {
+    hs_lock_();
+    host_stream_t *s = hs_get(stream);
+    *capturing = s ? s->capturing : 0;
+    dv__mutex_unlock(&hs_lock);
+    return s || !stream ? DV_OK : hs_bad("stream_is_capturing", stream);
+}
+
+dv_result_t dv_host_stream_set_capturing(void *stream, int capturing) {
+    hs_lock_();
+    host_stream_t *s = hs_get(stream);
+    if (s) {
+        s->capturing = capturing != 0;
+    }
+    dv__mutex_unlock(&hs_lock);
+    return s ? DV_OK : dv__fail(DV_ERROR_INVALID_ARGUMENT,
+                                "dv_host_stream_set_capturing: %p is not a "
+                                "live host stream",
+                                stream);
 }
 
 void dv__host_fence_destroy(void *ctx, dv_hal_fence_t f) {

@@ -102,6 +102,66 @@ Test(host, capacity_from_environment) {
     TD_OK(dv_device_close(dev));
 }
 
+static int probe_host(dv_backend_info_t *bi) {
+    for (int i = 0; i < dv_backend_count(); i++) {
+        TD_OK(dv_backend_probe(i, bi));
+        if (!strcmp(bi->name, "host")) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static dv_result_t open_host_ordinal(int ordinal) {
+    dv_device_options_t o;
+    dv_device_options_init(&o);
+    o.backend = "host";
+    o.ordinal = ordinal;
+    o.vram_limit = 64u << 20;
+    dv_device_t *dev = NULL;
+    dv_result_t r = dv_device_open(&o, &dev);
+    if (r == DV_OK) {
+        TD_OK(dv_device_close(dev));
+    }
+    return r;
+}
+
+Test(host, device_count_from_environment) {
+    dv_backend_info_t bi;
+    unsetenv("DYNVRAM_HOST_DEVICES");
+    cr_assert(probe_host(&bi));
+    cr_assert(bi.available);
+    cr_assert_eq(bi.device_count, 4, "4 devices by default");
+    cr_assert(strstr(bi.reason, "DYNVRAM_HOST_DEVICES"), "%s", bi.reason);
+
+    setenv("DYNVRAM_HOST_DEVICES", "2", 1);
+    cr_assert(probe_host(&bi));
+    cr_assert(bi.available);
+    cr_assert_eq(bi.device_count, 2);
+    cr_assert_eq(open_host_ordinal(1), DV_OK);
+    cr_assert_eq(open_host_ordinal(2), DV_ERROR_DEVICE_NOT_FOUND);
+    cr_assert(strstr(dv_last_error(), "ordinal 2 of 2"), "%s", dv_last_error());
+
+    setenv("DYNVRAM_HOST_DEVICES", "64", 1);
+    cr_assert(probe_host(&bi));
+    cr_assert_eq(bi.device_count, 64);
+    cr_assert_eq(open_host_ordinal(63), DV_OK);
+
+    /* Anything but a whole number 1..64 makes the backend unavailable (and
+     * says why) instead of silently using some other count. */
+    const char *bad[] = {"0", "65", "-1", "abc", "2x", " 2", "99999999999"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        setenv("DYNVRAM_HOST_DEVICES", bad[i], 1);
+        cr_assert(probe_host(&bi));
+        cr_assert(!bi.available, "'%s' accepted", bad[i]);
+        cr_assert_eq(bi.device_count, 0);
+        cr_assert(strstr(bi.reason, "DYNVRAM_HOST_DEVICES"), "%s", bi.reason);
+        cr_assert_eq(open_host_ordinal(0), DV_ERROR_BACKEND_UNAVAILABLE, "'%s'", bad[i]);
+    }
+    unsetenv("DYNVRAM_HOST_DEVICES");
+    cr_assert_eq(open_host_ordinal(3), DV_OK);
+}
+
 Test(host, eviction_waits_only_for_the_pages_own_fence) {
     dv_device_options_t o;
     td_options(&o, 2);
