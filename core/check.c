@@ -79,6 +79,10 @@ dv_result_t dv__check_locked(dv__dev_t *dev) {
                (unsigned long long)dev->pool_count,
                (unsigned long long)dev->pool_cap);
     }
+    dv_result_t sr = dv__sched_check_locked(dev);
+    if (sr != DV_OK) {
+        return sr;
+    }
     for (uint32_t k = 0; k < dev->stream_count; k++) {
         const dv__stream_t *s = &dev->streams[k];
         if (s->ring_count > DV__FENCE_RING || s->done_seq > s->seq) {

@@ -423,6 +423,7 @@ dv_result_t dv_device_get_stats(dv_device_t *h, dv_device_stats_t *st) {
         st->pinned_bytes = dev->pinned_bytes;
         st->pool_bytes = dev->pool_count * dev->page_size;
         st->framework_bytes = dev->framework_bytes;
+        st->ring_bytes = dev->ring_bytes;
         st->used = dv__used_locked(dev);
         st->vbar_count = dev->vbar_count;
     }

@@ -11,7 +11,9 @@
  *   resident_bytes = sum over VBARs of resident pages * page_size
  *   pinned_bytes   = sum of pages with pins > 0 (each counted once)
  *   pool_bytes     = pool_count * page_size
+ *   ring_bytes     = sum over schedules of their ring slots' pages
  *   used           = resident_bytes + pool_bytes + framework_bytes
+ *                    + ring_bytes
  */
 #ifndef DV_CORE_INTERNAL_H
 #define DV_CORE_INTERNAL_H
@@ -28,6 +30,7 @@
  * a dead or junk handle is rejected before anything is read through it. */
 typedef struct dv__dev dv__dev_t;
 typedef struct dv__vbar dv__vbar_t;
+typedef struct dv__sched dv__sched_t; /* core/schedule.h */
 
 #define DV__NO_STREAM UINT32_MAX
 #define DV__FENCE_RING 16
@@ -69,6 +72,10 @@ struct dv__vbar {
     uint64_t fw_peak_prev; /* ... and during the previous one */
     uint32_t backoff;      /* passes to wait after recovered pages were lost */
     uint8_t wm_explicit;   /* set_watermark chose it: recovery keeps it */
+
+    /* The streaming schedule that owns this VBAR's residency, or NULL.
+     * While set, eviction never lowers the watermark (schedule.c). */
+    dv__sched_t *sched;
 };
 
 /* A fence recorded on a stream, covering unpins with seq <= this seq. */
@@ -123,6 +130,8 @@ struct dv__dev {
     uint64_t resident_bytes;
     uint64_t pinned_bytes;
     uint64_t framework_bytes;
+    uint64_t ring_bytes;   /* streaming ring slots (schedule_ring.c) */
+    dv__sched_t *scheds;   /* the device's schedules (a list) */
     uint64_t reap_pending; /* unpinned pages above a lowered watermark */
     uint64_t avail;        /* pages + pool + backend free, at avail_ns */
     uint64_t avail_ns;     /* when mem_info was last read (0 = never) */
@@ -219,6 +228,9 @@ dv_result_t dv__stream_sync_locked(dv__dev_t *dev, uint32_t slot);
 void dv__streams_fini_locked(dv__dev_t *dev);
 /* Drop the fences of one slot. */
 void dv__stream_drop_fences_locked(dv__dev_t *dev, uint32_t slot);
+/* A stream dynvram made itself (a schedule's copy stream) and is about to
+ * destroy: synchronize it and empty its slot, if it has one. */
+dv_result_t dv__stream_forget_locked(dv__dev_t *dev, void *stream);
 
 /* ---- watermark recovery (recovery.c) ---- */
 #define DV__NO_PAGE UINT64_MAX
@@ -245,12 +257,32 @@ dv_result_t dv__recovery_try_locked(dv__dev_t *dev, dv__vbar_t *v,
 /* The caller reset (prioritize) or chose (set_watermark) the watermark. */
 void dv__recovery_reset(dv__vbar_t *v, int explicit_watermark);
 
-/* ---- fault (policy.c) ---- */
+/* ---- fault and unpin (policy.c) ---- */
 /* The populating path of a fault; may_evict 0 never evicts a page (a
  * shortfall returns DV_OFFLOADED). */
 dv_result_t dv__fault_slow_locked(dv__dev_t *dev, dv__vbar_t *vbar,
                                   uint64_t first, uint64_t last,
                                   uint64_t *generation, int may_evict);
+/* The same with the victims of its evictions chosen by the caller: VBARs
+ * below vbar in the priority list, then vbar's own pages at or above
+ * self_floor (dv__fault_slow_locked passes last + 1; a streaming prefetch
+ * passes page_count: never its own pages). */
+dv_result_t dv__fault_range_locked(dv__dev_t *dev, dv__vbar_t *vbar,
+                                   uint64_t first, uint64_t last,
+                                   uint64_t *generation, int may_evict,
+                                   uint64_t self_floor);
+/* Pin pages [first, last], all resident (the fault's hit path). */
+void dv__pin_range_locked(dv__dev_t *dev, dv__vbar_t *vbar, uint64_t first,
+                          uint64_t last, uint64_t *generation);
+/* dv_unpin's work for pages [first, last], all pinned: fences on `stream`
+ * (`fn` names the caller in messages). Nothing changes on failure. */
+dv_result_t dv__unpin_range_locked(dv__dev_t *dev, dv__vbar_t *vbar,
+                                   uint64_t first, uint64_t last, void *stream,
+                                   const char *fn);
+
+/* ---- streaming schedules (schedule*.c) ---- */
+/* Every invariant of the device's schedules and their rings. */
+dv_result_t dv__sched_check_locked(dv__dev_t *dev);
 
 /* ---- invariants (check.c) ---- */
 dv_result_t dv__check_locked(dv__dev_t *dev);

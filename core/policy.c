@@ -25,7 +25,7 @@
 
 uint64_t dv__used_locked(const dv__dev_t *dev) {
     return dev->resident_bytes + dev->pool_count * dev->page_size +
-           dev->framework_bytes;
+           dev->framework_bytes + dev->ring_bytes;
 }
 
 dv_result_t dv__budget_locked(dv__dev_t *dev, int fresh, uint64_t *budget) {
@@ -115,7 +115,9 @@ dv_result_t dv__evict_page_locked(dv__dev_t *dev, dv__vbar_t *vbar,
     dev->resident_bytes -= ps;
     dev->st.evictions++;
     dev->st.evicted_bytes += ps;
-    if (lower_watermark) {
+    if (lower_watermark && !vbar->sched) {
+        /* A scheduled VBAR's residency is its schedule's plan, not a
+         * prefix: the schedule sees the loss by the page's generation. */
         dv__recovery_note_loss(vbar, i);
         if (i < vbar->watermark) {
             vbar->watermark = i;
@@ -243,8 +245,9 @@ void dv__reap_locked(dv__dev_t *dev) {
 
 /* ---- fault ------------------------------------------------------------ */
 
-static void pin_range(dv__dev_t *dev, dv__vbar_t *vbar, uint64_t first,
-                      uint64_t last, uint64_t *generation) {
+static inline void pin_range(dv__dev_t *dev, dv__vbar_t *vbar,
+                             uint64_t first, uint64_t last,
+                             uint64_t *generation) {
     uint64_t gen = 0;
     for (uint64_t i = first; i <= last; i++) {
         dv__page_t *pg = &vbar->pages[i];
@@ -260,10 +263,16 @@ static void pin_range(dv__dev_t *dev, dv__vbar_t *vbar, uint64_t first,
     }
 }
 
+void dv__pin_range_locked(dv__dev_t *dev, dv__vbar_t *vbar, uint64_t first,
+                          uint64_t last, uint64_t *generation) {
+    pin_range(dev, vbar, first, last, generation);
+}
+
 /* Give page i fresh memory: from the pool, else create; on out-of-memory
- * evict one more victim and retry. DV_OFFLOADED when nothing is left. */
+ * evict one more victim (VBARs below vbar, then vbar's pages at or above
+ * self_floor) and retry. DV_OFFLOADED when nothing is left. */
 static dv_result_t populate_page(dv__dev_t *dev, dv__vbar_t *vbar, uint64_t i,
-                                 uint64_t last, int may_evict) {
+                                 uint64_t self_floor, int may_evict) {
     uint64_t ps = dev->page_size;
     for (;;) {
         dv_hal_mem_t m;
@@ -306,7 +315,7 @@ static dv_result_t populate_page(dv__dev_t *dev, dv__vbar_t *vbar, uint64_t i,
         }
         dev->st.oom_retries++;
         uint64_t got = 0;
-        r = dv__evict_victims_locked(dev, vbar, last + 1, 1, 1, &got);
+        r = dv__evict_victims_locked(dev, vbar, self_floor, 1, 1, &got);
         if (r != DV_OK) {
             return r;
         }
@@ -319,6 +328,14 @@ static dv_result_t populate_page(dv__dev_t *dev, dv__vbar_t *vbar, uint64_t i,
 dv_result_t dv__fault_slow_locked(dv__dev_t *dev, dv__vbar_t *vbar,
                                   uint64_t first, uint64_t last,
                                   uint64_t *generation, int may_evict) {
+    return dv__fault_range_locked(dev, vbar, first, last, generation,
+                                  may_evict, last + 1);
+}
+
+dv_result_t dv__fault_range_locked(dv__dev_t *dev, dv__vbar_t *vbar,
+                                   uint64_t first, uint64_t last,
+                                   uint64_t *generation, int may_evict,
+                                   uint64_t self_floor) {
     uint64_t ps = dev->page_size;
     uint64_t budget = 0;
     dv_result_t r = dv__budget_locked(dev, 0, &budget);
@@ -339,11 +356,11 @@ dv_result_t dv__fault_slow_locked(dv__dev_t *dev, dv__vbar_t *vbar,
     uint64_t room = (budget > used ? (budget - used) / ps : 0) + dev->pool_count;
     if (absent > room) {
         uint64_t need = absent - room;
-        if (!may_evict || count_victims(dev, vbar, last + 1, need) < need) {
+        if (!may_evict || count_victims(dev, vbar, self_floor, need) < need) {
             dev->st.faults_offloaded++;
             return DV_OFFLOADED;
         }
-        r = dv__evict_victims_locked(dev, vbar, last + 1, need, 1, NULL);
+        r = dv__evict_victims_locked(dev, vbar, self_floor, need, 1, NULL);
         if (r != DV_OK) {
             return r;
         }
@@ -352,7 +369,7 @@ dv_result_t dv__fault_slow_locked(dv__dev_t *dev, dv__vbar_t *vbar,
         if (vbar->pages[i].resident) {
             continue;
         }
-        r = populate_page(dev, vbar, i, last, may_evict);
+        r = populate_page(dev, vbar, i, self_floor, may_evict);
         if (r != DV_OK) {
             if (r == DV_OFFLOADED) {
                 dev->st.faults_offloaded++;
@@ -425,6 +442,60 @@ static dv_result_t wait_other_streams(dv__dev_t *dev, dv__vbar_t *vbar,
     return DV_OK;
 }
 
+/* Unpin pages [first, last] (all pinned) after the work queued on `stream`;
+ * `fn` names the public call in messages. Nothing changes on failure. */
+static inline dv_result_t unpin_locked(dv__dev_t *dev, dv__vbar_t *vbar,
+                                       uint64_t first, uint64_t last,
+                                       void *stream, const char *fn) {
+    dv_result_t r;
+    uint32_t slot = DV__NO_STREAM;
+    uint64_t seq = 0;
+    if (dev->hal.fence_record) {
+        r = dv__stream_slot_locked(dev, stream, fn, &slot);
+        if (r == DV_OK) {
+            r = wait_other_streams(dev, vbar, first, last, slot);
+        }
+        if (r != DV_OK) {
+            return r; /* nothing changed */
+        }
+        r = dv__stream_unpin_locked(dev, slot, &seq);
+        if (r != DV_OK) {
+            /* No fence: finish the stream's work now instead. */
+            dv__log(DV_LOG_WARNING, "%s: %s; synchronizing the stream "
+                    "instead", fn, dv_last_error());
+            r = dv__stream_sync_locked(dev, slot);
+            if (r != DV_OK) {
+                return r;
+            }
+        }
+    }
+    for (uint64_t i = first; i <= last; i++) {
+        dv__page_t *pg = &vbar->pages[i];
+        pg->stream = slot;
+        pg->unpin_seq = seq;
+        if (--pg->pins == 0) {
+            dev->pinned_bytes -= dev->page_size;
+            if (i >= vbar->watermark && !vbar->sched) {
+                /* Left pinned when the watermark dropped: free it as soon
+                 * as its work is done. */
+                if (dv__page_try_idle_locked(dev, pg) &&
+                    dv__evict_page_locked(dev, vbar, i, 1, 0) == DV_OK) {
+                    dv__pool_trim_locked(dev, UINT64_MAX, dev->pool_limit_pages);
+                } else {
+                    dev->reap_pending++;
+                }
+            }
+        }
+    }
+    return DV_OK;
+}
+
+dv_result_t dv__unpin_range_locked(dv__dev_t *dev, dv__vbar_t *vbar,
+                                   uint64_t first, uint64_t last, void *stream,
+                                   const char *fn) {
+    return unpin_locked(dev, vbar, first, last, stream, fn);
+}
+
 dv_result_t dv_unpin(dv_device_t *dh, dv_vbar_t *vh, uint64_t offset,
                      uint64_t size, void *stream) {
     dv__dev_t *dev = NULL;
@@ -449,47 +520,7 @@ dv_result_t dv_unpin(dv_device_t *dh, dv_vbar_t *vh, uint64_t offset,
                             (unsigned long long)size);
         }
     }
-    uint32_t slot = DV__NO_STREAM;
-    uint64_t seq = 0;
-    if (dev->hal.fence_record) {
-        r = dv__stream_slot_locked(dev, stream, "dv_unpin", &slot);
-        if (r == DV_OK) {
-            r = wait_other_streams(dev, vbar, first, last, slot);
-        }
-        if (r != DV_OK) {
-            dv__mutex_unlock(&dev->lock);
-            return r; /* nothing changed */
-        }
-        r = dv__stream_unpin_locked(dev, slot, &seq);
-        if (r != DV_OK) {
-            /* No fence: finish the stream's work now instead. */
-            dv__log(DV_LOG_WARNING, "dv_unpin: %s; synchronizing the stream "
-                    "instead", dv_last_error());
-            r = dv__stream_sync_locked(dev, slot);
-            if (r != DV_OK) {
-                dv__mutex_unlock(&dev->lock);
-                return r;
-            }
-        }
-    }
-    for (uint64_t i = first; i <= last; i++) {
-        dv__page_t *pg = &vbar->pages[i];
-        pg->stream = slot;
-        pg->unpin_seq = seq;
-        if (--pg->pins == 0) {
-            dev->pinned_bytes -= dev->page_size;
-            if (i >= vbar->watermark) {
-                /* Left pinned when the watermark dropped: free it as soon
-                 * as its work is done. */
-                if (dv__page_try_idle_locked(dev, pg) &&
-                    dv__evict_page_locked(dev, vbar, i, 1, 0) == DV_OK) {
-                    dv__pool_trim_locked(dev, UINT64_MAX, dev->pool_limit_pages);
-                } else {
-                    dev->reap_pending++;
-                }
-            }
-        }
-    }
+    r = unpin_locked(dev, vbar, first, last, stream, "dv_unpin");
     dv__mutex_unlock(&dev->lock);
-    return dv__ok();
+    return r == DV_OK ? dv__ok() : r;
 }

@@ -119,6 +119,18 @@ static void retire_slot(dv__dev_t *dev, uint32_t k) {
     dev->streams[k].owned = 0;
 }
 
+dv_result_t dv__stream_forget_locked(dv__dev_t *dev, void *stream) {
+    uint32_t k = find_live(dev, stream);
+    if (k == DV__NO_STREAM) {
+        return DV_OK;
+    }
+    dv_result_t r = dv__stream_sync_locked(dev, k);
+    if (r == DV_OK) {
+        retire_slot(dev, k);
+    }
+    return r;
+}
+
 /* ---- public wrappers ------------------------------------------------------ */
 
 /* The backend lacks the op a wrapper needs. */

@@ -133,6 +133,12 @@ dv_result_t dv_vbar_destroy(dv_device_t *dh, dv_vbar_t *vh) {
         return r;
     }
     dv__mutex_lock(&dev->lock);
+    if (vbar->sched) {
+        dv__mutex_unlock(&dev->lock);
+        return dv__fail(DV_ERROR_BUSY,
+                        "dv_vbar_destroy: the VBAR has a streaming schedule "
+                        "(dv_schedule_destroy it first)");
+    }
     for (uint64_t i = 0; i < vbar->page_count; i++) {
         if (vbar->pages[i].pins) {
             dv__mutex_unlock(&dev->lock);

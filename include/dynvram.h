@@ -224,8 +224,8 @@ typedef struct dv_device_caps {
 DV_API dv_result_t dv_device_get_caps(dv_device_t *dev, dv_device_caps_t *caps);
 
 typedef struct dv_device_stats {
-    uint64_t budget;          /* what pages + pool + framework may hold now */
-    uint64_t used;            /* resident + pooled + framework bytes */
+    uint64_t budget;          /* what pages + pool + framework + ring may hold */
+    uint64_t used;            /* resident + pooled + framework + ring bytes */
     uint64_t resident_bytes;  /* bytes of resident pages, all VBARs */
     uint64_t pinned_bytes;    /* bytes of pinned pages */
     uint64_t pool_bytes;      /* evicted physical memory kept for reuse */
@@ -242,6 +242,8 @@ typedef struct dv_device_stats {
     uint32_t vbar_count;
     uint32_t reserved0;
     uint64_t watermark_rises;  /* faults that raised a watermark (recovery) */
+    uint64_t ring_bytes;       /* streaming ring slots (dynvram_stream.h),
+                                  counted in `used` */
 } dv_device_stats_t;
 
 /* Snapshot of the device's counters and budget. The budget is queried from
