@@ -14,3 +14,13 @@ target_include_directories(dv_stream_util PUBLIC stream)
 
 dv_add_generic_suite(stream stream/test_stream.c)
 target_link_libraries(dv_test_stream PRIVATE dv_stream_util)
+
+# Host streams with pending work, through the spying HAL (host only).
+add_executable(dv_test_stream_host stream/test_stream_host.c stream/spy.c)
+target_link_libraries(dv_test_stream_host PRIVATE dv_stream_util)
+add_test(NAME stream.host COMMAND dv_test_stream_host --jobs 1)
+set_tests_properties(stream.host PROPERTIES TIMEOUT 300)
+
+dv_add_generic_suite(stream_inject stream/test_stream_inject.c)
+dv_add_generic_suite(stream_badinput stream/test_stream_badinput.c)
+target_link_libraries(dv_test_stream_badinput PRIVATE dv_stream_util)

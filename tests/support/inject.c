@@ -165,11 +165,29 @@ static void w_fence_destroy(void *ctx, dv_hal_fence_t f) {
 }
 
 static dv_result_t w_stream_create(void *ctx, void **s) {
-    return hit("stream_create", 1) ? fail_with : in->stream_create(CTX(ctx), s);
+    if (hit("stream_create", 1)) {
+        return fail_with;
+    }
+    dv_result_t r = in->stream_create(CTX(ctx), s);
+    st.live_streams += r == DV_OK;
+    return r;
 }
 
 static dv_result_t w_stream_destroy(void *ctx, void *s) {
-    return in->stream_destroy(CTX(ctx), s);
+    if (hit("stream_destroy", 0)) {
+        return fail_with;
+    }
+    dv_result_t r = in->stream_destroy(CTX(ctx), s);
+    st.live_streams -= r == DV_OK;
+    return r;
+}
+
+static dv_result_t w_stream_wait(void *ctx, void *s, dv_hal_fence_t f) {
+    return hit("stream_wait", 0) ? fail_with : in->stream_wait(CTX(ctx), s, f);
+}
+
+static dv_result_t w_stream_is_capturing(void *ctx, void *s, int *c) {
+    return in->stream_is_capturing(CTX(ctx), s, c);
 }
 
 static dv_result_t w_stream_synchronize(void *ctx, void *s) {
@@ -179,7 +197,7 @@ static dv_result_t w_stream_synchronize(void *ctx, void *s) {
 
 static dv_result_t w_copy_h2d(void *ctx, uint64_t d, const void *s, uint64_t n,
                               void *st_) {
-    return in->copy_h2d(CTX(ctx), d, s, n, st_);
+    return hit("copy_h2d", 0) ? fail_with : in->copy_h2d(CTX(ctx), d, s, n, st_);
 }
 
 static dv_result_t w_copy_d2h(void *ctx, void *d, uint64_t s, uint64_t n,
@@ -252,6 +270,9 @@ const dv_hal_ops_t *td_inject_ops(void) {
         .host_unregister = in->host_unregister ? w_host_unregister : NULL,
         .last_native_error = w_last_native_error,
         .stream_check = in->stream_check ? w_stream_check : NULL,
+        .stream_wait = in->stream_wait ? w_stream_wait : NULL,
+        .stream_is_capturing =
+            in->stream_is_capturing ? w_stream_is_capturing : NULL,
     };
     return &ops;
 }

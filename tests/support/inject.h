@@ -7,7 +7,9 @@
  * `err` without reaching the inner backend; n = 0 never fails. With
  * err == DV_ERROR_OUT_OF_DEVICE_MEMORY only ops that allocate count
  * (reserve, create, map, fence_record, stream_create), since a driver never
- * reports running out of memory from unmap or release.
+ * reports running out of memory from unmap or release. copy_h2d,
+ * stream_wait and stream_destroy count too (copy_d2h does not: tests read
+ * back through it).
  * An injected release failure still frees the memory (the driver reports
  * an error after freeing); every other injected failure reaches nothing.
  * One wrapper per process: tests using it run with --jobs 1.
@@ -24,6 +26,7 @@ typedef struct td_inject_state {
     long live_mem;    /* create - release that reached the backend */
     long live_res;    /* reserve - unreserve */
     long live_maps;   /* map - unmap */
+    long live_streams; /* stream_create - stream_destroy */
 } td_inject_state_t;
 
 /* Keep counting, and fail the next call of `op` (e.g. "fence_wait") with
