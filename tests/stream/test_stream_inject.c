@@ -18,7 +18,7 @@
 #include "testdev.h"
 
 #define P TD_PAGE
-#define N 8
+#define N 6
 
 static dv_result_t injected;
 static dv_device_t *dev;
@@ -78,7 +78,7 @@ static void use(dv_schedule_t *s, uint64_t i, void *stream) {
 
 static void scenario(void) {
     dv_device_options_t o;
-    td_options(&o, 9);
+    td_options(&o, 6);
     dev = NULL;
     dv_device_t *d = NULL;
     if (CALL(dv_device_open_hal(td_inject_ops(), &o, &d)) != DV_OK) {
@@ -110,13 +110,13 @@ static void scenario(void) {
     if (v && CALL(dv_schedule_create(dev, v, rg, N + 1, NULL, &s)) != DV_OK) {
         s = NULL;
     }
-    for (int step = 0; s && step < 4; step++) {
+    for (int step = 0; s && step < 3; step++) {
         for (uint64_t i = 0; i <= N; i++) {
             use(s, i, stream);
-            if (step == 2 && i == 3 &&
-                CALL(dv_framework_reserve(dev, 3 * P)) == DV_OK) {
+            if (step == 1 && i == 2 &&
+                CALL(dv_framework_reserve(dev, 2 * P)) == DV_OK) {
                 use(s, 4, stream); /* skips ahead under pressure */
-                CALL(dv_framework_release(dev, 3 * P));
+                CALL(dv_framework_release(dev, 2 * P));
             }
         }
     }
@@ -168,7 +168,7 @@ static void sweep(dv_result_t err) {
             break;
         }
     }
-    long least = err == DV_ERROR_OUT_OF_DEVICE_MEMORY ? 40 : 150;
+    long least = err == DV_ERROR_OUT_OF_DEVICE_MEMORY ? 40 : 120;
     cr_assert_gt(n, least, "the scenario made only %ld HAL calls", n);
     cr_log_info("%s: %ld calls failed in turn", dv_result_name(err), n - 1);
     free(src);
