@@ -28,10 +28,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/error.h"
-#include "core/native.h"
-#include "core/os.h"
-#include "hal/cuda/cuda_internal.h"
+#include "base/error.h"
+#include "base/native.h"
+#include "base/os.h"
+#include "cuda_internal.h"
 
 dv__cu_api_t dv__cu;
 

@@ -15,9 +15,9 @@
 
 #include "dynvram_hal.h"
 
-#include "core/error.h"
-#include "core/native.h"
-#include "hal/cuda/cuda_load.h"
+#include "base/error.h"
+#include "base/native.h"
+#include "cuda_load.h"
 
 /* Events kept for reuse per device: fence_record then costs one
  * cuEventRecord instead of a create and a destroy. */

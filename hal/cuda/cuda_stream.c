@@ -13,7 +13,7 @@
  */
 #include <stdint.h>
 
-#include "hal/cuda/cuda_internal.h"
+#include "cuda_internal.h"
 
 static dv_cu_stream cu_stream(void *stream) { return (dv_cu_stream)stream; }
 

@@ -20,9 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/error.h"
-#include "core/native.h"
-#include "hal/hip/hip_internal.h"
+#include "base/error.h"
+#include "base/native.h"
+#include "hip_internal.h"
 
 #define HIP_EVENT_POOL 32
 

@@ -30,7 +30,7 @@
 #define DV_HAL_HIP_INTERNAL_H
 
 #include "dynvram_hal.h"
-#include "hal/hip/hip_abi.h"
+#include "hip_abi.h"
 
 /* X(symbol, type, required). Optional symbols may be NULL after load. */
 #define DV_HIP_SYMBOLS(X)                                                      \

@@ -14,10 +14,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/error.h"
-#include "core/native.h"
-#include "core/os.h"
-#include "hal/hip/hip_internal.h"
+#include "base/error.h"
+#include "base/native.h"
+#include "base/os.h"
+#include "hip_internal.h"
 
 dv__hip_api_t dv__hip;
 

@@ -38,10 +38,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/error.h"
-#include "core/native.h"
-#include "core/os.h"
-#include "hal/hip/hip_internal.h"
+#include "base/error.h"
+#include "base/native.h"
+#include "base/os.h"
+#include "hip_internal.h"
 
 typedef struct hip_reservation {
     uint64_t va;

@@ -10,7 +10,7 @@
  *   map       mmap(MAP_FIXED | MAP_SHARED, PROT_READ | PROT_WRITE) of the memfd
  *   unmap     mmap(MAP_FIXED, PROT_NONE) over the range: back to reserved
  *   release   close the memfd
- * The capacity is simulated (option host_capacity, else DYNVRAM_HOST_CAPACITY,
+ * The capacity is simulated (backend option capacity=, else DYNVRAM_HOST_CAPACITY,
  * else 4 GiB), so out-of-memory and eviction happen on any machine.
  *
  * Streams and fences are simulated for tests (host_stream.h): work
@@ -25,12 +25,11 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "core/native.h"
-#include "core/os.h"
-#include "hal/host/host_env.h"
-#include "hal/host/host_stream.h"
+#include "base/native.h"
+#include "base/os.h"
+#include "host_env.h"
+#include "host_stream.h"
 
-#define HOST_DEFAULT_CAPACITY (4ull << 30)
 
 typedef struct host_mem {
     int fd;
@@ -60,24 +59,6 @@ static dv_result_t host_probe(int *count, char *reason, size_t len) {
     return dv__host_env_probe(count, reason, len);
 }
 
-static uint64_t host_env_capacity(void) {
-    const char *s = dv__getenv("DYNVRAM_HOST_CAPACITY");
-    if (!s || !*s) {
-        return 0;
-    }
-    char *end = NULL;
-    unsigned long long v = strtoull(s, &end, 0);
-    uint64_t mult = 1;
-    if (end && (*end == 'k' || *end == 'K')) {
-        mult = 1ull << 10;
-    } else if (end && (*end == 'm' || *end == 'M')) {
-        mult = 1ull << 20;
-    } else if (end && (*end == 'g' || *end == 'G')) {
-        mult = 1ull << 30;
-    }
-    return (uint64_t)v * mult;
-}
-
 static dv_result_t host_init(const dv_hal_init_args_t *args, void **ctx) {
     dv_result_t r = dv__host_env_check_ordinal(args->ordinal);
     if (r != DV_OK) {
@@ -89,12 +70,10 @@ static dv_result_t host_init(const dv_hal_init_args_t *args, void **ctx) {
                                "host init: calloc");
     }
     c->ordinal = args->ordinal;
-    c->capacity = args->host_capacity;
-    if (!c->capacity) {
-        c->capacity = host_env_capacity();
-    }
-    if (!c->capacity) {
-        c->capacity = HOST_DEFAULT_CAPACITY;
+    r = dv__host_env_capacity(args->options, &c->capacity);
+    if (r != DV_OK) {
+        free(c);
+        return r;
     }
     long pg = sysconf(_SC_PAGESIZE);
     c->granularity = pg > 0 ? (uint64_t)pg : 4096;

@@ -47,10 +47,10 @@
 
 #include "dynvram_hal.h"
 
-#include "core/error.h"
-#include "core/os.h"
-#include "hal/host/host_env.h"
-#include "hal/host/host_stream.h"
+#include "base/error.h"
+#include "base/os.h"
+#include "host_env.h"
+#include "host_stream.h"
 
 /* Placeholder flags (winnt.h of the 10.0.17134 SDK); older headers lack
  * them, and their values are ABI. */
@@ -59,7 +59,6 @@
 #define HOST_MEM_PRESERVE_PLACEHOLDER 0x00000002u
 #define HOST_MEM_COALESCE_PLACEHOLDERS 0x00000001u
 
-#define HOST_DEFAULT_CAPACITY (4ull << 30)
 
 /* The extended-parameter arrays are never used: void * stands for
  * MEM_EXTENDED_PARAMETER * so no new SDK header is needed. */
@@ -413,25 +412,6 @@ static dv_result_t host_probe(int *count, char *reason, size_t len) {
     return DV_ERROR_BACKEND_UNAVAILABLE;
 }
 
-/* DYNVRAM_HOST_CAPACITY: a number with an optional K, M or G suffix. */
-static uint64_t host_env_capacity(void) {
-    const char *s = dv__getenv("DYNVRAM_HOST_CAPACITY");
-    if (!s || !*s) {
-        return 0;
-    }
-    char *end = NULL;
-    unsigned long long v = strtoull(s, &end, 0);
-    uint64_t mult = 1;
-    if (end && (*end == 'k' || *end == 'K')) {
-        mult = 1ull << 10;
-    } else if (end && (*end == 'm' || *end == 'M')) {
-        mult = 1ull << 20;
-    } else if (end && (*end == 'g' || *end == 'G')) {
-        mult = 1ull << 30;
-    }
-    return (uint64_t)v * mult;
-}
-
 static dv_result_t host_init(const dv_hal_init_args_t *args, void **ctx) {
     dv_result_t r = host_api_ready();
     if (r != DV_OK) {
@@ -446,12 +426,10 @@ static dv_result_t host_init(const dv_hal_init_args_t *args, void **ctx) {
         return DV_ERROR_OUT_OF_HOST_MEMORY;
     }
     c->ordinal = args->ordinal;
-    c->capacity = args->host_capacity;
-    if (!c->capacity) {
-        c->capacity = host_env_capacity();
-    }
-    if (!c->capacity) {
-        c->capacity = HOST_DEFAULT_CAPACITY;
+    r = dv__host_env_capacity(args->options, &c->capacity);
+    if (r != DV_OK) {
+        free(c);
+        return r;
     }
     *ctx = c;
     return DV_OK;

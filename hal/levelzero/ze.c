@@ -37,10 +37,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/error.h"
-#include "core/native.h"
-#include "core/os.h"
-#include "hal/levelzero/ze_internal.h"
+#include "base/error.h"
+#include "base/native.h"
+#include "base/os.h"
+#include "ze_internal.h"
 
 static dv_result_t ze_probe(int *device_count, char *reason,
                             size_t reason_len) {

@@ -21,9 +21,9 @@
 #ifndef DV_HAL_LEVELZERO_ZE_INTERNAL_H
 #define DV_HAL_LEVELZERO_ZE_INTERNAL_H
 
-#include "core/os.h"
+#include "base/os.h"
 #include "dynvram_hal.h"
-#include "hal/levelzero/ze_abi.h"
+#include "ze_abi.h"
 
 /* X(symbol, type, required). Optional symbols may be NULL after load. */
 #define DV_ZE_SYMBOLS(X)                                                       \

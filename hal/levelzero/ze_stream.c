@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/error.h"
-#include "core/native.h"
-#include "hal/levelzero/ze_internal.h"
+#include "base/error.h"
+#include "base/native.h"
+#include "ze_internal.h"
 
 dv_result_t dv__ze_list_create(dv__ze_ctx_t *c,
                                dv_ze_command_list_handle_t *list) {

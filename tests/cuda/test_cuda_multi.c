@@ -27,7 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/os.h"
+#include "base/os.h"
 #include "hal/cuda/cuda_load.h"
 #include "testdev.h"
 

@@ -130,7 +130,7 @@ Test(fake, ordinals) {
     cr_assert_eq(ops->probe(&n, reason, sizeof(reason)), DV_OK);
     cr_assert_eq(n, 2);
     void *ctx = NULL;
-    dv_hal_init_args_t a = {2, 0};
+    dv_hal_init_args_t a = {.ordinal = 2};
     cr_assert_eq(ops->init(&a, &ctx), DV_ERROR_DEVICE_NOT_FOUND);
     a.ordinal = -1;
     cr_assert_eq(ops->init(&a, &ctx), DV_ERROR_INVALID_ARGUMENT);
@@ -157,7 +157,7 @@ Test(fake, ordinals) {
 
 static void *fake_init(void) {
     const dv_hal_ops_t *ops = dv_hal_cuda();
-    dv_hal_init_args_t a = {0, 0};
+    dv_hal_init_args_t a = {.ordinal = 0};
     void *ctx = NULL;
     cr_assert_eq(ops->init(&a, &ctx), DV_OK, "%s", dv_last_error());
     return ctx;
