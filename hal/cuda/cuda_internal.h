@@ -74,6 +74,10 @@ void dv__cu_event_cache_clear(dv__cu_dev_t *d);
 dv_result_t dv__cu_stream_create(void *ctx, void **stream);
 dv_result_t dv__cu_stream_destroy(void *ctx, void *stream);
 dv_result_t dv__cu_stream_synchronize(void *ctx, void *stream);
+/* DV_OK for a live stream of this device (of its primary context or of
+ * another context on the same GPU), DV_ERROR_WRONG_DEVICE for one of another
+ * GPU, DV_ERROR_INVALID_ARGUMENT when cuStreamGetCtx refuses it. */
+dv_result_t dv__cu_stream_check(void *ctx, void *stream);
 dv_result_t dv__cu_copy_h2d(void *ctx, uint64_t dst, const void *src,
                             uint64_t size, void *stream);
 dv_result_t dv__cu_copy_d2h(void *ctx, void *dst, uint64_t src, uint64_t size,

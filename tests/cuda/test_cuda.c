@@ -10,12 +10,18 @@
  * exits 77 (skipped) with the probe's reason when no driver or GPU is there.
  * Raw driver calls (contexts, a busy stream) go through a table this test
  * loads itself with dv__cu_load, separate from the backend's own.
+ * stream_check's junk cases run in child processes (a driver may crash on
+ * them); the stream of another GPU is checked in test_cuda_multi.c.
  */
+#define _POSIX_C_SOURCE 200809L /* fork, pipe, waitpid */
 #include <criterion/criterion.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "core/os.h"
 #include "hal/cuda/cuda_load.h"
@@ -366,4 +372,139 @@ Test(cuda, native_error_is_kept) {
     dv_hal_mem_t m = 0;
     cr_assert_eq(ops->create(ctx, 4096 + 1, &m), DV_ERROR_INVALID_ARGUMENT);
     ops->fini(ctx);
+}
+
+/* ---- stream_check (issue 9) ---- */
+
+/* Streams the backend's stream_check must accept: its own, the default
+ * stream's stand-ins, and one of a context the caller made on this GPU. */
+Test(cuda, stream_check_accepts_live_streams_of_this_device) {
+    const dv_hal_ops_t *ops = dv_hal_cuda();
+    dv_hal_init_args_t a = {0, 0};
+    void *ctx = NULL;
+    cr_assert_not_null(ops->stream_check);
+    TD_OK(ops->init(&a, &ctx));
+    void *s = NULL;
+    TD_OK(ops->stream_create(ctx, &s));
+    TD_OK(ops->stream_check(ctx, s));
+    TD_OK(ops->stream_check(ctx, (void *)DV_CU_STREAM_LEGACY));
+    TD_OK(ops->stream_check(ctx, (void *)DV_CU_STREAM_PER_THREAD));
+
+    raw_load();
+    raw_clear_current();
+    dv_cu_device d0 = 0;
+    dv_cu_context own = NULL;
+    dv_cu_stream os = NULL;
+    RAW_OK(raw.cuDeviceGet(&d0, 0));
+    RAW_OK(raw.cuCtxCreate(&own, NULL, 0, 0, d0));
+    RAW_OK(raw.cuStreamCreate(&os, DV_CU_STREAM_NON_BLOCKING));
+    dv_cu_context popped = NULL;
+    RAW_OK(raw.cuCtxPopCurrent(&popped));
+    cr_assert_eq(popped, own);
+    /* Checked with no context current, and with the created one current:
+     * either way the stream's context is on device 0. */
+    TD_OK(ops->stream_check(ctx, os));
+    RAW_OK(raw.cuCtxPushCurrent(own));
+    TD_OK(ops->stream_check(ctx, os));
+    cr_assert_eq(raw_current(), own, "stream_check changed the context");
+    RAW_OK(raw.cuStreamDestroy(os));
+    RAW_OK(raw.cuCtxDestroy(own));
+
+    TD_OK(ops->stream_destroy(ctx, s));
+    ops->fini(ctx);
+}
+
+/*
+ * Junk and dead streams, each checked in a child process of its own: the
+ * CUDA documentation promises no validation of stream handles, so on a real
+ * driver a case may crash inside libcuda, which must fail this test and
+ * name the case rather than take the suite down. No CUDA call is made
+ * before the fork (a CUDA context does not survive one): each child loads
+ * and opens the backend itself and reports the driver's answer through a
+ * pipe, which the parent prints (on a GPU: what the real driver says).
+ */
+enum { JUNK_SMALL, JUNK_STACK, JUNK_FREED, JUNK_DEAD, JUNK_CASES };
+
+static const char *junk_name(int k) {
+    static const char *const names[] = {"(void *)0x10", "a stack address",
+                                        "freed heap memory",
+                                        "a destroyed stream"};
+    return names[k];
+}
+
+/* In the child: 0 when stream_check refused case k with
+ * DV_ERROR_INVALID_ARGUMENT and a native code, else 1 (2: setup failed).
+ * `msg` gets the result and the native text. */
+static int junk_child(int k, char *msg, size_t len) {
+    const dv_hal_ops_t *ops = dv_hal_cuda();
+    dv_hal_init_args_t a = {0, 0};
+    void *ctx = NULL;
+    int local = 0;
+    void *s = NULL;
+    if (ops->init(&a, &ctx) != DV_OK) {
+        snprintf(msg, len, "init: %s", td_hal_text(ops));
+        return 2;
+    }
+    if (k == JUNK_SMALL) {
+        s = (void *)(uintptr_t)0x10;
+    } else if (k == JUNK_STACK) {
+        s = &local;
+    } else if (k == JUNK_FREED) {
+        void *p = malloc(256);
+        /* Only the address is kept (volatile: the compiler need not follow). */
+        volatile uintptr_t freed = (uintptr_t)p;
+        free(p);
+        s = (void *)freed;
+    } else if (ops->stream_create(ctx, &s) != DV_OK ||
+               ops->stream_destroy(ctx, s) != DV_OK) {
+        snprintf(msg, len, "stream create/destroy: %s", td_hal_text(ops));
+        return 2;
+    }
+    dv_result_t r = ops->stream_check(ctx, s);
+    int64_t code = 0;
+    char text[256] = "";
+    ops->last_native_error(&code, text, sizeof(text));
+    snprintf(msg, len, "%s (native %lld: %s)", dv_result_name(r),
+             (long long)code, r == DV_OK ? "" : text);
+    ops->fini(ctx);
+    return r == DV_ERROR_INVALID_ARGUMENT && code != 0 ? 0 : 1;
+}
+
+Test(cuda, stream_check_refuses_junk_and_dead_streams_in_a_child) {
+    for (int k = 0; k < JUNK_CASES; k++) {
+        int fds[2];
+        cr_assert_eq(pipe(fds), 0);
+        pid_t pid = fork();
+        cr_assert_neq(pid, -1, "fork");
+        if (pid == 0) {
+            char msg[512] = "";
+            close(fds[0]);
+            int rc = junk_child(k, msg, sizeof(msg));
+            ssize_t w = write(fds[1], msg, strlen(msg));
+            (void)w;
+            _exit(rc);
+        }
+        close(fds[1]);
+        char got[512] = "";
+        size_t n = 0;
+        ssize_t m;
+        while (n + 1 < sizeof(got) &&
+               (m = read(fds[0], got + n, sizeof(got) - 1 - n)) > 0) {
+            n += (size_t)m;
+        }
+        got[n] = '\0';
+        close(fds[0]);
+        int status = 0;
+        cr_assert_eq(waitpid(pid, &status, 0), pid);
+        fprintf(stderr, "stream_check(%s): %s\n", junk_name(k),
+                WIFSIGNALED(status) ? "CRASHED" : got);
+        cr_assert_not(WIFSIGNALED(status),
+                      "stream_check(%s) crashed the process (signal %d): the "
+                      "driver does not validate stream handles",
+                      junk_name(k), WTERMSIG(status));
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "stream_check(%s) -> %s; expected DV_ERROR_INVALID_ARGUMENT "
+                  "with the driver's code",
+                  junk_name(k), got);
+    }
 }
