@@ -40,6 +40,7 @@
       1)                                                                       \
     X(zeCommandListAppendSignalEvent,                                          \
       dv_ze_command_list_append_signal_event_fn, 1)                            \
+    X(zeCommandListAppendBarrier, dv_ze_command_list_append_barrier_fn, 1)     \
     X(zeEventPoolCreate, dv_ze_event_pool_create_fn, 1)                        \
     X(zeEventPoolDestroy, dv_ze_event_pool_destroy_fn, 1)                      \
     X(zeEventCreate, dv_ze_event_create_fn, 1)                                 \
@@ -115,6 +116,13 @@ typedef struct dv__ze_ctx {
 /* ze_stream.c: the default stream, fences, streams and copies. */
 dv_result_t dv__ze_list_create(dv__ze_ctx_t *c,
                                dv_ze_command_list_handle_t *list);
+/* Record c's default list (c->list) as this backend's, owned by c. */
+dv_result_t dv__ze_lists_adopt_default(dv__ze_ctx_t *c);
+/* At fini: destroy the lists stream_create made for c and the caller never
+ * destroyed, and mark every list c owned (its default list too, destroyed
+ * by the caller right after) dead. */
+void dv__ze_lists_release(dv__ze_ctx_t *c);
+dv_result_t dv__ze_stream_check(void *ctx, void *stream);
 /* Destroys every event and event pool of the device (at fini). */
 void dv__ze_fences_free(dv__ze_ctx_t *c);
 dv_result_t dv__ze_fence_record(void *ctx, void *stream, dv_hal_fence_t *fence);
