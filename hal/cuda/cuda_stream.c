@@ -11,15 +11,16 @@
  * A NULL stream is the legacy default stream (symbols are resolved with
  * CU_GET_PROC_ADDRESS_LEGACY_STREAM), the one PyTorch uses by default.
  *
- * stream_check asks the driver which context the stream belongs to
- * (cuStreamGetCtx): a driver failure means no live stream (destroyed, or
- * not a stream at all). A context other than the device's primary one is
- * pushed just long enough for cuCtxGetDevice to name its device, so a
- * stream of a context the caller created on this GPU is accepted and one
- * of another GPU is DV_ERROR_WRONG_DEVICE. What the driver does with a
- * junk value is up to the driver: the CUDA documentation promises no
- * validation of stream handles (tests/cuda/test_cuda.c checks it in a
- * child process on a real GPU).
+ * stream_check first asks the backend's own records (cuda_stream_registry.c:
+ * the streams stream_create made, live or destroyed, and values that are no
+ * pointer at all). Any other stream is the caller's, and the driver is
+ * asked which context it belongs to (cuStreamGetCtx): a failure means no
+ * live stream. A context other than the device's primary one is pushed
+ * just long enough for cuCtxGetDevice to name its device, so a stream of a
+ * context the caller created on this GPU is accepted and one of another
+ * GPU is DV_ERROR_WRONG_DEVICE. The driver does not validate the handle:
+ * a dead or junk foreign stream crashes in cuStreamGetCtx, as it would in
+ * any other call (tests/cuda/test_cuda.c shows it in a child process).
  */
 #include <stdint.h>
 
@@ -128,49 +129,6 @@ void dv__cu_event_cache_clear(dv__cu_dev_t *d) {
     }
 }
 
-dv_result_t dv__cu_stream_create(void *ctx, void **stream) {
-    dv__cu_dev_t *d = ctx;
-    dv_cu_stream s = NULL;
-    dv_cu_result rc;
-    dv_result_t r;
-    if (!stream) {
-        return dv__native_fail(DV_ERROR_INVALID_ARGUMENT, 0, "cuda stream_create: NULL");
-    }
-    r = dv__cu_enter(d);
-    if (r != DV_OK) {
-        return r;
-    }
-    rc = dv__cu.cuStreamCreate(&s, DV_CU_STREAM_NON_BLOCKING);
-    dv__cu_leave(d);
-    if (rc != DV_CU_SUCCESS) {
-        return dv__cu_fail_as(rc, DV_ERROR_BACKEND,
-                              "cuStreamCreate(NON_BLOCKING)");
-    }
-    *stream = s;
-    return DV_OK;
-}
-
-dv_result_t dv__cu_stream_destroy(void *ctx, void *stream) {
-    dv__cu_dev_t *d = ctx;
-    dv_cu_result rc;
-    dv_result_t r;
-    if (!stream) {
-        return dv__native_fail(DV_ERROR_INVALID_ARGUMENT, 0, "cuda stream_destroy: the default stream cannot be "
-                        "destroyed");
-    }
-    r = dv__cu_enter(d);
-    if (r != DV_OK) {
-        return r;
-    }
-    rc = dv__cu.cuStreamDestroy(cu_stream(stream));
-    dv__cu_leave(d);
-    if (rc != DV_CU_SUCCESS) {
-        return dv__cu_fail_as(rc, DV_ERROR_BACKEND, "cuStreamDestroy(%p)",
-                              stream);
-    }
-    return DV_OK;
-}
-
 /* The device of context `sc`, found with sc pushed (and popped again). */
 static dv_result_t cu_ctx_device(dv_cu_context sc, dv_cu_device *dev) {
     dv_cu_result rc = dv__cu.cuCtxPushCurrent(sc);
@@ -231,10 +189,14 @@ static dv_result_t cu_stream_check_bound(const dv__cu_dev_t *d, void *stream) {
 
 dv_result_t dv__cu_stream_check(void *ctx, void *stream) {
     dv__cu_dev_t *d = ctx;
+    dv_result_t r = DV_OK;
     if (!stream) {
         return DV_OK; /* the legacy default stream of the device's context */
     }
-    dv_result_t r = dv__cu_enter(d);
+    if (dv__cu_stream_known(d, stream, &r)) {
+        return r;
+    }
+    r = dv__cu_enter(d);
     if (r != DV_OK) {
         return r;
     }
