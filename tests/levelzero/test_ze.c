@@ -419,23 +419,37 @@ static dv_ze_command_list_handle_t foreign_list(dv_ze_context_handle_t *zc) {
 }
 
 /* Lists this backend made are answered from its registry, without a
- * driver call: live -> OK, destroyed -> refused, however many lists the
- * driver makes meanwhile. */
+ * driver call: live -> OK, destroyed -> refused. A destroyed list stays
+ * alive (parked) for the last DV__ZE_PARKED destroys, so no new list can
+ * take its address; older ones are destroyed for real and forgotten, and
+ * then the driver is asked (the simulated one refuses them). */
 Test(ze_streams, own_lists_live_and_dead) {
+    enum { N = 2 * DV__ZE_PARKED };
     open_dev();
     cr_assert_not_null(ops->stream_check);
     void *live = NULL;
     OK(ops->stream_create(ctx, &live));
-    static void *dead[64];
-    for (int i = 0; i < 64; i++) {
+    static void *dead[N];
+    for (int i = 0; i < N; i++) {
         OK(ops->stream_create(ctx, &dead[i]));
+        for (int j = i - DV__ZE_PARKED; j >= 0 && j < i; j++) {
+            cr_assert_neq(dead[i], dead[j],
+                          "a parked list's address came back (%d, %d)", i, j);
+        }
         OK(ops->stream_check(ctx, dead[i]));
         OK(ops->stream_destroy(ctx, dead[i]));
     }
-    for (int i = 0; i < 64; i++) {
+    for (int i = 0; i < N; i++) {
+        int64_t code = -1;
+        char text[256];
         IS(ops->stream_check(ctx, dead[i]), DV_ERROR_INVALID_ARGUMENT);
-        cr_assert(strstr(td_hal_text(ops), "destroyed"), "%s",
-                  td_hal_text(ops));
+        native(&code, text, sizeof(text));
+        if (i < N - DV__ZE_PARKED) {
+            cr_assert_eq(code, NATIVE_INVALID_ARGUMENT, "%d: %s", i, text);
+        } else {
+            cr_assert(code == 0 && strstr(text, "destroyed"), "%d: %s", i,
+                      text);
+        }
         IS(ops->stream_destroy(ctx, dead[i]), DV_ERROR_INVALID_ARGUMENT);
     }
     OK(ops->stream_check(ctx, live));
@@ -488,7 +502,11 @@ Test(ze_streams, foreign_lists_are_probed_with_an_empty_barrier) {
     cr_assert_eq(dv__ze.zeCommandListCreateImmediate(zc, zdev, &qd, &gone),
                  DV_ZE_RESULT_SUCCESS);
     cr_assert_eq(dv__ze.zeCommandListDestroy(gone), DV_ZE_RESULT_SUCCESS);
-    void *junk[] = {(void *)(uintptr_t)0x10, &local, (void *)freed, gone};
+    /* Below 64 KiB: refused without asking the driver. */
+    IS(ops->stream_check(ctx, (void *)(uintptr_t)0x10),
+       DV_ERROR_INVALID_ARGUMENT);
+    cr_assert(strstr(td_hal_text(ops), "64 KiB"), "%s", td_hal_text(ops));
+    void *junk[] = {&local, (void *)freed, gone};
     for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
         IS(ops->stream_check(ctx, junk[i]), DV_ERROR_INVALID_ARGUMENT);
         int64_t code = 0;
