@@ -197,6 +197,25 @@ static int real_driver(void) {
     return !lib || !*lib;
 }
 
+/* Can the backend under test tell a foreign junk value (a stack address,
+ * freed memory) from a stream? Only if its driver validates handles: the
+ * host backend, ROCm (it looks streams up) and the simulated drivers do;
+ * the real CUDA driver (seen: SIGSEGV in every stream call on driver
+ * 580.159.04) and Level Zero drivers read through the handle. There, a
+ * backend can only recognise values below 64 KiB and the streams it made
+ * itself, the last few it destroyed included (tests/cuda/test_cuda.c runs
+ * the foreign cases in child processes). */
+static int foreign_junk_checked(void) {
+    const char *b = td_backend();
+    return !real_driver() ||
+           (strcmp(b, "cuda") != 0 && strcmp(b, "levelzero") != 0);
+}
+
+/* How many of its most recently destroyed streams a backend is sure to
+ * recognise without asking its driver (the smallest window in tree: Level
+ * Zero's DV__ZE_PARKED). On a simulated driver, every dead one. */
+#define RECENT_DEAD 32
+
 /* The message of the last failure names the stream. */
 static void names_stream(void *s, const char *call) {
     char p[32];
@@ -267,7 +286,8 @@ Test(badinput, junk_streams) {
     volatile uintptr_t freed = (uintptr_t)p; /* only the address is kept */
     free(p);
     void *junk[] = {(void *)(uintptr_t)0x10, &local, (void *)freed};
-    for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
+    size_t n = foreign_junk_checked() ? sizeof(junk) / sizeof(junk[0]) : 1;
+    for (size_t i = 0; i < n; i++) {
         refused_everywhere(dev, v, junk[i], DV_ERROR_INVALID_ARGUMENT);
         /* Refused again: a refused stream is not remembered as good. */
         refused_everywhere(dev, v, junk[i], DV_ERROR_INVALID_ARGUMENT);
@@ -339,6 +359,9 @@ Test(badinput, dead_streams_stay_dead_over_many_cycles, .timeout = 120) {
             cr_assert(real_driver(), "stream %d's address %p was reused", i,
                       dead[i]);
             continue;
+        }
+        if (real_driver() && i < CYCLES - RECENT_DEAD) {
+            continue; /* forgotten by the backend, unknown to the driver */
         }
         TD_IS(dv_stream_synchronize(dev, dead[i]), DV_ERROR_INVALID_ARGUMENT);
         names_stream(dead[i], "dv_stream_synchronize");
