@@ -36,7 +36,7 @@ else()
 endif()
 
 # ---- the backend on the real driver (skips without a GPU) ----
-add_executable(dv_test_cuda cuda/test_cuda.c)
+add_executable(dv_test_cuda cuda/test_cuda.c cuda/test_cuda_streams.c)
 target_link_libraries(dv_test_cuda PRIVATE dv_test_support)
 dv_add_backend_suite(cuda "DYNVRAM_BACKEND=cuda")
 add_test(NAME cuda.backend COMMAND dv_test_cuda --jobs 1)
