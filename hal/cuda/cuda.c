@@ -290,8 +290,14 @@ static void cu_fini(void *ctx) {
     if (!d) {
         return;
     }
-    if (dv__cu_enter(d) == DV_OK) {
+    int entered = dv__cu_enter(d) == DV_OK;
+    if (entered) {
         dv__cu_event_cache_clear(d);
+    }
+    /* Forgotten even when the context could not be bound: the records
+     * must not outlive d. */
+    dv__cu_streams_release(d, entered);
+    if (entered) {
         dv__cu_leave(d);
     }
     dv__cu.cuDevicePrimaryCtxRelease(d->dev);
@@ -363,6 +369,7 @@ static const dv_hal_ops_t cu_ops = {
     .host_register = dv__cu_host_register,
     .host_unregister = dv__cu_host_unregister,
     .last_native_error = dv__native_get,
+    .stream_check = dv__cu_stream_check,
 };
 
 const dv_hal_ops_t *dv_hal_cuda(void) { return &cu_ops; }

@@ -55,6 +55,8 @@
     X(hipStreamCreate, dv_hip_stream_create_fn, 1)                             \
     X(hipStreamDestroy, dv_hip_stream_destroy_fn, 1)                           \
     X(hipStreamSynchronize, dv_hip_stream_synchronize_fn, 1)                   \
+    X(hipStreamGetDevice, dv_hip_stream_get_device_fn, 0)                      \
+    X(hipStreamGetFlags, dv_hip_stream_get_flags_fn, 0)                        \
     X(hipEventCreateWithFlags, dv_hip_event_create_with_flags_fn, 1)           \
     X(hipEventRecord, dv_hip_event_record_fn, 1)                               \
     X(hipEventQuery, dv_hip_event_query_fn, 1)                                 \

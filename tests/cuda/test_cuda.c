@@ -10,6 +10,7 @@
  * exits 77 (skipped) with the probe's reason when no driver or GPU is there.
  * Raw driver calls (contexts, a busy stream) go through a table this test
  * loads itself with dv__cu_load, separate from the backend's own.
+ * The stream_check tests are in test_cuda_streams.c.
  */
 #include <criterion/criterion.h>
 #include <stdint.h>

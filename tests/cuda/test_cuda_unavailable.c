@@ -110,6 +110,14 @@ Test(fake, no_device) {
     expect_unavailable("cuInit failed: CUDA_ERROR_NO_DEVICE (100)");
 }
 
+/* Every entry point is required: a driver without one (here the stream
+ * query stream_check relies on) is refused, and the reason names it. */
+Test(fake, missing_entry_point_is_unavailable) {
+    use_fake();
+    setenv("DV_FAKE_CUDA_HIDE", "cuStreamGetCtx", 1);
+    expect_unavailable("cuGetProcAddress(cuStreamGetCtx, 12000) failed");
+}
+
 Test(fake, no_virtual_memory_management) {
     use_fake();
     setenv("DV_FAKE_CUDA_NO_VMM", "1", 1);
