@@ -33,8 +33,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "core/os.h"
-#include "hal/cuda/cuda_internal.h"
+#include "base/os.h"
+#include "cuda_internal.h"
 
 typedef struct cu_stream_rec {
     dv_cu_stream stream;

@@ -421,7 +421,7 @@ Test(cuda_multi, stream_check_tells_the_device) {
     void *ctx[2] = {NULL, NULL};
     void *s[2] = {NULL, NULL};
     for (int k = 0; k < 2; k++) {
-        dv_hal_init_args_t a = {k, 0};
+        dv_hal_init_args_t a = {.ordinal = k};
         TD_OK(ops->init(&a, &ctx[k]));
         TD_OK(ops->stream_create(ctx[k], &s[k]));
     }

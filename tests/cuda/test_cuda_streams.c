@@ -58,7 +58,7 @@ static void raw_clear_current(void) {
  * stream's stand-ins, and one of a context the caller made on this GPU. */
 Test(cuda, stream_check_accepts_live_streams_of_this_device) {
     const dv_hal_ops_t *ops = dv_hal_cuda();
-    dv_hal_init_args_t a = {0, 0};
+    dv_hal_init_args_t a = {.ordinal = 0};
     void *ctx = NULL;
     cr_assert_not_null(ops->stream_check);
     TD_OK(ops->init(&a, &ctx));
@@ -99,7 +99,7 @@ Test(cuda, stream_check_accepts_live_streams_of_this_device) {
  * here, so this runs in-process on a GPU too. */
 Test(cuda, destroyed_streams_keep_their_addresses) {
     const dv_hal_ops_t *ops = dv_hal_cuda();
-    dv_hal_init_args_t a = {0, 0};
+    dv_hal_init_args_t a = {.ordinal = 0};
     void *ctx = NULL;
     void *dead[8];
     TD_OK(ops->init(&a, &ctx));
@@ -160,7 +160,7 @@ static const char *junk_name(int k) {
  * gets the result and the native code and text. */
 static int junk_child(int k, char *msg, size_t len) {
     const dv_hal_ops_t *ops = dv_hal_cuda();
-    dv_hal_init_args_t a = {0, 0};
+    dv_hal_init_args_t a = {.ordinal = 0};
     void *ctx = NULL;
     int local = 0;
     void *s = NULL;
@@ -306,7 +306,7 @@ Test(cuda, the_parking_window_forgets_the_oldest) {
                      "validate forgotten streams)");
     }
     const dv_hal_ops_t *ops = dv_hal_cuda();
-    dv_hal_init_args_t a = {0, 0};
+    dv_hal_init_args_t a = {.ordinal = 0};
     void *ctx = NULL;
     static void *dead[DV__CU_PARKED + 2];
     TD_OK(ops->init(&a, &ctx));
