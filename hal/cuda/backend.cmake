@@ -2,6 +2,7 @@
 # The CUDA backend: needs no CUDA SDK; libcuda is opened at run time.
 list(APPEND DV_HAL_CUDA_SOURCES
   hal/cuda/cuda.c
+  hal/cuda/cuda_ctx.c
   hal/cuda/cuda_load.c
   hal/cuda/cuda_mem.c
   hal/cuda/cuda_stream.c

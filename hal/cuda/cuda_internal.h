@@ -41,8 +41,13 @@ typedef struct dv__cu_dev {
     dv_cu_stream parked[DV__CU_PARKED];
 } dv__cu_dev_t;
 
-/* The process-wide driver table, valid once the backend loaded. */
+/* The process-wide driver table, valid once the backend loaded
+ * (cuda_ctx.c). */
 extern dv__cu_api_t dv__cu;
+/* Load the driver once per process; DV_OK or DV_ERROR_BACKEND_UNAVAILABLE
+ * with the reason (also the loaded library's name on success). */
+dv_result_t dv__cu_loaded(void);
+const char *dv__cu_load_reason(void);
 
 /* Push d's context / pop it again (restoring the caller's). */
 dv_result_t dv__cu_enter(const dv__cu_dev_t *d);

@@ -127,7 +127,6 @@ int dv__hip_os_reprotect(uint64_t va, uint64_t size, char *why, size_t why_len);
 
 /* ---- virtual memory (hip_vmm.c) ------------------------------------------- */
 
-dv_result_t dv__hip_vmm_init(void);
 dv_result_t dv__hip_vmm_reserve(uint64_t size, uint64_t alignment,
                                 uint64_t *va);
 dv_result_t dv__hip_vmm_unreserve(uint64_t va, uint64_t size);

@@ -112,11 +112,6 @@ static void hip_load_impl(void) {
         hip_load_result = DV_ERROR_BACKEND_UNAVAILABLE;
         return;
     }
-    if (dv__hip_vmm_init() != DV_OK) {
-        hip_reason_add("cannot create the VMM lock");
-        hip_load_result = DV_ERROR_BACKEND_UNAVAILABLE;
-        return;
-    }
     snprintf(hip_load_reason, sizeof(hip_load_reason), "%s (HIP %d.%d)",
              hip_lib_name, DV_HIP_VERSION_MAJOR(hip_version),
              DV_HIP_VERSION_MINOR(hip_version));
