@@ -16,6 +16,7 @@
 
 #include "dynvram.h"
 #include "dynvram_hal.h"
+#include "tests/support/hal_text.h"
 #include "fakewin.h"
 #include <windows.h> /* the fake: error codes */
 
@@ -114,7 +115,8 @@ Test(host_win, unavailable_before_1803) {
     dv_hal_init_args_t a = {0};
     void *ctx = NULL;
     cr_expect_eq(H->init(&a, &ctx), DV_ERROR_BACKEND_UNAVAILABLE);
-    cr_expect(strstr(dv_last_error(), "MapViewOfFile3") != NULL);
+    cr_expect(strstr(td_hal_text(H), "MapViewOfFile3") != NULL, "%s",
+              td_hal_text(H));
 }
 
 Test(host_win, split_map_unmap_coalesce) {
