@@ -162,8 +162,11 @@ dv_result_t dv_device_open(const dv_device_options_t *opts, dv_device_t **out) {
     *out = NULL;
     dv_device_options_t o;
     dv_device_options_init(&o);
-    if (opts && opts->size >= offsetof(dv_device_options_t, ordinal) +
-                                  sizeof(int)) {
+    if (opts && opts->size < offsetof(dv_device_options_t, ordinal) + sizeof(int)) {
+        /* Not initialised: dv_device_open_hal says so. */
+        return dv_device_open_hal(dv_hal_host(), opts, out);
+    }
+    if (opts) {
         o.backend = opts->backend;
         o.ordinal = opts->ordinal;
     }
@@ -201,8 +204,9 @@ dv_result_t dv_device_open(const dv_device_options_t *opts, dv_device_t **out) {
                      ops->name, reason[0] ? reason : "no such device");
             continue;
         }
-        if (dv_device_open_hal(ops, opts, out) == DV_OK) {
-            return DV_OK;
+        dv_result_t r = dv_device_open_hal(ops, opts, out);
+        if (r == DV_OK || r == DV_ERROR_INVALID_ARGUMENT) {
+            return r; /* bad options: no other backend will take them */
         }
     }
     return dv__fail(DV_ERROR_BACKEND_UNAVAILABLE,
