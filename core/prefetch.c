@@ -1,6 +1,8 @@
 /*
- * prefetch.c - acquire, release and the prefetcher of a streaming
- * schedule (contract in include/dynvram_stream.h, data in schedule.h).
+ * prefetch.c - the prefetcher of a streaming schedule: preparing uses
+ * ahead of the consumer and handing them out (contract in
+ * include/dynvram_stream.h, data in schedule.h; the public acquire and
+ * release are schedule_use.c's).
  *
  * SPDX-License-Identifier: Apache-2.0
  *
@@ -25,9 +27,6 @@
  */
 #include "core/schedule.h"
 
-static const char acq_fn[] = "dv_schedule_acquire";
-static const char rel_fn[] = "dv_schedule_release";
-
 int dv__item_current(const dv__sched_t *s, const dv__sitem_t *it) {
     if (!it->saved_gen) {
         return 0;
@@ -45,7 +44,7 @@ int dv__item_current(const dv__sched_t *s, const dv__sitem_t *it) {
     return gen == it->saved_gen;
 }
 
-static void fence_drop(dv__dev_t *dev, dv_hal_fence_t *f) {
+void dv__sched_fence_drop(dv__dev_t *dev, dv_hal_fence_t *f) {
     if (*f && dev->hal.fence_destroy) {
         dev->hal.fence_destroy(dev->ctx, *f);
     }
@@ -84,7 +83,7 @@ static dv_result_t wait_copy(dv__dev_t *dev, dv__sched_t *s, void *stream,
     }
     dv_result_t r = dev->hal.fence_query(dev->ctx, *f);
     if (r == DV_OK) {
-        fence_drop(dev, f);
+        dv__sched_fence_drop(dev, f);
         return DV_OK;
     }
     if (s->gpu_order) {
@@ -93,8 +92,8 @@ static dv_result_t wait_copy(dv__dev_t *dev, dv__sched_t *s, void *stream,
             return DV_OK;
         }
         dv__hal_fail(dev, r, "stream_wait");
-        dv__log(DV_LOG_WARNING, "%s: %s; waiting on the host instead", acq_fn,
-                dv_last_error());
+        dv__log(DV_LOG_WARNING, "dv_schedule_acquire: %s; waiting on the host "
+                "instead", dv_last_error());
     }
     s->st.host_waits++;
     r = dev->hal.fence_wait(dev->ctx, *f);
@@ -151,7 +150,7 @@ static dv_result_t refill(dv__dev_t *dev, dv__sched_t *s, dv__sitem_t *it) {
         unpin_after_copy(dev, s, it);
         return r;
     }
-    fence_drop(dev, &it->ready);
+    dv__sched_fence_drop(dev, &it->ready);
     r = record_ready(dev, s, &it->ready);
     if (r != DV_OK) {
         unpin_after_copy(dev, s, it);
@@ -188,7 +187,7 @@ static dv_result_t pick_slot(dv__dev_t *dev, dv__sched_t *s, int block,
         }
         dv_result_t r = dev->hal.fence_query(dev->ctx, sl->consumer);
         if (r == DV_OK) {
-            fence_drop(dev, &sl->consumer);
+            dv__sched_fence_drop(dev, &sl->consumer);
             *out = k;
             return DV_OK;
         }
@@ -209,7 +208,7 @@ static dv_result_t pick_slot(dv__dev_t *dev, dv__sched_t *s, int block,
     if (r != DV_OK) {
         return dv__hal_fail(dev, r, "fence_wait (slot consumer)");
     }
-    fence_drop(dev, &sl->consumer);
+    dv__sched_fence_drop(dev, &sl->consumer);
     *out = pending;
     return DV_OK;
 }
@@ -230,10 +229,10 @@ static dv_result_t fill_slot(dv__dev_t *dev, dv__sched_t *s, uint32_t k,
                 return dv__hal_fail(dev, r, "fence_wait (slot consumer)");
             }
         }
-        fence_drop(dev, &sl->consumer);
+        dv__sched_fence_drop(dev, &sl->consumer);
     }
     sl->state = DV__SLOT_FREE;
-    fence_drop(dev, &sl->ready);
+    dv__sched_fence_drop(dev, &sl->ready);
     r = dev->hal.copy_h2d(dev->ctx, sl->va, it->src, it->size, s->copy_stream);
     if (r != DV_OK) {
         return dv__hal_fail(dev, r, "copy_h2d (ring slot)");
@@ -251,7 +250,7 @@ static dv_result_t fill_slot(dv__dev_t *dev, dv__sched_t *s, uint32_t k,
     return DV_OK;
 }
 
-static void drop_prep(dv__dev_t *dev, dv__sched_t *s, dv__suse_t *u) {
+void dv__prefetch_drop_locked(dv__dev_t *dev, dv__sched_t *s, dv__suse_t *u) {
     dv__sitem_t *it = &s->items[u->item];
     switch (u->prep) {
     case DV__PREP_RESIDENT:
@@ -285,18 +284,18 @@ static dv_result_t steal_slot(dv__dev_t *dev, dv__sched_t *s, uint64_t pos,
     if (best == DV__NO_SLOT) {
         return DV_NOT_READY;
     }
-    drop_prep(dev, s, &s->uses[s->slots[best].pos % s->count]);
+    dv__prefetch_drop_locked(dev, s, &s->uses[s->slots[best].pos % s->count]);
     *out = best;
     return DV_OK;
 }
 
 /* Prepare the use at position `pos` (see the top of this file). */
-static dv_result_t prepare_use(dv__dev_t *dev, dv__sched_t *s, uint64_t pos,
-                               int block) {
+dv_result_t dv__prefetch_prepare_locked(dv__dev_t *dev, dv__sched_t *s,
+                                        uint64_t pos, int block) {
     dv__suse_t *u = &s->uses[pos % s->count];
     dv__sitem_t *it = &s->items[u->item];
     if (u->prep != DV__PREP_NONE) {
-        drop_prep(dev, s, u); /* for a position the consumer skipped */
+        dv__prefetch_drop_locked(dev, s, u); /* for a position the consumer skipped */
     }
     dv_result_t r;
     if (it->planned) {
@@ -343,12 +342,12 @@ done:
 }
 
 /* Prepare the use at ppos and move on; a new step revises the plan. */
-static dv_result_t prepare_next(dv__dev_t *dev, dv__sched_t *s, int block) {
+dv_result_t dv__prefetch_next_locked(dv__dev_t *dev, dv__sched_t *s, int block) {
     uint64_t step = dv__sched_step(s, s->ppos);
     if (step != s->plan_step) {
         dv__plan_step_locked(dev, s, step);
     }
-    dv_result_t r = prepare_use(dev, s, s->ppos, block);
+    dv_result_t r = dv__prefetch_prepare_locked(dev, s, s->ppos, block);
     if (r == DV_OK) {
         s->ppos++;
     }
@@ -360,7 +359,7 @@ void dv__prefetch_run_locked(dv__dev_t *dev, dv__sched_t *s) {
         return;
     }
     while (s->ppos < s->cpos + s->count) {
-        dv_result_t r = prepare_next(dev, s, 0);
+        dv_result_t r = dv__prefetch_next_locked(dev, s, 0);
         if (r != DV_OK) {
             if (r < 0) {
                 /* Retried at the next call; the acquire that needs it
@@ -376,33 +375,24 @@ void dv__prefetch_run_locked(dv__dev_t *dev, dv__sched_t *s) {
 void dv__prefetch_drop_all_locked(dv__dev_t *dev, dv__sched_t *s) {
     for (uint64_t i = 0; i < s->count; i++) {
         if (s->uses[i].prep != DV__PREP_NONE) {
-            drop_prep(dev, s, &s->uses[i]);
+            dv__prefetch_drop_locked(dev, s, &s->uses[i]);
         }
     }
     s->ppos = s->cpos;
 }
 
-/* ---- acquire and release ---------------------------------------------- */
-
-/* The consumer starts step `step`: a pass of the VBAR for the framework
- * peak (recovery.c's fields), and pages the plan dropped go. */
-static void consumer_enters(dv__dev_t *dev, dv__sched_t *s) {
-    dv__vbar_t *v = s->vbar;
-    s->st.steps++;
-    v->fw_peak_prev = v->fw_peak_cur;
-    v->fw_peak_cur = dev->framework_bytes;
-    dv__plan_evict_unplanned_locked(dev, s);
-}
+/* ---- handing out ------------------------------------------------------ */
 
 /* Hand the prepared use at `pos` to the consumer on `stream`. */
-static dv_result_t take(dv__dev_t *dev, dv__sched_t *s, dv__suse_t *u,
-                        uint64_t pos, void *stream, uint64_t *addr) {
+dv_result_t dv__prefetch_take_locked(dv__dev_t *dev, dv__sched_t *s,
+                                     dv__suse_t *u, uint64_t pos, void *stream,
+                                     uint64_t *addr) {
     dv__sitem_t *it = &s->items[u->item];
     dv__vbar_t *v = s->vbar;
     dv_result_t r;
     if (u->prep == DV__PREP_RESIDENT && !dv__item_current(s, it)) {
         /* Taken by pressure since it was prepared: prepare it again. */
-        r = prepare_use(dev, s, pos, 1);
+        r = dv__prefetch_prepare_locked(dev, s, pos, 1);
         if (r < 0) {
             return r;
         }
@@ -411,7 +401,7 @@ static dv_result_t take(dv__dev_t *dev, dv__sched_t *s, dv__suse_t *u,
         u->prep == DV__PREP_OFFLOAD) {
         /* Larger than a slot, or every slot held by unreleased uses. */
         if (u->prep != DV__PREP_NONE && u->pos == pos) {
-            drop_prep(dev, s, u);
+            dv__prefetch_drop_locked(dev, s, u);
         }
         s->st.offloaded++;
         return DV_OFFLOADED;
@@ -449,164 +439,4 @@ static dv_result_t take(dv__dev_t *dev, dv__sched_t *s, dv__suse_t *u,
     }
     u->prep = DV__PREP_NONE;
     return DV_OK;
-}
-
-/* Arguments shared by acquire and release; the device is locked on DV_OK. */
-static dv_result_t enter(dv_device_t *dh, dv_schedule_t *sh, uint64_t index,
-                         void *stream, const char *fn, dv__dev_t **dev,
-                         dv__sched_t **s) {
-    dv_result_t r = dv__sched_get(dh, sh, fn, dev, s);
-    if (r != DV_OK) {
-        return r;
-    }
-    if (index >= (*s)->count) {
-        return dv__fail(DV_ERROR_OUT_OF_RANGE,
-                        "%s: use %llu of a schedule of %llu uses", fn,
-                        (unsigned long long)index,
-                        (unsigned long long)(*s)->count);
-    }
-    dv__dev_t *d = *dev;
-    dv__mutex_lock(&d->lock);
-    if ((*s)->dying) {
-        r = dv__fail(DV_ERROR_BUSY,
-                     "%s: the schedule is being destroyed (a destroy failed "
-                     "half way; call dv_schedule_destroy again)",
-                     fn);
-    }
-    uint32_t slot;
-    if (r == DV_OK && d->hal.fence_record) {
-        /* A junk or dead stream is refused before anything changes. */
-        r = dv__stream_slot_locked(d, stream, fn, &slot);
-    }
-    if (r != DV_OK) {
-        dv__mutex_unlock(&d->lock);
-    }
-    return r;
-}
-
-dv_result_t dv_schedule_acquire(dv_device_t *dh, dv_schedule_t *sh,
-                                uint64_t index, void *stream, uint64_t *addr) {
-    dv__dev_t *dev = NULL;
-    dv__sched_t *s = NULL;
-    if (!addr) {
-        dv_result_t r = dv__sched_get(dh, sh, acq_fn, &dev, &s);
-        return r != DV_OK ? r
-                          : dv__fail(DV_ERROR_INVALID_ARGUMENT,
-                                     "%s: addr is NULL", acq_fn);
-    }
-    dv_result_t r = enter(dh, sh, index, stream, acq_fn, &dev, &s);
-    if (r != DV_OK) {
-        return r;
-    }
-    dv__suse_t *u = &s->uses[index];
-    if (u->held) {
-        dv__mutex_unlock(&dev->lock);
-        return dv__fail(DV_ERROR_BUSY,
-                        "%s: use %llu is acquired already (release it first)",
-                        acq_fn, (unsigned long long)index);
-    }
-    if (stream && dev->hal.stream_is_capturing) {
-        int capturing = 0;
-        r = dev->hal.stream_is_capturing(dev->ctx, stream, &capturing);
-        if (r == DV_OK && capturing) {
-            dv__mutex_unlock(&dev->lock);
-            return dv__fail(DV_ERROR_NOT_SUPPORTED,
-                            "%s: stream %p is being captured into a graph; a "
-                            "schedule cannot be captured",
-                            acq_fn, stream);
-        }
-    }
-    /* The use's next position: later in this step, or in the next one. */
-    uint64_t cur = s->cpos % s->count;
-    uint64_t pos =
-        s->cpos + (index >= cur ? index - cur : s->count - cur + index);
-    if (dv__sched_step(s, pos) + 1 != s->cstep) {
-        s->cstep = dv__sched_step(s, pos) + 1;
-        consumer_enters(dev, s);
-    }
-    for (uint64_t p = s->cpos; p < pos && p < s->ppos; p++) {
-        dv__suse_t *w = &s->uses[p % s->count];
-        if (w->prep != DV__PREP_NONE && w->pos == p) {
-            drop_prep(dev, s, w); /* skipped */
-        }
-    }
-    s->cpos = pos;
-    if (s->ppos <= pos) {
-        s->ppos = pos; /* the prefetcher was behind */
-        r = prepare_next(dev, s, 1);
-    } else if (u->prep == DV__PREP_NONE || u->pos != pos) {
-        r = prepare_use(dev, s, pos, 1); /* its preparation was given up */
-    }
-    if (r < 0) {
-        goto out; /* DV_NOT_READY: every slot held, take() offloads */
-    }
-    r = take(dev, s, u, pos, stream, addr);
-    if (r >= 0) {
-        s->cpos = pos + 1;
-        if (s->ppos < s->cpos) {
-            s->ppos = s->cpos; /* it could not be prepared: offloaded */
-        }
-        if (r == DV_OK) {
-            s->st.acquires++;
-        }
-        dv__prefetch_run_locked(dev, s);
-    }
-out:
-    dv__mutex_unlock(&dev->lock);
-    return r >= 0 ? dv__outcome(r) : r;
-}
-
-dv_result_t dv_schedule_release(dv_device_t *dh, dv_schedule_t *sh,
-                                uint64_t index, void *stream) {
-    dv__dev_t *dev = NULL;
-    dv__sched_t *s = NULL;
-    dv_result_t r = enter(dh, sh, index, stream, rel_fn, &dev, &s);
-    if (r != DV_OK) {
-        return r;
-    }
-    dv__suse_t *u = &s->uses[index];
-    dv__sitem_t *it = &s->items[u->item];
-    if (!u->held) {
-        dv__mutex_unlock(&dev->lock);
-        return dv__fail(DV_ERROR_NOT_PINNED,
-                        "%s: use %llu is not acquired", rel_fn,
-                        (unsigned long long)index);
-    }
-    if (u->held == DV__HELD_SLOT) {
-        dv__slot_t *sl = &s->slots[u->hslot];
-        dv_hal_fence_t f = NULL;
-        r = DV_ERROR_NOT_SUPPORTED;
-        if (dev->hal.fence_record) {
-            r = dev->hal.fence_record(dev->ctx, stream, &f);
-            if (r != DV_OK) {
-                dv__hal_fail(dev, r, "fence_record");
-                dv__log(DV_LOG_WARNING, "%s: %s; synchronizing the stream "
-                        "instead", rel_fn, dv_last_error());
-            }
-        }
-        if (r != DV_OK && dev->hal.stream_synchronize) {
-            /* No fence: the slot is free once the stream is finished. */
-            r = dev->hal.stream_synchronize(dev->ctx, stream);
-            if (r != DV_OK) {
-                dv__hal_fail(dev, r, "stream_synchronize");
-                dv__mutex_unlock(&dev->lock);
-                return r; /* nothing changed */
-            }
-        }
-        fence_drop(dev, &sl->consumer);
-        sl->consumer = f;
-        sl->state = f ? DV__SLOT_DRAINING : DV__SLOT_FREE;
-    } else {
-        r = dv__unpin_range_locked(dev, s->vbar, it->first, it->last, stream,
-                                   rel_fn);
-        if (r != DV_OK) {
-            dv__mutex_unlock(&dev->lock);
-            return r; /* nothing changed */
-        }
-        it->pins--;
-    }
-    u->held = DV__HELD_NONE;
-    dv__prefetch_run_locked(dev, s);
-    dv__mutex_unlock(&dev->lock);
-    return dv__ok();
 }

@@ -1,8 +1,9 @@
 /*
  * schedule.h - the data model of streaming schedules, shared by
- * schedule.c (lifetime, queries, invariants), schedule_ring.c (ring slot
- * memory), schedule_plan.c (placement) and prefetch.c (acquire, release,
- * the prefetcher).
+ * schedule_ring.c (ring slot memory), schedule_plan.c (placement),
+ * prefetch.c (preparing uses ahead, handing them out), schedule.c
+ * (lifetime, queries), schedule_use.c (acquire, release) and
+ * schedule_check.c (invariants).
  *
  * SPDX-License-Identifier: Apache-2.0
  *
@@ -185,9 +186,26 @@ void dv__plan_note_loss(dv__sched_t *s, dv__sitem_t *it);
 /* ---- prefetch.c ---- */
 /* Is the item resident with the bytes of our last copy? */
 int dv__item_current(const dv__sched_t *s, const dv__sitem_t *it);
-/* Drop every preparation (destroy, or a consumer skip). */
+void dv__sched_fence_drop(dv__dev_t *dev, dv_hal_fence_t *f);
+/* Prepare the use at position `pos` (dropping a stale preparation of that
+ * use first). `block`: may wait on the host for a slot. DV_OK,
+ * DV_NOT_READY (no slot without waiting, or every slot held) or an error. */
+dv_result_t dv__prefetch_prepare_locked(dv__dev_t *dev, dv__sched_t *s,
+                                        uint64_t pos, int block);
+/* Prepare the use at ppos and advance it (revising the plan on entering a
+ * new step). */
+dv_result_t dv__prefetch_next_locked(dv__dev_t *dev, dv__sched_t *s, int block);
+/* Give up one preparation. */
+void dv__prefetch_drop_locked(dv__dev_t *dev, dv__sched_t *s, dv__suse_t *u);
+/* Drop every preparation (destroy). */
 void dv__prefetch_drop_all_locked(dv__dev_t *dev, dv__sched_t *s);
 /* Prepare ahead without waiting, as far as the slots allow. */
 void dv__prefetch_run_locked(dv__dev_t *dev, dv__sched_t *s);
+/* Hand the use at `pos` to the consumer on `stream`: *addr, its pages
+ * pinned or its slot held. DV_OFFLOADED when it could not be prepared
+ * (nothing held). */
+dv_result_t dv__prefetch_take_locked(dv__dev_t *dev, dv__sched_t *s,
+                                     dv__suse_t *u, uint64_t pos, void *stream,
+                                     uint64_t *addr);
 
 #endif /* DV_CORE_SCHEDULE_H */
