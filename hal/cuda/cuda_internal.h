@@ -85,6 +85,7 @@ void dv__cu_event_cache_clear(dv__cu_dev_t *d);
 dv_result_t dv__cu_stream_create(void *ctx, void **stream);
 dv_result_t dv__cu_stream_destroy(void *ctx, void *stream);
 dv_result_t dv__cu_stream_synchronize(void *ctx, void *stream);
+dv_result_t dv__cu_stream_wait(void *ctx, void *stream, dv_hal_fence_t fence);
 /* DV_OK for a live stream of this device (of its primary context or of
  * another context on the same GPU), DV_ERROR_WRONG_DEVICE for one of another
  * GPU, DV_ERROR_INVALID_ARGUMENT for a destroyed one of ours, a value below

@@ -221,6 +221,30 @@ dv_result_t dv__cu_stream_synchronize(void *ctx, void *stream) {
     return DV_OK;
 }
 
+/* Streaming orders its copy stream and the caller's stream against each
+ * other with this (dynvram_stream.h): the GPU waits, the host does not. */
+dv_result_t dv__cu_stream_wait(void *ctx, void *stream, dv_hal_fence_t fence) {
+    dv__cu_dev_t *d = ctx;
+    dv_cu_result rc;
+    if (!fence) {
+        return dv__native_fail(DV_ERROR_INVALID_ARGUMENT, 0,
+                               "cuda stream_wait: NULL fence");
+    }
+    dv_result_t r = dv__cu_enter(d);
+    if (r != DV_OK) {
+        return r;
+    }
+    rc = dv__cu.cuStreamWaitEvent(cu_stream(stream), (dv_cu_event)fence,
+                                  DV_CU_EVENT_WAIT_DEFAULT);
+    dv__cu_leave(d);
+    if (rc != DV_CU_SUCCESS) {
+        return dv__cu_fail_as(rc, DV_ERROR_BACKEND,
+                              "cuStreamWaitEvent(stream %p, event %p)", stream,
+                              fence);
+    }
+    return DV_OK;
+}
+
 dv_result_t dv__cu_copy_h2d(void *ctx, uint64_t dst, const void *src,
                             uint64_t size, void *stream) {
     dv__cu_dev_t *d = ctx;
