@@ -41,7 +41,7 @@ def _stack(n, d, seed=0):
 
 
 @pytest.mark.parametrize("limit_kib", [65536, 1024, 512])
-def test_offload_outputs_equal_resident(limit_kib):
+def test_offload_fault_protocol_outputs_equal_resident(limit_kib):
     # 8 layers of 256x256 fp32 (256 KiB + bias each): 9 pages of 256 KiB.
     model = _stack(8, 256)
     x = torch.randn(4, 256, generator=torch.Generator().manual_seed(1))
@@ -49,23 +49,25 @@ def test_offload_outputs_equal_resident(limit_kib):
         ref = model(x).clone()
     dev = dynvram.Device("host", page_size=256 * 1024,
                          vram_limit=limit_kib * 1024)
-    off = dvt.offload(model, dv_device=dev)
+    off = dvt.offload(model, dv_device=dev, stream=False)
     with torch.no_grad():
-        outs = [model(x) for _ in range(3)]
+        outs = [model(x) for _ in range(4)]  # the first one learns
     for y in outs:
         assert torch.equal(y, ref)
     s = off.stats()
+    assert s["calls"] == 8 and s["uses"] == 16  # weight + bias per Linear
     if limit_kib == 65536:
-        # Everything fits: copied once, never streamed.
+        # Everything fits: each tensor copied once, never streamed.
         assert s["streamed"] == 0
-        assert s["copies"] == 8
+        assert s["copies"] == 16
     else:
-        # Part streams every step; the resident prefix is copied only once.
+        # Part streams every step; the resident prefix is copied once.
         assert s["streamed"] > 0
-        assert s["copies"] < 8 * 3
+        assert s["copies"] < 16 * 3
     assert s["pinned_bytes"] == 0
-    # Placed in first-use order: layer 0 at offset 0.
-    assert off._entries[0].offset == 0
+    # Placed in first-use order: layer 0's weight at offset 0.
+    assert off.calls[0].tensors[0].offset == 0
+    assert off.calls[0].module is model[0]
     dev.check()
     off.remove()
     # No tensor over the VBAR is left: everything was given back at once.
@@ -74,22 +76,56 @@ def test_offload_outputs_equal_resident(limit_kib):
         assert torch.equal(model(x), ref)  # back on the host, intact
 
 
+@pytest.mark.parametrize("limit_kib", [65536, 1536, 1024])
+def test_offload_streaming_outputs_equal_resident(limit_kib):
+    model = _stack(8, 256)
+    x = torch.randn(4, 256, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        ref = model(x).clone()
+    dev = dynvram.Device("host", page_size=64 * 1024,
+                         vram_limit=limit_kib * 1024)
+    off = dvt.offload(model, dv_device=dev)
+    with torch.no_grad():
+        outs = [model(x) for _ in range(4)]
+    for y in outs:
+        assert torch.equal(y, ref)
+    sched = off.stats()["schedule"]
+    assert sched["count"] == 16 and sched["steps"] == 3
+    assert sched["acquires"] == 3 * 16 and sched["offloaded"] == 0
+    if limit_kib == 65536:
+        assert sched["streamed"] == 0
+        assert sched["copies"] == 16  # each tensor copied in once
+    else:
+        assert sched["streamed"] > 0
+        # Steady steps copy only what is streamed, and the ring holds the
+        # first streamed tensors of the next step already.
+        done = sched["refills"] + sched["streamed"]
+        assert done <= sched["copies"] <= done + sched["ring_slots"]
+    assert off.stats()["pinned_bytes"] == 0
+    dev.check()
+    off.remove()
+    assert off.schedule.closed and off.vbar.released
+    with torch.no_grad():
+        assert torch.equal(model(x), ref)
+
+
 def test_offload_recopies_after_eviction(dev):
     model = _stack(4, 256)
     x = torch.randn(2, 256)
     with torch.no_grad():
         ref = model(x).clone()
     d = dynvram.Device("host", page_size=256 * 1024, vram_limit=64 * MIB)
-    off = dvt.offload(model, dv_device=d)
+    off = dvt.offload(model, dv_device=d, stream=False)
     with torch.no_grad():
+        model(x)                              # learns
         model(x)
-        assert off.stats()["copies"] == 4
+        assert off.stats()["copies"] == 8     # 4 weights + 4 biases
         model(x)
-        assert off.stats()["copies"] == 4  # generations unchanged
-        off.vbar.evict(off.vbar.size)       # as torch pressure would
+        assert off.stats()["copies"] == 8     # generations unchanged
+        off.vbar.evict(off.vbar.size)         # as torch pressure would
         off.vbar.prioritize()
         y = model(x)
-    assert off.stats()["copies"] == 8        # every layer copied again
+    assert off.stats()["copies"] == 16        # every tensor copied again
     assert torch.equal(y, ref)
     off.remove()
 
@@ -104,13 +140,24 @@ def test_offload_unpins_when_forward_raises():
             return self.lin(x)
 
     m = Bad()
+    x = torch.randn(2, 16)
+    with torch.no_grad():
+        ref = m(x).clone()
     d = dynvram.Device("host", page_size=64 * 1024, vram_limit=16 * MIB)
     off = dvt.offload(m, dv_device=d)
     with torch.no_grad():
         with pytest.raises(RuntimeError):
-            m(torch.randn(2, 5))  # wrong shape: Linear raises
-    if "always_call" in torch.nn.Module.register_forward_hook.__code__.co_varnames:
-        assert d.stats().pinned_bytes == 0
+            m(torch.randn(2, 5))  # wrong shape, while learning: learn again
+        assert not off.calls
+        assert torch.equal(m(x), ref)
+        assert len(off.calls) == 1
+        with pytest.raises(RuntimeError):
+            m(torch.randn(2, 5))  # wrong shape, while bound
+        # The next forward first ends what the failed one left bound (on a
+        # torch without always_call hooks).
+        assert torch.equal(m(x), ref)
+    assert d.stats().pinned_bytes == 0
+    assert off.stats()["schedule"]["acquires"] == 4
     off.remove()
 
 

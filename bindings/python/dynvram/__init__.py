@@ -31,6 +31,9 @@ InvalidArgumentError = _native.InvalidArgumentError
 OutOfMemoryError = _native.OutOfMemoryError
 
 PAGE_RESIDENT = _native.PAGE_RESIDENT
+USE_PLANNED_RESIDENT = _native.USE_PLANNED_RESIDENT
+USE_RESIDENT = _native.USE_RESIDENT
+RANGE_PREFER_RESIDENT = _native.RANGE_PREFER_RESIDENT
 PAGE_PINNED = _native.PAGE_PINNED
 DEFAULT_PAGE_SIZE = _native.DEFAULT_PAGE_SIZE
 
@@ -48,6 +51,7 @@ __all__ = [
     "Error",
     "InvalidArgumentError",
     "OutOfMemoryError",
+    "Schedule",
     "VBAR",
     "backends",
     "flush_log",
@@ -340,3 +344,67 @@ class VBAR(_native.VBAR):
             return "<dynvram.VBAR closed>"
         return "<dynvram.VBAR base=0x%x size=%d pages=%d>" % (
             self.base, self.size, self.page_count)
+
+
+# ---- streaming ----------------------------------------------------------------
+
+_PLACEMENTS = {"spread": _native.PLACEMENT_SPREAD,
+               "prefix": _native.PLACEMENT_PREFIX}
+
+
+class Schedule(_native.Schedule):
+    """A streaming schedule over a VBAR (C: include/dynvram_stream.h).
+
+    Schedule(vbar, ranges, ring_slots=0, slot_size=0, activation_reserve=0,
+             placement="spread", keep=None)
+
+    ranges: the uses of one step in order, each (offset, size, src_address)
+    or (offset, size, src_address, flags); a range may be used more than
+    once (a tied weight). src_address points at the range's bytes in host
+    memory (pinned for speed), which must stay valid and unchanged: pass
+    the objects owning them as `keep` and the schedule holds them.
+    ring_slots (default 2) slots of slot_size bytes (default the largest
+    range) are device memory counted in the budget. placement "spread"
+    keeps resident ranges spread through the step (so a 2-slot ring keeps
+    the copy engine busy), "prefix" keeps the first ones.
+
+    Per use i, in order (after the last comes use 0 of the next step):
+    ``addr = s.acquire(i, stream)`` gives the device address holding its
+    bytes (its VBAR address when resident, else a ring slot), with `stream`
+    ordered after the copy that brought them, or None when it can be
+    neither (larger than a slot, or every slot held: copy it yourself, and
+    do not release it); ``s.release(i, stream)`` after launching the work
+    that reads it. The VBAR cannot be closed while the schedule lives.
+    """
+
+    def __init__(self, vbar, ranges, ring_slots=0, slot_size=0,
+                 activation_reserve=0, placement="spread", keep=None):
+        p = _PLACEMENTS.get(placement, placement)
+        super().__init__(vbar, ranges, ring_slots, slot_size,
+                         activation_reserve, p, keep)
+
+    def info(self):
+        """Counters and sizes (dv_schedule_info_t): count, ranges,
+        ring_base, slot_stride, slot_size, ring_slots, placement, steps,
+        capacity_bytes, planned_bytes, planned_ranges, replans, acquires,
+        resident_hits, streamed, offloaded, copies, copied_bytes, refills,
+        deferred, host_waits."""
+        return _types.SimpleNamespace(**super().info())
+
+    def plan(self, as_bytes=False):
+        """Per use: USE_PLANNED_RESIDENT | USE_RESIDENT flags."""
+        flags = super().plan()
+        return flags if as_bytes else list(flags)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def __repr__(self):
+        if self.closed:
+            return "<dynvram.Schedule closed>"
+        return "<dynvram.Schedule %d uses ring=0x%x+%d>" % (
+            self.count, self.ring_base, self.ring_bytes)

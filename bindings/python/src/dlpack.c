@@ -59,17 +59,22 @@ typedef struct dvpy_dl_managed {
 typedef struct dvpy_dl_block {
     dvpy_dl_managed m;
     int64_t shape[1];
-    dvpy_vbar *owner;
+    PyObject *owner;                /* a VBAR, or a schedule (its ring) */
+    void (*release)(PyObject *owner); /* ends the owner's export */
 } dvpy_dl_block;
 
 static void dvpy_dl_deleter(dvpy_dl_managed *m) {
     dvpy_dl_block *b = (dvpy_dl_block *)m;
     if (Py_IsInitialized()) {
         PyGILState_STATE st = PyGILState_Ensure();
-        dvpy_vbar_export_release(b->owner);
+        b->release(b->owner);
         PyGILState_Release(st);
     }
     free(b);
+}
+
+static void dvpy_dl_vbar_release(PyObject *owner) {
+    dvpy_vbar_export_release((dvpy_vbar *)owner);
 }
 
 static void dvpy_dl_capsule_destructor(PyObject *cap) {
@@ -121,7 +126,8 @@ PyObject *dvpy_dlpack_capsule(PyObject *mod, PyObject *args) {
         free(b);
         return NULL;
     }
-    b->owner = v;
+    b->owner = (PyObject *)v;
+    b->release = dvpy_dl_vbar_release;
     b->shape[0] = (int64_t)n; /* n <= the VBAR's size < 2^63 */
     b->m.dl_tensor.data = (void *)(uintptr_t)(v->base + off);
     b->m.dl_tensor.device.device_type = dtype;
@@ -140,6 +146,34 @@ PyObject *dvpy_dlpack_capsule(PyObject *mod, PyObject *args) {
         dvpy_vbar_export_release(v);
         free(b);
         return NULL;
+    }
+    return cap;
+}
+
+PyObject *dvpy_dlpack_owned(uint64_t addr, uint64_t n, int dtype, int did,
+                            PyObject *owner, void (*release)(PyObject *)) {
+    dvpy_dl_block *b = calloc(1, sizeof(*b));
+    if (!b) {
+        release(owner);
+        return PyErr_NoMemory();
+    }
+    b->owner = owner;
+    b->release = release;
+    b->shape[0] = (int64_t)n;
+    b->m.dl_tensor.data = (void *)(uintptr_t)addr;
+    b->m.dl_tensor.device.device_type = dtype;
+    b->m.dl_tensor.device.device_id = did;
+    b->m.dl_tensor.ndim = 1;
+    b->m.dl_tensor.dtype.code = DVPY_DL_UINT;
+    b->m.dl_tensor.dtype.bits = 8;
+    b->m.dl_tensor.dtype.lanes = 1;
+    b->m.dl_tensor.shape = b->shape;
+    b->m.manager_ctx = b;
+    b->m.deleter = dvpy_dl_deleter;
+    PyObject *cap = PyCapsule_New(&b->m, "dltensor", dvpy_dl_capsule_destructor);
+    if (!cap) {
+        release(owner);
+        free(b);
     }
     return cap;
 }

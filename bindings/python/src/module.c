@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "dv_interpose.h"
+#include "dynvram_stream.h"
 
 PyTypeObject *dvpy_device_type;
 PyTypeObject *dvpy_vbar_type;
@@ -391,7 +392,12 @@ static int dvpy_add_constants(PyObject *m) {
         dvpy_add_int(m, "CAP_HOST_ACCESSIBLE", DV_CAP_HOST_ACCESSIBLE) < 0 ||
         dvpy_add_int(m, "VERSION_MAJOR", DV_VERSION_MAJOR) < 0 ||
         dvpy_add_int(m, "VERSION_MINOR", DV_VERSION_MINOR) < 0 ||
-        dvpy_add_int(m, "VERSION_PATCH", DV_VERSION_PATCH) < 0) {
+        dvpy_add_int(m, "VERSION_PATCH", DV_VERSION_PATCH) < 0 ||
+        dvpy_add_int(m, "PLACEMENT_SPREAD", DV_PLACEMENT_SPREAD) < 0 ||
+        dvpy_add_int(m, "PLACEMENT_PREFIX", DV_PLACEMENT_PREFIX) < 0 ||
+        dvpy_add_int(m, "RANGE_PREFER_RESIDENT", DV_RANGE_PREFER_RESIDENT) < 0 ||
+        dvpy_add_int(m, "USE_PLANNED_RESIDENT", DV_USE_PLANNED_RESIDENT) < 0 ||
+        dvpy_add_int(m, "USE_RESIDENT", DV_USE_RESIDENT) < 0) {
         return -1;
     }
     return 0;
@@ -446,11 +452,16 @@ PyMODINIT_FUNC PyInit__native(void) {
     if (!dvpy_vbar_type) {
         goto fail;
     }
+    dvpy_schedule_type = (PyTypeObject *)PyType_FromSpec(&dvpy_schedule_spec);
+    if (!dvpy_schedule_type) {
+        goto fail;
+    }
     if (dvpy_add_object(m, "Error", dvpy_error) < 0 ||
         dvpy_add_object(m, "InvalidArgumentError", dvpy_value_error) < 0 ||
         dvpy_add_object(m, "OutOfMemoryError", dvpy_memory_error) < 0 ||
         dvpy_add_object(m, "Device", (PyObject *)dvpy_device_type) < 0 ||
         dvpy_add_object(m, "VBAR", (PyObject *)dvpy_vbar_type) < 0 ||
+        dvpy_add_object(m, "Schedule", (PyObject *)dvpy_schedule_type) < 0 ||
         dvpy_add_constants(m) < 0 ||
         PyModule_AddIntConstant(m, "DEFAULT_PAGE_SIZE",
                                 (long)DV_DEFAULT_PAGE_SIZE) < 0) {

@@ -9,6 +9,7 @@
  *   device.c  the Device base type
  *   vbar.c    the VBAR base type, including the fault/unpin fast path
  *   dlpack.c  DLPack capsules over device or host memory
+ *   schedule.c the Schedule base type (dynvram_stream.h), its fast path
  *
  * State is module-global (the module does not support sub-interpreters).
  * Every function here expects the GIL to be held unless it says otherwise.
@@ -128,6 +129,8 @@ static inline void dvpy_log_poll(void) {
 /* Type specs, instantiated by module init. */
 extern PyType_Spec dvpy_device_spec;
 extern PyType_Spec dvpy_vbar_spec;
+extern PyType_Spec dvpy_schedule_spec;
+extern PyTypeObject *dvpy_schedule_type;
 
 /* Views (vbar.c). acquire: count a new export of `v` and take a reference
  * to it; ValueError (returns -1) when the VBAR is closed. release: drop
@@ -139,6 +142,12 @@ void dvpy_vbar_export_release(dvpy_vbar *v);
 
 /* A closed device's handle once its last deferred VBAR is gone (device.c). */
 void dvpy_device_finish_close(dvpy_device *d);
+
+/* A DLPack capsule over [addr, addr + n) (uint8) of a device of DLPack type
+ * `dtype`, whose export of `owner` (taken by the caller) is ended by
+ * release(owner) when the consumer is done, or at once on failure. */
+PyObject *dvpy_dlpack_owned(uint64_t addr, uint64_t n, int dtype, int did,
+                            PyObject *owner, void (*release)(PyObject *));
 
 /* Module-level functions defined outside module.c. */
 PyObject *dvpy_dlpack_capsule(PyObject *mod, PyObject *args);
