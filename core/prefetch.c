@@ -269,8 +269,11 @@ void dv__prefetch_drop_locked(dv__dev_t *dev, dv__sched_t *s, dv__suse_t *u) {
     u->prep = DV__PREP_NONE;
 }
 
-/* Every slot is prepared or held and the use at `pos` cannot wait: take
- * the slot prepared for the latest use after it (prepared again later). */
+/* Every slot is prepared or held and the use at `pos` (a planned-resident
+ * range that pressure took) cannot wait: take the slot prepared for the
+ * latest use after it. The prefetcher goes back to that use, dropping what
+ * it prepared from there on, so no use is left unprepared behind it (a
+ * hole would steal again, and so on for ever). */
 static dv_result_t steal_slot(dv__dev_t *dev, dv__sched_t *s, uint64_t pos,
                               uint32_t *out) {
     uint32_t best = DV__NO_SLOT;
@@ -284,7 +287,14 @@ static dv_result_t steal_slot(dv__dev_t *dev, dv__sched_t *s, uint64_t pos,
     if (best == DV__NO_SLOT) {
         return DV_NOT_READY;
     }
-    dv__prefetch_drop_locked(dev, s, &s->uses[s->slots[best].pos % s->count]);
+    uint64_t from = s->slots[best].pos;
+    for (uint64_t p = from; p < s->ppos; p++) {
+        dv__suse_t *w = &s->uses[p % s->count];
+        if (w->prep != DV__PREP_NONE && w->pos == p) {
+            dv__prefetch_drop_locked(dev, s, w);
+        }
+    }
+    s->ppos = from;
     *out = best;
     return DV_OK;
 }
