@@ -333,6 +333,18 @@ dv_result_t dv__prefetch_prepare_locked(dv__dev_t *dev, dv__sched_t *s,
         u->prep = DV__PREP_OFFLOAD;
         goto done;
     }
+    if (!dv__ring_mapped(s)) {
+        /* The first streamed use since the ring was given back. Its room
+         * comes from lower-priority VBARs only. */
+        r = dv__ring_map_locked(dev, s, s->vbar->page_count);
+        if (r == DV_ERROR_OUT_OF_DEVICE_MEMORY && block) {
+            u->prep = DV__PREP_OFFLOAD; /* the caller copies it itself */
+            goto done;
+        }
+        if (r != DV_OK) {
+            return r;
+        }
+    }
     uint32_t k = DV__NO_SLOT;
     r = pick_slot(dev, s, block, &k);
     if (r == DV_NOT_READY && block) {
@@ -351,11 +363,41 @@ done:
     return DV_OK;
 }
 
+/* At a step boundary: a ring that streamed nothing during the last step,
+ * that the plan no longer needs and whose slots are idle goes back. */
+static void maybe_unmap_ring(dv__dev_t *dev, dv__sched_t *s) {
+    int idle = s->ring_mapped && !dv__plan_streams(s) &&
+               s->st.streamed == s->streamed_at_plan;
+    for (uint32_t k = 0; idle && k < s->nslots; k++) {
+        dv__slot_t *sl = &s->slots[k];
+        idle = sl->state == DV__SLOT_FREE ||
+               (sl->state == DV__SLOT_DRAINING &&
+                (!sl->consumer ||
+                 dev->hal.fence_query(dev->ctx, sl->consumer) == DV_OK));
+        idle = idle && (!sl->ready ||
+                        dev->hal.fence_query(dev->ctx, sl->ready) == DV_OK);
+    }
+    s->streamed_at_plan = s->st.streamed;
+    if (!idle) {
+        return;
+    }
+    for (uint32_t k = 0; k < s->nslots; k++) {
+        dv__sched_fence_drop(dev, &s->slots[k].consumer);
+        dv__sched_fence_drop(dev, &s->slots[k].ready);
+        s->slots[k].state = DV__SLOT_FREE;
+    }
+    if (dv__ring_unmap_locked(dev, s) != DV_OK) {
+        dv__log(DV_LOG_DEBUG, "schedule %p: ring kept: %s",
+                (void *)(uintptr_t)s->handle, dv_last_error());
+    }
+}
+
 /* Prepare the use at ppos and move on; a new step revises the plan. */
 dv_result_t dv__prefetch_next_locked(dv__dev_t *dev, dv__sched_t *s, int block) {
     uint64_t step = dv__sched_step(s, s->ppos);
     if (step != s->plan_step) {
         dv__plan_step_locked(dev, s, step);
+        maybe_unmap_ring(dev, s);
     }
     dv_result_t r = dv__prefetch_prepare_locked(dev, s, s->ppos, block);
     if (r == DV_OK) {

@@ -202,6 +202,7 @@ static dv_result_t build_items(dv__sched_t *s, const dv_schedule_range_t *rg,
     }
     for (uint64_t k = 0; k < s->nitems; k++) {
         for (uint64_t p = s->items[k].first; p <= s->items[k].last; p++) {
+            s->all_pages += !s->covered[p];
             s->covered[p] = 1;
         }
     }
@@ -333,9 +334,18 @@ dv_result_t dv_schedule_create(dv_device_t *dh, dv_vbar_t *vh,
             goto fail;
         }
     }
-    r = dv__ring_create_locked(dev, s);
+    r = dv__ring_reserve_locked(dev, s);
     if (r != DV_OK) {
         goto fail;
+    }
+    dv__plan_initial_locked(dev, s);
+    if (dv__plan_streams(s)) {
+        /* Something is streamed from the first step: the ring must fit
+         * now (its room may come from this VBAR's own pages too). */
+        r = dv__ring_map_locked(dev, s, 0);
+        if (r != DV_OK) {
+            goto fail;
+        }
     }
     s->gpu_order = (dev->caps.flags & DV_CAP_ASYNC_COPY) && dev->hal.stream_wait &&
                    dev->hal.fence_record;
@@ -343,7 +353,6 @@ dv_result_t dv_schedule_create(dv_device_t *dh, dv_vbar_t *vh,
     v->sched = s;
     v->watermark = v->page_count;
     dv__recovery_reset(v, 0);
-    dv__plan_initial_locked(dev, s);
     s->next = dev->scheds;
     dev->scheds = s;
     dv__log(DV_LOG_DEBUG,
@@ -358,6 +367,14 @@ dv_result_t dv_schedule_create(dv_device_t *dh, dv_vbar_t *vh,
     *out = (dv_schedule_t *)(uintptr_t)s->handle;
     return dv__ok();
 fail:
+    if (s->ring_va && dv__ring_destroy_locked(dev, s) != DV_OK) {
+        /* Only a second driver failure gets here: leak the rest, but keep
+         * the books equal to what the schedules hold. */
+        dv__log(DV_LOG_ERROR, "%s: ring left behind after a failure",
+                create_fn);
+        dev->ring_bytes -= s->ring_mapped * dev->page_size;
+        s->ring_mapped = 0;
+    }
     if (s->copy_stream && dev->hal.stream_destroy(dev->ctx, s->copy_stream) !=
                               DV_OK) {
         dv__log(DV_LOG_ERROR, "%s: copy stream left behind", create_fn);
@@ -497,6 +514,7 @@ dv_result_t dv_schedule_get_info(dv_device_t *dh, dv_schedule_t *sh,
     info->capacity_bytes = s->cap_pages * ps;
     info->planned_bytes = s->planned_pages * ps;
     info->planned_ranges = s->planned_items;
+    info->ring_mapped_bytes = s->ring_mapped * ps;
     dv__mutex_unlock(&dev->lock);
     return dv__ok();
 }

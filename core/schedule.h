@@ -122,9 +122,11 @@ struct dv__sched {
     uint32_t nslots;
     uint64_t slot_size;  /* bytes a slot holds */
     uint64_t slot_pages;
-    uint64_t ring_va;    /* 0 when not reserved */
+    uint64_t ring_va;    /* reserved for the schedule's life; 0 if not */
     dv_hal_mem_t *ring_mem;
     uint64_t ring_mapped; /* pages mapped from ring_va on */
+    uint64_t all_pages;   /* pages covered by the items */
+    uint64_t streamed_at_plan; /* st.streamed when the plan was last revised */
 
     void *copy_stream;  /* dynvram's own, or NULL (the default stream) */
     uint8_t gpu_order;  /* asynchronous copies ordered by stream_wait */
@@ -159,17 +161,28 @@ static inline uint64_t dv__sched_step(const dv__sched_t *s, uint64_t pos) {
 }
 
 /* ---- schedule_ring.c ---- */
-/* Reserve and map the ring, making room in the budget by evicting
- * lower-priority VBARs and the schedule's own VBAR. Nothing kept on
- * failure. */
-dv_result_t dv__ring_create_locked(dv__dev_t *dev, dv__sched_t *s);
-/* Unmap and give back the ring (pool first). Can be called again after a
- * failure; the slots' fences must be done. */
+/* Reserve the ring's address range (no memory). */
+dv_result_t dv__ring_reserve_locked(dv__dev_t *dev, dv__sched_t *s);
+/* Map memory under every slot, making room in the budget by evicting VBARs
+ * below the schedule's, then its own pages at or above self_floor.
+ * DV_ERROR_OUT_OF_DEVICE_MEMORY when it does not fit; pages mapped before
+ * a failure stay mapped and counted. */
+dv_result_t dv__ring_map_locked(dv__dev_t *dev, dv__sched_t *s,
+                                uint64_t self_floor);
+/* Give the ring's memory back (pool first); the range stays reserved. The
+ * slots must be idle. */
+dv_result_t dv__ring_unmap_locked(dv__dev_t *dev, dv__sched_t *s);
+/* Unmap and unreserve. Can be called again after a failure. */
 dv_result_t dv__ring_destroy_locked(dv__dev_t *dev, dv__sched_t *s);
+static inline int dv__ring_mapped(const dv__sched_t *s) {
+    return s->ring_mapped == s->slot_pages * s->nslots;
+}
 
 /* ---- schedule_plan.c ---- */
 /* Classes of the items (after the ring's slot size is known). */
 void dv__plan_classify(dv__sched_t *s);
+/* Does the plan stream a range (an unplanned range that fits a slot)? */
+int dv__plan_streams(const dv__sched_t *s);
 /* Resident capacity now, in pages (see dynvram_stream.h). */
 uint64_t dv__plan_capacity_locked(dv__dev_t *dev, dv__sched_t *s);
 /* The first plan, at creation. */

@@ -28,6 +28,10 @@ static dv_result_t check_slots(const dv__sched_t *s) {
                    "%u holders",
                    (const void *)s, k, sl->state, preps, holds);
         }
+        if (!dv__ring_mapped(s) && sl->state != DV__SLOT_FREE) {
+            BROKEN("schedule %p: slot %u in use while the ring is not mapped",
+                   (const void *)s, k);
+        }
         if (sl->consumer && sl->state != DV__SLOT_DRAINING) {
             BROKEN("schedule %p: slot %u has a consumer fence in state %u",
                    (const void *)s, k, sl->state);

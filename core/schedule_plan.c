@@ -4,12 +4,13 @@
  * SPDX-License-Identifier: Apache-2.0
  *
  * Capacity. What the plan may keep resident, in pages: the budget, less
- * every ring, less what higher-priority VBARs hold, less the memory left
- * for framework allocations (the larger of the schedule's
+ * the other schedules' rings, less what higher-priority VBARs hold, less
+ * the memory left for framework allocations (the larger of the schedule's
  * activation_reserve and the framework's peak during this or the last
  * step), less the VBAR's own resident pages that no range of the schedule
- * covers (plain faults). Lower-priority VBARs and the pool count as room:
- * a prefetch evicts the former and reuses the latter.
+ * covers (plain faults); and less this schedule's ring unless every range
+ * fits without one. Lower-priority VBARs and the pool count as room: a
+ * prefetch evicts the former and reuses the latter.
  *
  * Choice. Items are taken class by class (schedule.h): ranges the caller
  * asked to keep, ranges larger than a slot (they cannot be streamed),
@@ -60,13 +61,25 @@ void dv__plan_classify(dv__sched_t *s) {
     }
 }
 
+int dv__plan_streams(const dv__sched_t *s) {
+    for (uint64_t k = 0; k < s->nitems; k++) {
+        if (!s->items[k].planned && s->items[k].size <= s->slot_size) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 uint64_t dv__plan_capacity_locked(dv__dev_t *dev, dv__sched_t *s) {
     uint64_t budget = 0;
     if (dv__budget_locked(dev, 0, &budget) != DV_OK) {
         /* No reading: plan with what is planned (no growth, no shrink). */
         return s->planned_pages;
     }
-    uint64_t taken = dev->ring_bytes;
+    /* Other schedules' rings are taken; ours counts only if the plan
+     * needs one (below). */
+    uint64_t ps = dev->page_size;
+    uint64_t taken = dev->ring_bytes - s->ring_mapped * ps;
     for (dv__vbar_t *v = dev->top; v && v != s->vbar; v = v->down) {
         taken += v->resident_pages * dev->page_size;
     }
@@ -84,11 +97,16 @@ uint64_t dv__plan_capacity_locked(dv__dev_t *dev, dv__sched_t *s) {
     for (uint64_t p = 0; p < me->page_count; p++) {
         other += me->pages[p].resident && !s->covered[p];
     }
-    taken += other * dev->page_size;
+    taken += other * ps;
     if (taken > UINT64_MAX - reserve || budget <= taken + reserve) {
         return 0;
     }
-    return (budget - taken - reserve) / dev->page_size;
+    uint64_t cap = (budget - taken - reserve) / ps;
+    if (cap >= s->all_pages) {
+        return cap; /* everything fits: no ring needed */
+    }
+    uint64_t ring = s->slot_pages * s->nslots;
+    return cap > ring ? cap - ring : 0;
 }
 
 /* ---- the planned set, in pages --------------------------------------- */
@@ -124,12 +142,20 @@ static void plan_drop(dv__sched_t *s, dv__sitem_t *it) {
 /* One pass over the candidates; returns the pages left. */
 static uint64_t choose_pass(dv__sched_t *s, int cls, const uint8_t *pick,
                             uint64_t left, int grow) {
-    uint64_t total = 0;
+    /* The candidates' pages not planned yet, each counted once (ranges
+     * may share pages): the fraction handed out is left / total. */
+    uint64_t total = 0, last_page = UINT64_MAX;
     for (uint64_t k = 0; k < s->nitems; k++) {
         dv__sitem_t *it = &s->items[k];
-        if (it->cls == cls && !it->planned && (!pick || pick[k])) {
-            total += cost(s, it);
+        if (it->cls != cls || it->planned || (pick && !pick[k])) {
+            continue;
         }
+        for (uint64_t p = it->first; p <= it->last; p++) {
+            if (s->plan_refs[p] == 0 && p != last_page) {
+                total++;
+            }
+        }
+        last_page = it->last; /* ranges in use order rarely interleave */
     }
     int spread = cls == DV__CLS_REGULAR && s->placement == DV_PLACEMENT_SPREAD;
     int64_t share = (int64_t)(left < total ? left : total); /* to hand out */
@@ -183,6 +209,16 @@ static uint64_t choose(dv__sched_t *s, int cls, const uint8_t *pick,
 
 /* Grow the plan to at most `cap` pages with unplanned items. */
 static void grow_to(dv__sched_t *s, uint64_t cap, int grow) {
+    if (cap >= s->all_pages) {
+        /* Everything fits (and then no ring is needed): plan it all. */
+        for (uint64_t k = 0; k < s->nitems; k++) {
+            if (!s->items[k].planned) {
+                plan_add(s, &s->items[k]);
+                s->items[k].grown = (uint8_t)grow;
+            }
+        }
+        return;
+    }
     uint64_t left = cap > s->planned_pages ? cap - s->planned_pages : 0;
     for (int c = 0; c < DV__CLS_COUNT; c++) {
         left = choose(s, c, NULL, left, grow);

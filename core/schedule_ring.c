@@ -7,13 +7,16 @@
  *
  * A slot is slot_pages pages of the device's page size, mapped back to back
  * (a copy may cross page boundaries: the range is contiguous virtual
- * memory). Pages come from the pool first and go back to it (bounded) when
- * the ring is destroyed, so a ring costs no driver allocation when the pool
+ * memory). The address range is reserved for the schedule's whole life, so
+ * slot addresses (and views of them) never change; the memory under it is
+ * mapped only while the plan streams something: a schedule whose ranges
+ * all stay resident holds no ring. Pages come from the pool first and go
+ * back to it (bounded), so a ring costs no driver allocation when the pool
  * has pages, exactly like a populating fault. Room in the budget is made by
- * the one eviction walk: VBARs below the schedule's VBAR, then the VBAR's
- * own pages (the schedule plans them anyway); never a higher-priority
- * VBAR. Every mapped page is counted in dev->ring_bytes as soon as it is
- * mapped, so the accounting holds after any failure.
+ * the one eviction walk: VBARs below the schedule's VBAR, and at creation
+ * the VBAR's own pages (the schedule plans them anyway); never a
+ * higher-priority VBAR. Every mapped page is counted in dev->ring_bytes as
+ * soon as it is mapped, so the accounting holds after any failure.
  */
 #include <stdlib.h>
 
@@ -77,113 +80,116 @@ static dv_result_t take_page(dv__dev_t *dev, dv__sched_t *s, dv_hal_mem_t *m) {
         }
         dev->st.oom_retries++;
         uint64_t got = 0;
-        r = dv__evict_victims_locked(dev, s->vbar, 0, 1, 1, &got);
+        r = dv__evict_victims_locked(dev, s->vbar, s->vbar->page_count, 1, 1,
+                                     &got);
         if (r != DV_OK) {
             return r;
         }
         if (!got) {
             return dv__fail(DV_ERROR_OUT_OF_DEVICE_MEMORY,
-                            "dv_schedule_create: the backend has no memory "
-                            "for the ring and nothing is left to evict");
+                            "dv_schedule: the backend has no memory for the "
+                            "ring and nothing is left to evict");
         }
     }
 }
 
-dv_result_t dv__ring_create_locked(dv__dev_t *dev, dv__sched_t *s) {
+dv_result_t dv__ring_reserve_locked(dv__dev_t *dev, dv__sched_t *s) {
     uint64_t ps = dev->page_size;
-    uint64_t pages = s->slot_pages * s->nslots;
     if (s->slot_pages > UINT64_MAX / ps / s->nslots) {
         return dv__fail(DV_ERROR_INVALID_ARGUMENT,
                         "dv_schedule_create: a ring of %u slots of %llu "
                         "bytes overflows",
                         s->nslots, (unsigned long long)s->slot_size);
     }
+    uint64_t pages = s->slot_pages * s->nslots;
     s->ring_mem = calloc((size_t)pages, sizeof(*s->ring_mem));
     if (!s->ring_mem) {
         return dv__fail(DV_ERROR_OUT_OF_HOST_MEMORY,
                         "dv_schedule_create: ring table");
     }
-    uint64_t budget = 0;
-    dv_result_t r = dv__budget_locked(dev, 1, &budget);
-    if (r != DV_OK) {
-        goto fail;
-    }
-    /* Room first, all of it, so a ring that cannot fit evicts nothing
-     * more than it must and fails before touching the driver. */
-    uint64_t used = dv__used_locked(dev);
-    uint64_t room = (budget > used ? (budget - used) / ps : 0) + dev->pool_count;
-    if (pages > room) {
-        uint64_t got = 0;
-        r = dv__evict_victims_locked(dev, s->vbar, 0, pages - room, 1, &got);
-        if (r != DV_OK) {
-            goto fail;
-        }
-        if (got < pages - room) {
-            r = dv__fail(DV_ERROR_OUT_OF_DEVICE_MEMORY,
-                         "dv_schedule_create: a ring of %u x %llu bytes does "
-                         "not fit the budget of %llu bytes (in use %llu "
-                         "after evicting %llu pages)",
-                         s->nslots, (unsigned long long)(s->slot_pages * ps),
-                         (unsigned long long)budget,
-                         (unsigned long long)dv__used_locked(dev),
-                         (unsigned long long)got);
-            goto fail;
-        }
-    }
-    r = dev->hal.reserve(dev->ctx, pages * ps, &s->ring_va);
+    dv_result_t r = dev->hal.reserve(dev->ctx, pages * ps, &s->ring_va);
     if (r != DV_OK) {
         if (r == DV_ERROR_OUT_OF_DEVICE_MEMORY ||
             r == DV_ERROR_OUT_OF_HOST_MEMORY) {
             r = DV_ERROR_ADDRESS_SPACE;
         }
         s->ring_va = 0;
-        dv__hal_fail(dev, r, "reserve (ring)");
-        goto fail;
+        free(s->ring_mem);
+        s->ring_mem = NULL;
+        return dv__hal_fail(dev, r, "reserve (ring)");
     }
-    for (uint64_t j = 0; j < pages; j++) {
+    for (uint32_t k = 0; k < s->nslots; k++) {
+        s->slots[k].va = s->ring_va + (uint64_t)k * s->slot_pages * ps;
+    }
+    return DV_OK;
+}
+
+dv_result_t dv__ring_map_locked(dv__dev_t *dev, dv__sched_t *s,
+                                uint64_t self_floor) {
+    uint64_t ps = dev->page_size;
+    uint64_t pages = s->slot_pages * s->nslots;
+    if (s->ring_mapped == pages) {
+        return DV_OK;
+    }
+    uint64_t budget = 0;
+    dv_result_t r = dv__budget_locked(dev, 0, &budget);
+    if (r != DV_OK) {
+        return r;
+    }
+    /* Room first, all of it, so a ring that cannot fit evicts no more than
+     * it must and fails before touching the driver. */
+    uint64_t need = pages - s->ring_mapped;
+    uint64_t used = dv__used_locked(dev);
+    uint64_t room = (budget > used ? (budget - used) / ps : 0) + dev->pool_count;
+    if (need > room) {
+        uint64_t got = 0;
+        r = dv__evict_victims_locked(dev, s->vbar, self_floor, need - room, 1,
+                                     &got);
+        if (r != DV_OK) {
+            return r;
+        }
+        if (got < need - room) {
+            return dv__fail(DV_ERROR_OUT_OF_DEVICE_MEMORY,
+                            "dv_schedule: a ring of %u x %llu bytes does not "
+                            "fit the budget of %llu bytes (in use %llu after "
+                            "evicting %llu pages)",
+                            s->nslots,
+                            (unsigned long long)(s->slot_pages * ps),
+                            (unsigned long long)budget,
+                            (unsigned long long)dv__used_locked(dev),
+                            (unsigned long long)got);
+        }
+    }
+    while (s->ring_mapped < pages) {
+        uint64_t j = s->ring_mapped;
         dv_hal_mem_t m;
         r = take_page(dev, s, &m);
         if (r != DV_OK) {
-            goto fail;
+            return r; /* the pages mapped so far stay, counted */
         }
         r = dev->hal.map(dev->ctx, s->ring_va + j * ps, ps, m);
         if (r != DV_OK) {
             dv__hal_fail(dev, r, "map (ring)");
             give_back(dev, m);
-            goto fail;
+            dv__pool_trim_locked(dev, budget, dev->pool_limit_pages);
+            return r;
         }
         s->ring_mem[j] = m;
         s->ring_mapped = j + 1;
         dev->ring_bytes += ps;
     }
-    for (uint32_t k = 0; k < s->nslots; k++) {
-        s->slots[k].va = s->ring_va + (uint64_t)k * s->slot_pages * ps;
-    }
     dv__pool_trim_locked(dev, budget, dev->pool_limit_pages);
     return DV_OK;
-fail:
-    /* Unwinding what was mapped keeps the first failure's message. */
-    if (s->ring_va) {
-        if (unmap_down_to(dev, s, 0) != DV_OK ||
-            dev->hal.unreserve(dev->ctx, s->ring_va, pages * ps) != DV_OK) {
-            /* Only a second driver failure gets here: leak the rest, but
-             * keep the books equal to what the schedules hold. */
-            dv__log(DV_LOG_ERROR, "dv_schedule_create: %llu ring pages left "
-                    "behind after a failure",
-                    (unsigned long long)s->ring_mapped);
-            dev->ring_bytes -= s->ring_mapped * ps;
-            s->ring_mapped = 0;
-        }
-        s->ring_va = 0;
-    }
-    free(s->ring_mem);
-    s->ring_mem = NULL;
+}
+
+dv_result_t dv__ring_unmap_locked(dv__dev_t *dev, dv__sched_t *s) {
+    dv_result_t r = unmap_down_to(dev, s, 0);
     dv__pool_trim_locked(dev, UINT64_MAX, dev->pool_limit_pages);
     return r;
 }
 
 dv_result_t dv__ring_destroy_locked(dv__dev_t *dev, dv__sched_t *s) {
-    dv_result_t r = unmap_down_to(dev, s, 0);
+    dv_result_t r = dv__ring_unmap_locked(dev, s);
     if (r != DV_OK) {
         return r;
     }
@@ -197,6 +203,5 @@ dv_result_t dv__ring_destroy_locked(dv__dev_t *dev, dv__sched_t *s) {
     }
     free(s->ring_mem);
     s->ring_mem = NULL;
-    dv__pool_trim_locked(dev, UINT64_MAX, dev->pool_limit_pages);
     return DV_OK;
 }

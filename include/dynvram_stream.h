@@ -41,7 +41,10 @@
  *    brought range i (never on the whole copy stream); release records a
  *    fence on `stream` and the slot is reused only after it.
  *  - Pressure. Ring slots are device memory charged to the device's one
- *    budget (dv_device_stats_t.ring_bytes). A prefetch makes room only by
+ *    budget (dv_device_stats_t.ring_bytes), mapped only while the plan
+ *    streams something: when every range fits, the schedule holds no ring,
+ *    and a ring that streamed nothing for a step is given back at the next
+ *    step boundary (its addresses stay reserved). A prefetch makes room only by
  *    evicting lower-priority VBARs: never a page the schedule needs sooner.
  *    A range planned resident that cannot be made resident now is streamed
  *    this time. The plan follows the budget at step boundaries: it shrinks
@@ -130,9 +133,9 @@ DV_API void dv_schedule_options_init(dv_schedule_options_t *opts);
  * Create a schedule of `count` uses of ranges of `vbar`, in use order.
  * Two uses either name the same range (same offset, size and src) or
  * ranges that do not overlap. Makes the ring (device memory, charged to
- * the budget; lower-priority VBARs and this VBAR's own pages are evicted to
- * make room for it), a copy stream, and the first plan. Nothing is copied
- * until the first acquire.
+ * the budget, when the first plan streams something; lower-priority VBARs and
+ * this VBAR's own pages are evicted to make room for it), a copy stream, and
+ * the first plan. Nothing is copied until the first acquire.
  * [in]  dev, vbar      the VBAR must belong to dev and have no schedule.
  * [in]  ranges, count  count >= 1; copied.
  * [in][optional] opts  NULL = defaults.
@@ -201,7 +204,8 @@ DV_API dv_result_t dv_schedule_release(dv_device_t *dev, dv_schedule_t *sched,
 typedef struct dv_schedule_info {
     uint64_t count;        /* uses per step */
     uint64_t ranges;       /* distinct ranges */
-    uint64_t ring_base;    /* device address of slot 0 */
+    uint64_t ring_base;    /* device address of slot 0 (reserved for the
+                              schedule's life; memory mapped on demand) */
     uint64_t slot_stride;  /* bytes from one slot to the next (whole pages) */
     uint64_t slot_size;    /* bytes a slot holds */
     uint32_t ring_slots;
@@ -220,6 +224,8 @@ typedef struct dv_schedule_info {
     uint64_t refills;          /* resident ranges copied into fresh pages */
     uint64_t deferred;         /* slot refills put off: consumer not done */
     uint64_t host_waits;       /* acquires that waited on the host */
+    uint64_t ring_mapped_bytes; /* memory under the ring now (0 while the
+                                   plan streams nothing) */
 } dv_schedule_info_t;
 
 /* Results: DV_OK; DV_ERROR_INVALID_ARGUMENT; DV_ERROR_WRONG_DEVICE. */

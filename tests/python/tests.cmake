@@ -44,5 +44,11 @@ if(DV_PYTHON AND NOT WIN32)
              COMMAND ${DV_PYTHON} ${PROJECT_SOURCE_DIR}/bench/recovery.py --dry-run)
     set_tests_properties(bench.recovery.host PROPERTIES
       ENVIRONMENT "${_dv_py_env}" TIMEOUT 120)
+    # bench/offload.py (W1) on the host backend: every mode runs, streaming
+    # copies exactly its streamed weights and spreads them.
+    add_test(NAME bench.offload.host
+             COMMAND ${DV_PYTHON} ${PROJECT_SOURCE_DIR}/bench/offload.py --dry-run)
+    set_tests_properties(bench.offload.host PROPERTIES
+      ENVIRONMENT "${_dv_py_env}" TIMEOUT 120)
   endif()
 endif()

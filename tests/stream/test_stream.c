@@ -450,3 +450,43 @@ Test(stream, pressure_wastes_no_copies_afterwards_spread) {
 Test(stream, pressure_wastes_no_copies_afterwards_prefix) {
     no_wasted_copies_after_pressure(DV_PLACEMENT_PREFIX);
 }
+
+Test(stream, a_model_that_fits_holds_no_ring) {
+    /* 16 pages of ranges on a device of 20: everything resident, no ring;
+     * activations squeeze it: the ring comes when something streams, and
+     * goes once a step streamed nothing again. */
+    ts_model_t m;
+    dv_device_t *dev = open_model(&m, 20, DV_PLACEMENT_SPREAD);
+    cr_assert_eq(ts_info(&m).planned_ranges, 16);
+    cr_assert_eq(td_stats(dev).ring_bytes, 0, "nothing to stream, no ring");
+    for (int step = 0; step < 3; step++) {
+        ts_count_t c = ts_step(&m);
+        cr_assert_eq(c.resident, 16);
+    }
+    cr_assert_eq(td_stats(dev).ring_bytes, 0);
+    TD_OK(dv_framework_reserve(dev, 8 * P));
+    uint64_t peak_ring = 0;
+    for (int step = 0; step < 4; step++) {
+        ts_step(&m);
+        uint64_t rb = td_stats(dev).ring_bytes;
+        peak_ring = rb > peak_ring ? rb : peak_ring;
+        cr_assert_leq(td_stats(dev).used, td_stats(dev).budget);
+    }
+    cr_assert_eq(peak_ring, 2 * P, "streaming needs the ring");
+    cr_assert_eq(ts_info(&m).ring_mapped_bytes, 2 * P);
+    cr_assert_lt(ts_info(&m).planned_ranges, 16);
+    TD_OK(dv_framework_release(dev, 8 * P));
+    int gone = -1;
+    for (int step = 0; step < 10; step++) {
+        ts_step(&m);
+        if (gone < 0 && td_stats(dev).ring_bytes == 0) {
+            gone = step;
+        }
+    }
+    cr_assert_geq(gone, 0, "the ring went back when nothing streamed");
+    cr_assert_eq(ts_info(&m).planned_ranges, 16);
+    ts_count_t c = ts_step(&m);
+    cr_assert_eq(c.resident, 16);
+    cr_assert_eq(c.streamed, 0);
+    close_model(&m);
+}
