@@ -50,5 +50,11 @@ if(DV_PYTHON AND NOT WIN32)
              COMMAND ${DV_PYTHON} ${PROJECT_SOURCE_DIR}/bench/offload.py --dry-run)
     set_tests_properties(bench.offload.host PROPERTIES
       ENVIRONMENT "${_dv_py_env}" TIMEOUT 120)
+    # bench/w2.py (two models taking turns) on the host backend: after the
+    # first turn every switch copies no more than Belady's MIN.
+    add_test(NAME bench.w2.host
+             COMMAND ${DV_PYTHON} ${PROJECT_SOURCE_DIR}/bench/w2.py --dry-run)
+    set_tests_properties(bench.w2.host PROPERTIES
+      ENVIRONMENT "${_dv_py_env}" TIMEOUT 120)
   endif()
 endif()
