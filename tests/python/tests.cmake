@@ -56,5 +56,11 @@ if(DV_PYTHON AND NOT WIN32)
              COMMAND ${DV_PYTHON} ${PROJECT_SOURCE_DIR}/bench/w2.py --dry-run)
     set_tests_properties(bench.w2.host PROPERTIES
       ENVIRONMENT "${_dv_py_env}" TIMEOUT 120)
+    # bench/w1_real.py with a small Llama-shaped torch model on the host
+    # backend (transformers is not needed): tied and untied, logits equal.
+    add_test(NAME bench.w1_real.host
+             COMMAND ${DV_PYTHON} ${PROJECT_SOURCE_DIR}/bench/w1_real.py --dry-run)
+    set_tests_properties(bench.w1_real.host PROPERTIES
+      ENVIRONMENT "${_dv_py_env}" TIMEOUT 120)
   endif()
 endif()
