@@ -49,7 +49,9 @@
 
 #include "core/error.h"
 #include "core/os.h"
+#include "core/native.h"
 #include "hal/host/host_env.h"
+#include "hal/host/host_reg.h"
 #include "hal/host/host_stream.h"
 
 /* Placeholder flags (winnt.h of the 10.0.17134 SDK); older headers lack
@@ -751,11 +753,26 @@ static dv_result_t host_copy_d2h(void *ctx, void *dst, uint64_t src,
     return DV_OK;
 }
 
-static dv_result_t host_register(void *ctx, void *ptr, uint64_t size) {
-    return DV_OK; /* host memory needs no page-locking for host copies */
+/* The registration table records its failures in core/native.h's record;
+ * this backend reports through host_err: carry the reason over. */
+static dv_result_t host_reg_result(dv_result_t r) {
+    if (r != DV_OK) {
+        int64_t code = 0;
+        dv__native_get(&code, host_err.text, sizeof(host_err.text));
+        host_err.code = code;
+    }
+    return r;
 }
 
-static dv_result_t host_unregister(void *ctx, void *ptr) { return DV_OK; }
+/* Host memory needs no page-locking for host copies, but registrations are
+ * tracked as strictly as a GPU driver tracks them (host_reg.h). */
+static dv_result_t host_register(void *ctx, void *ptr, uint64_t size) {
+    return host_reg_result(dv__host_reg_add(ctx, ptr, size));
+}
+
+static dv_result_t host_unregister(void *ctx, void *ptr) {
+    return host_reg_result(dv__host_reg_remove(ctx, ptr));
+}
 
 static const dv_hal_ops_t host_ops = {
     .version = DV_HAL_VERSION,
