@@ -25,7 +25,7 @@
 
 uint64_t dv__used_locked(const dv__dev_t *dev) {
     return dev->resident_bytes + dev->pool_count * dev->page_size +
-           dev->framework_bytes;
+           dev->framework_bytes + dev->devbuf_bytes;
 }
 
 dv_result_t dv__budget_locked(dv__dev_t *dev, int fresh, uint64_t *budget) {
@@ -87,6 +87,10 @@ static int pool_push(dv__dev_t *dev, dv_hal_mem_t m) {
     }
     dev->pool[dev->pool_count++] = m;
     return 1;
+}
+
+int dv__pool_put_locked(dv__dev_t *dev, dv_hal_mem_t m) {
+    return pool_push(dev, m);
 }
 
 /* ---- eviction --------------------------------------------------------- */
