@@ -97,7 +97,7 @@ if not os.path.exists(os.path.join(ROOT, "include", "dynvram.h")):
 lib_sources, lib_defs = _library_sources()
 cflags = [] if IS_WIN else ["-std=c11", "-fvisibility=hidden"]
 native_sources = ["src/" + n
-                  for n in ("module.c", "device.c", "vbar.c", "dlpack.c")]
+                  for n in ("module.c", "device.c", "vbar.c", "dlpack.c", "hostio.c")]
 libs = [] if IS_WIN else ["dl", "pthread"]
 extensions = [
     Extension(

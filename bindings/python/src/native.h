@@ -111,4 +111,8 @@ extern PyType_Spec dvpy_vbar_spec;
 PyObject *dvpy_dlpack_capsule(PyObject *mod, PyObject *args);
 PyObject *dvpy_interpose_api(PyObject *mod, PyObject *unused);
 
+/* hostio.c: the host I/O functions and constants, added at module init. */
+extern PyMethodDef dvpy_hostio_methods[];
+int dvpy_hostio_add_constants(PyObject *m);
+
 #endif /* DVPY_NATIVE_H */
