@@ -54,7 +54,7 @@ static dv_result_t page_drop(dv__dev_t *dev, dv__devbuf_t *db, uint64_t i) {
     if (r != DV_OK) {
         return dv__hal_fail(dev, r, "unmap (device buffer)");
     }
-    if (!dv__pool_put_locked(dev, db->mem[i])) {
+    if (!dv__pool_push_locked(dev, db->mem[i])) {
         dev->hal.release(dev->ctx, db->mem[i]);
     }
     db->pages--;
@@ -214,7 +214,7 @@ static dv_result_t page_add(dv__dev_t *dev, dv__devbuf_t *db, uint64_t i) {
                 dev->devbuf_bytes += ps;
                 return DV_OK;
             }
-            if (!dv__pool_put_locked(dev, m)) {
+            if (!dv__pool_push_locked(dev, m)) {
                 dev->hal.release(dev->ctx, m);
             }
         }

@@ -28,8 +28,8 @@
 #include "dynvram_io.h"
 
 #include "core/internal.h"
-#include "core/os_file.h"
-#include "core/os_thread.h"
+#include "base/os_file.h"
+#include "base/os_thread.h"
 
 typedef struct dv__ioobj {
     uint64_t handle; /* the public handle value */

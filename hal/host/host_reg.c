@@ -11,11 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/error.h"
-#include "core/native.h"
-#include "core/os.h"
 #include "dynvram_host.h"
-#include "hal/host/host_reg.h"
+
+#include "base/error.h"
+#include "base/native.h"
+#include "base/os.h"
+#include "host_reg.h"
 
 typedef struct reg {
     uintptr_t lo, hi;

@@ -17,6 +17,7 @@ Library messages go to the ``logging`` logger named ``"dynvram"``.
 
 import atexit as _atexit
 import logging as _logging
+import operator as _operator
 import sys as _sys
 import threading as _threading
 import types as _types
@@ -131,21 +132,27 @@ class Device(_native.Device):
     """An opened GPU (or the simulated host device).
 
     Device(backend=None, ordinal=0, vram_limit=0, headroom=0, page_size=0,
-           host_capacity=0, pool_limit=None, fence_interval=0)
+           host_capacity=0, pool_limit=None, fence_interval=0,
+           backend_options=None, watermark_recovery=None)
 
     backend: "cuda", "hip", "levelzero", "host" or None for automatic
     selection (DYNVRAM_BACKEND, else the first available). vram_limit caps
     what dynvram may hold (simulates a smaller GPU); headroom is free memory
     it never uses; page_size is the residency unit (0 = 32 MiB, rounded up to
     the backend's granularity); host_capacity sizes the host backend's
-    simulated memory. Usable as a context manager (closes on exit).
+    simulated memory; backend_options is the backend's "key=value,..."
+    string; watermark_recovery True/False turns watermark recovery on or off
+    (None: the default, on unless DYNVRAM_WATERMARK_RECOVERY=0). Usable as a
+    context manager (closes on exit).
     """
 
     def __init__(self, backend=None, ordinal=0, vram_limit=0, headroom=0,
                  page_size=0, host_capacity=0, pool_limit=None,
-                 fence_interval=0):
+                 fence_interval=0, backend_options=None,
+                 watermark_recovery=None):
         super().__init__(backend, ordinal, vram_limit, headroom, page_size,
-                         host_capacity, pool_limit, fence_interval)
+                         host_capacity, pool_limit, fence_interval,
+                         backend_options, watermark_recovery)
 
     def caps(self):
         """Capabilities: backend, name, ordinal, flags, granularity,
@@ -245,6 +252,14 @@ class VBAR(_native.VBAR):
     The fast path is ``gen = vbar.fault(offset, size)`` (None when
     offloaded) and ``vbar.unpin(offset, size, stream)``; ``pinned()`` wraps
     the pair as a context manager.
+
+    ``close()`` (also at the end of a ``with`` block) gives the pages and
+    the address range back at once, unless views of the VBAR (``dlpack()``,
+    ``cuda_array()``) or arrays made from them are still alive: then the
+    VBAR is closed for every call at once, moved to the bottom of the
+    priority list, and given back when the last of them is gone
+    (``exports``, ``released``). Reading a view outside a fault..unpin
+    window is undefined (see dynvram._views).
     """
 
     def __init__(self, device, size):
@@ -262,9 +277,12 @@ class VBAR(_native.VBAR):
     def alloc(self, nbytes, align=512):
         """Place `nbytes` at the next offset aligned to `align` (a power of
         two). Returns Allocation(offset, size, address). Uses no memory.
-        Raises MemoryError when the VBAR is full, ValueError on bad input."""
-        nbytes = int(nbytes)
-        align = int(align)
+        Raises MemoryError when the VBAR is full, ValueError on bad input
+        or when the VBAR is closed."""
+        nbytes = _operator.index(nbytes)
+        align = _operator.index(align)
+        if self.closed:
+            raise ValueError("VBAR is closed")
         if nbytes <= 0:
             raise ValueError("nbytes must be positive")
         if align <= 0 or align & (align - 1):
@@ -320,11 +338,14 @@ class VBAR(_native.VBAR):
 
     def dlpack(self, offset, nbytes):
         """A DLPack producer over the range (torch.from_dlpack, numpy
-        .from_dlpack on the host backend): 1-D uint8, writable."""
+        .from_dlpack on the host backend): 1-D uint8, writable. The bytes
+        are defined only while the range is faulted and pinned. ValueError
+        for a closed VBAR or a range outside it."""
         return DLPackView(self, offset, nbytes)
 
     def cuda_array(self, offset, nbytes):
-        """An object with __cuda_array_interface__ over the range."""
+        """An object with __cuda_array_interface__ over the range (same
+        rules as dlpack())."""
         return CudaArrayView(self, offset, nbytes)
 
     def __enter__(self):

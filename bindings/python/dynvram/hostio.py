@@ -104,8 +104,7 @@ class _HostView:
         if copy:
             raise BufferError("dynvram views are zero-copy")
         self.buffer._live()
-        return _native.dlpack_capsule(self.address, self.nbytes, DL_CPU, 0,
-                                      self)
+        return _native.dlpack_host_capsule(self.address, self.nbytes, self)
 
 
 class HostBuffer(_Closable):

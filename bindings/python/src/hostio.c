@@ -491,6 +491,9 @@ PyMethodDef dvpy_hostio_methods[] = {
     FAST("devbuf_destroy", db_destroy, "dv_devbuf_destroy"),
     FAST("devbuf_resize", db_resize, "dv_devbuf_resize"),
     FAST("devbuf_info", db_info, "dv_devbuf_get_info -> dict"),
+    {"dlpack_host_capsule", dvpy_dlpack_host_capsule, METH_VARARGS,
+     "dlpack_host_capsule(address, nbytes, owner): a 'dltensor' capsule of "
+     "CPU uint8 keeping owner alive until the consumer's deleter runs."},
     {NULL, NULL, 0, NULL},
 };
 

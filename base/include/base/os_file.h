@@ -38,8 +38,8 @@
  *    changing their contents; DV__OS_UNSUPPORTED if the OS cannot, and the
  *    caller touches the pages itself.
  */
-#ifndef DV_CORE_OS_FILE_H
-#define DV_CORE_OS_FILE_H
+#ifndef DV_BASE_OS_FILE_H
+#define DV_BASE_OS_FILE_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -81,4 +81,4 @@ int dv__vm_decommit(void *addr, uint64_t size);
 void dv__vm_release(void *addr, uint64_t size);
 int dv__vm_populate(void *addr, uint64_t size);
 
-#endif /* DV_CORE_OS_FILE_H */
+#endif /* DV_BASE_OS_FILE_H */

@@ -33,8 +33,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/os.h"
-#include "core/os_file.h"
+#include "base/os.h"
+#include "base/os_file.h"
 
 /* Values of the 10.0.17134 SDK, which older headers lack. */
 #define WIN_MEM_RESERVE_PLACEHOLDER 0x00040000u

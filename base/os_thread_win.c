@@ -13,7 +13,7 @@
 
 #include <stdlib.h>
 
-#include "core/os_thread.h"
+#include "base/os_thread.h"
 
 _Static_assert(sizeof(CONDITION_VARIABLE) == sizeof(((dv__cond_t *)0)->cv),
                "dv__cond_t must hold a CONDITION_VARIABLE");

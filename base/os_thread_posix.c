@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "core/os_thread.h"
+#include "base/os_thread.h"
 
 int dv__cond_init(dv__cond_t *c) { return pthread_cond_init(&c->c, NULL); }
 void dv__cond_destroy(dv__cond_t *c) { pthread_cond_destroy(&c->c); }

@@ -1,85 +1,88 @@
 /*
- * host_posix.c - the host backend on POSIX virtual memory.
+ * host.c - the host backend: a simulated device on host virtual memory, the
+ * same on every platform. The operating system's part (reserve, create,
+ * map, ...) is host_vm.h's, implemented by host_vm_posix.c and
+ * host_vm_win.c; streams and fences are host_stream.c's; the environment's
+ * settings are host_env.c's.
  *
  * SPDX-License-Identifier: Apache-2.0
  *
  * A real backend, not a mock: memory written through a mapping is really
- * there, and touching an unmapped page really faults (SIGSEGV).
- *   reserve   mmap(PROT_NONE, MAP_NORESERVE) of the range
- *   create    a memfd of the page's size (counted against the capacity)
- *   map       mmap(MAP_FIXED | MAP_SHARED, PROT_READ | PROT_WRITE) of the memfd
- *   unmap     mmap(MAP_FIXED, PROT_NONE) over the range: back to reserved
- *   release   close the memfd
- * The capacity is simulated (option host_capacity, else DYNVRAM_HOST_CAPACITY,
- * else 4 GiB), so out-of-memory and eviction happen on any machine.
- *
- * Streams and fences are simulated for tests (host_stream.h): work
- * "submitted" to a host stream stays pending until the test completes it or
- * a fence wait forces it. The NULL stream is always complete.
+ * there, and touching an unmapped page really faults. What this file adds
+ * over the OS:
+ *  - a simulated capacity (backend option capacity=, else
+ *    DYNVRAM_HOST_CAPACITY, else 4 GiB): create beyond it is out of device
+ *    memory, so eviction happens on any machine;
+ *  - argument checks a driver makes (granularity, handles of this device,
+ *    no release while mapped);
+ *  - the table of live mappings, so copies to or from memory that is not
+ *    mapped fail with a reason instead of faulting.
+ * The core serializes calls per device (HAL contract): a ctx needs no lock.
  */
-#define _GNU_SOURCE
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
-#include "core/native.h"
-#include "core/os.h"
-#include "hal/host/host_env.h"
-#include "hal/host/host_reg.h"
-#include "hal/host/host_stream.h"
+#include "dynvram_hal.h"
 
-#define HOST_DEFAULT_CAPACITY (4ull << 30)
+#include "base/native.h"
+#include "base/os.h"
+#include "host_env.h"
+#include "host_reg.h"
+#include "host_stream.h"
+#include "host_vm.h"
 
+typedef struct host_ctx host_ctx_t;
+
+/* A "physical" allocation of one device. */
 typedef struct host_mem {
-    int fd;
+    host_ctx_t *owner;
+    dv__host_vm_mem_t *os;
     uint64_t size;
+    uint32_t maps; /* live mappings of it */
 } host_mem_t;
 
 typedef struct host_map {
     uint64_t va, size;
+    host_mem_t *mem;
 } host_map_t;
 
-typedef struct host_ctx {
+struct host_ctx {
     int ordinal;
     uint64_t capacity;
     uint64_t allocated;
     uint64_t granularity;
-    host_map_t *maps; /* live mappings, for copy validation */
+    dv__host_vm_t *vm;
+    host_map_t *maps; /* live mappings, unordered */
     size_t map_count, map_cap;
-} host_ctx_t;
+};
 
-/* A failed system call: errno is the native code. */
-static dv_result_t host_os_fail(const char *op, dv_result_t r) {
-    int e = errno;
-    return dv__native_fail(r, e, "%s: %s", op, strerror(e));
+#define VM (&dv__host_vm_ops)
+
+static int aligned(const host_ctx_t *c, uint64_t v) {
+    return v % c->granularity == 0;
 }
 
+/* ---- probe, init, caps ------------------------------------------------------ */
+
 static dv_result_t host_probe(int *count, char *reason, size_t len) {
+    char why[256] = "";
+    if (VM->available(why, sizeof(why)) != DV_OK) {
+        *count = 0;
+        if (reason && len) {
+            snprintf(reason, len, "%s", why);
+        }
+        return DV_ERROR_BACKEND_UNAVAILABLE;
+    }
     return dv__host_env_probe(count, reason, len);
 }
 
-static uint64_t host_env_capacity(void) {
-    const char *s = dv__getenv("DYNVRAM_HOST_CAPACITY");
-    if (!s || !*s) {
-        return 0;
-    }
-    char *end = NULL;
-    unsigned long long v = strtoull(s, &end, 0);
-    uint64_t mult = 1;
-    if (end && (*end == 'k' || *end == 'K')) {
-        mult = 1ull << 10;
-    } else if (end && (*end == 'm' || *end == 'M')) {
-        mult = 1ull << 20;
-    } else if (end && (*end == 'g' || *end == 'G')) {
-        mult = 1ull << 30;
-    }
-    return (uint64_t)v * mult;
-}
-
 static dv_result_t host_init(const dv_hal_init_args_t *args, void **ctx) {
+    char why[256] = "";
+    if (VM->available(why, sizeof(why)) != DV_OK) {
+        return dv__native_fail(DV_ERROR_BACKEND_UNAVAILABLE, 0,
+                               "host backend: %s", why);
+    }
     dv_result_t r = dv__host_env_check_ordinal(args->ordinal);
     if (r != DV_OK) {
         return r;
@@ -90,21 +93,22 @@ static dv_result_t host_init(const dv_hal_init_args_t *args, void **ctx) {
                                "host init: calloc");
     }
     c->ordinal = args->ordinal;
-    c->capacity = args->host_capacity;
-    if (!c->capacity) {
-        c->capacity = host_env_capacity();
+    c->granularity = VM->granularity();
+    r = dv__host_env_capacity(args->size ? args->options : NULL, &c->capacity);
+    if (r == DV_OK) {
+        r = VM->open(&c->vm);
     }
-    if (!c->capacity) {
-        c->capacity = HOST_DEFAULT_CAPACITY;
+    if (r != DV_OK) {
+        free(c);
+        return r;
     }
-    long pg = sysconf(_SC_PAGESIZE);
-    c->granularity = pg > 0 ? (uint64_t)pg : 4096;
     *ctx = c;
     return DV_OK;
 }
 
 static void host_fini(void *ctx) {
     host_ctx_t *c = ctx;
+    VM->close(c->vm);
     free(c->maps);
     free(c);
 }
@@ -112,8 +116,9 @@ static void host_fini(void *ctx) {
 static dv_result_t host_get_caps(void *ctx, dv_hal_caps_t *caps) {
     host_ctx_t *c = ctx;
     memset(caps, 0, sizeof(*caps));
-    snprintf(caps->name, sizeof(caps->name), "host memory %d (%llu MiB simulated)",
-             c->ordinal, (unsigned long long)(c->capacity >> 20));
+    snprintf(caps->name, sizeof(caps->name),
+             "host memory %d (%llu MiB simulated)", c->ordinal,
+             (unsigned long long)(c->capacity >> 20));
     caps->granularity = c->granularity;
     caps->va_alignment = c->granularity;
     caps->total_memory = c->capacity;
@@ -128,59 +133,99 @@ static dv_result_t host_mem_info(void *ctx, uint64_t *free_b, uint64_t *total) {
     return DV_OK;
 }
 
-static dv_result_t host_reserve(void *ctx, uint64_t size, uint64_t *va) {
-    void *p = mmap(NULL, (size_t)size, PROT_NONE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED) {
-        return host_os_fail("mmap(PROT_NONE)", DV_ERROR_ADDRESS_SPACE);
-    }
-    *va = (uint64_t)(uintptr_t)p;
-    return DV_OK;
+/* ---- address space and memory ------------------------------------------------ */
+
+static dv_result_t bad_size(const char *op, const host_ctx_t *c,
+                            uint64_t size) {
+    return dv__native_fail(DV_ERROR_INVALID_ARGUMENT, 0,
+                           "host %s: size %llu is not a positive multiple of "
+                           "%llu",
+                           op, (unsigned long long)size,
+                           (unsigned long long)c->granularity);
 }
 
-static dv_result_t host_unreserve(void *ctx, uint64_t va, uint64_t size) {
-    if (munmap((void *)(uintptr_t)va, (size_t)size) != 0) {
-        return host_os_fail("munmap", DV_ERROR_BACKEND);
+static dv_result_t host_reserve(void *ctx, uint64_t size, uint64_t *va) {
+    host_ctx_t *c = ctx;
+    if (size == 0 || !aligned(c, size)) {
+        return bad_size("reserve", c, size);
     }
-    return DV_OK;
+    return VM->reserve(c->vm, size, va);
+}
+
+/* Forget the mappings that lie in [va, va + size). */
+static void drop_maps(host_ctx_t *c, uint64_t va, uint64_t size) {
+    for (size_t k = 0; k < c->map_count;) {
+        host_map_t *e = &c->maps[k];
+        if (e->va >= va && e->va - va < size) {
+            e->mem->maps--;
+            *e = c->maps[--c->map_count];
+        } else {
+            k++;
+        }
+    }
+}
+
+/* Unreserving drops the mappings still in the range, as munmap does. */
+static dv_result_t host_unreserve(void *ctx, uint64_t va, uint64_t size) {
+    host_ctx_t *c = ctx;
+    dv_result_t r = VM->unreserve(c->vm, va, size);
+    if (r == DV_OK) {
+        drop_maps(c, va, size);
+    }
+    return r;
 }
 
 static dv_result_t host_create(void *ctx, uint64_t size, dv_hal_mem_t *mem) {
     host_ctx_t *c = ctx;
-    if (c->allocated > c->capacity || size > c->capacity - c->allocated) {
-        errno = ENOMEM;
-        return host_os_fail("create (simulated capacity)",
-                            DV_ERROR_OUT_OF_DEVICE_MEMORY);
+    if (size == 0 || !aligned(c, size)) {
+        return bad_size("create", c, size);
     }
-    host_mem_t *m = malloc(sizeof(*m));
+    if (c->allocated > c->capacity || size > c->capacity - c->allocated) {
+        return dv__native_fail(DV_ERROR_OUT_OF_DEVICE_MEMORY, 0,
+                               "host create: %llu bytes past the simulated "
+                               "capacity (%llu of %llu in use)",
+                               (unsigned long long)size,
+                               (unsigned long long)c->allocated,
+                               (unsigned long long)c->capacity);
+    }
+    host_mem_t *m = calloc(1, sizeof(*m));
     if (!m) {
         return dv__native_fail(DV_ERROR_OUT_OF_HOST_MEMORY, 0,
-                               "host create: malloc");
+                               "host create: calloc");
     }
-    m->fd = memfd_create("dynvram-page", MFD_CLOEXEC);
-    if (m->fd < 0) {
-        free(m);
-        return host_os_fail("memfd_create", DV_ERROR_BACKEND);
-    }
-    if (ftruncate(m->fd, (off_t)size) != 0) {
-        dv_result_t r = host_os_fail("ftruncate", errno == ENOMEM
-                                                      ? DV_ERROR_OUT_OF_HOST_MEMORY
-                                                      : DV_ERROR_BACKEND);
-        close(m->fd);
+    dv_result_t r = VM->create(c->vm, size, &m->os);
+    if (r != DV_OK) {
         free(m);
         return r;
     }
+    m->owner = c;
     m->size = size;
     c->allocated += size;
     *mem = (dv_hal_mem_t)(uintptr_t)m;
     return DV_OK;
 }
 
+/* A handle this device made, or NULL. */
+static host_mem_t *mem_of(host_ctx_t *c, dv_hal_mem_t mem) {
+    host_mem_t *m = (host_mem_t *)(uintptr_t)mem;
+    return m && m->owner == c ? m : NULL;
+}
+
 static dv_result_t host_release(void *ctx, dv_hal_mem_t mem) {
     host_ctx_t *c = ctx;
-    host_mem_t *m = (host_mem_t *)(uintptr_t)mem;
+    host_mem_t *m = mem_of(c, mem);
+    if (!m) {
+        return dv__native_fail(DV_ERROR_INVALID_ARGUMENT, 0,
+                               "host release: not a handle of this device");
+    }
+    if (m->maps) {
+        return dv__native_fail(DV_ERROR_BUSY, 0,
+                               "host release: handle still mapped %u time(s)",
+                               m->maps);
+    }
+    VM->release(c->vm, m->os);
     c->allocated -= m->size;
-    close(m->fd);
+    m->owner = NULL;
     free(m);
     return DV_OK;
 }
@@ -188,12 +233,14 @@ static dv_result_t host_release(void *ctx, dv_hal_mem_t mem) {
 static dv_result_t host_map(void *ctx, uint64_t va, uint64_t size,
                             dv_hal_mem_t mem) {
     host_ctx_t *c = ctx;
-    host_mem_t *m = (host_mem_t *)(uintptr_t)mem;
-    if (size > m->size) {
+    host_mem_t *m = mem_of(c, mem);
+    if (!m || size == 0 || size > m->size || !aligned(c, size) ||
+        !aligned(c, va)) {
         return dv__native_fail(DV_ERROR_INVALID_ARGUMENT, 0,
-                               "host map: %llu bytes of a %llu-byte handle",
-                               (unsigned long long)size,
-                               (unsigned long long)m->size);
+                               "host map: bad handle, size or alignment at "
+                               "0x%llx +%llu",
+                               (unsigned long long)va,
+                               (unsigned long long)size);
     }
     if (c->map_count == c->map_cap) {
         size_t cap = c->map_cap ? c->map_cap * 2 : 64;
@@ -205,35 +252,30 @@ static dv_result_t host_map(void *ctx, uint64_t va, uint64_t size,
         c->maps = p;
         c->map_cap = cap;
     }
-    void *p = mmap((void *)(uintptr_t)va, (size_t)size, PROT_READ | PROT_WRITE,
-                   MAP_SHARED | MAP_FIXED, m->fd, 0);
-    if (p == MAP_FAILED) {
-        return host_os_fail("mmap(MAP_FIXED)", errno == ENOMEM
-                                                   ? DV_ERROR_OUT_OF_HOST_MEMORY
-                                                   : DV_ERROR_BACKEND);
+    dv_result_t r = VM->map(c->vm, va, size, m->os);
+    if (r != DV_OK) {
+        return r;
     }
-    c->maps[c->map_count++] = (host_map_t){va, size};
+    c->maps[c->map_count++] = (host_map_t){va, size, m};
+    m->maps++;
     return DV_OK;
 }
 
 static dv_result_t host_unmap(void *ctx, uint64_t va, uint64_t size) {
     host_ctx_t *c = ctx;
-    void *p = mmap((void *)(uintptr_t)va, (size_t)size, PROT_NONE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED) {
-        return host_os_fail("mmap(PROT_NONE)", DV_ERROR_BACKEND);
+    dv_result_t r = VM->unmap(c->vm, va, size);
+    if (r != DV_OK) {
+        return r;
     }
-    for (size_t k = 0; k < c->map_count; k++) {
-        if (c->maps[k].va == va) {
-            c->maps[k] = c->maps[--c->map_count];
-            break;
-        }
-    }
+    /* The OS layer refused to cut a mapping: whole ones are gone. */
+    drop_maps(c, va, size);
     return DV_OK;
 }
 
-/* Is [va, va + size) covered by live mappings? Mappings are page-sized and
- * unordered; walk the range one mapping at a time. */
+/* ---- copies and host memory ---------------------------------------------------- */
+
+/* Is [va, va + size) covered by live mappings? Walk it one mapping at a
+ * time. */
 static int host_mapped(const host_ctx_t *c, uint64_t va, uint64_t size) {
     uint64_t end = va + size;
     if (end < va) {

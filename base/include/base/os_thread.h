@@ -18,12 +18,12 @@
  *    frees what the thread held; each started thread is joined once.
  *  - dv__cpu_count: processors available to the process, at least 1.
  */
-#ifndef DV_CORE_OS_THREAD_H
-#define DV_CORE_OS_THREAD_H
+#ifndef DV_BASE_OS_THREAD_H
+#define DV_BASE_OS_THREAD_H
 
 #include <stdint.h>
 
-#include "core/os.h"
+#include "base/os.h"
 
 #if defined(_WIN32)
 typedef struct dv__cond {
@@ -53,4 +53,4 @@ void dv__thread_join(dv__thread_t *t);
 
 uint32_t dv__cpu_count(void);
 
-#endif /* DV_CORE_OS_THREAD_H */
+#endif /* DV_BASE_OS_THREAD_H */

@@ -20,7 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/os_file.h"
+#include "base/os_file.h"
 
 void dv__os_strerror(int code, char *buf, size_t len) {
     if (code == DV__OS_UNSUPPORTED) {
