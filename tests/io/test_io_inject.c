@@ -319,3 +319,45 @@ Test(io_inject, a_failed_split_restores_the_registration) {
     dev = NULL;
     leaks(0);
 }
+
+Test(io_inject, stream_reads_wait_on_the_gpu_and_fall_back_on_the_host) {
+    if (!td_hal()->stream_wait) {
+        cr_skip_test("backend %s has no stream_wait", td_backend());
+    }
+    td_inject_arm(td_hal(), 0, DV_OK);
+    td_inject_add_caps(DV_CAP_ASYNC_COPY);
+    dv_device_options_t o;
+    td_options(&o, 0);
+    TD_OK(dv_device_open_hal(td_inject_ops(), &o, &dev));
+    TD_OK(dv_file_open(tio_file("order.bin", 4 * CHUNK), &file));
+    dv_reader_t *rd = NULL;
+    TD_OK(dv_reader_create(dev, NULL, &rd));
+    dv_vbar_t *v = NULL;
+    TD_OK(dv_vbar_create(dev, P, &v));
+    uint64_t g;
+    TD_OK(dv_fault(dev, v, 0, P, &g));
+    dv_vbar_info_t vi;
+    TD_OK(dv_vbar_get_info(dev, v, &vi));
+    void *s = NULL;
+    TD_OK(dv_stream_create(dev, &s));
+    td_inject_fail_next("stream_wait", DV_ERROR_BACKEND);
+    TD_OK(dv_read_to_device(dev, rd, file, 0, 4 * CHUNK, vi.base, NULL, 0));
+    cr_assert(!td_inject_state()->fired, "a synchronous read used stream_wait");
+    /* Ordered on s: stream_wait is asked; when it fails the read waits on
+     * the host instead and still succeeds. */
+    TD_OK(dv_read_to_device(dev, rd, file, CHUNK, CHUNK, vi.base, s, 0));
+    cr_assert(td_inject_state()->fired, "stream_wait was not used");
+    cr_assert_str_eq(td_inject_state()->op, "stream_wait");
+    TD_OK(dv_read_to_device(dev, rd, file, 2 * CHUNK, CHUNK, vi.base + CHUNK,
+                            s, 0));
+    TD_OK(dv_stream_synchronize(dev, s));
+    cr_assert_eq(tio_device_mismatch(dev, vi.base, 2 * CHUNK, CHUNK), -1);
+    TD_OK(dv_stream_destroy(dev, s));
+    TD_OK(dv_unpin(dev, v, 0, P, NULL));
+    TD_OK(dv_vbar_destroy(dev, v));
+    TD_OK(dv_reader_destroy(dev, rd));
+    TD_OK(dv_file_close(file));
+    TD_OK(dv_device_close(dev));
+    dev = NULL;
+    leaks(0);
+}
