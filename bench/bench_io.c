@@ -24,7 +24,7 @@
  *   peak_rss_delta        the most host RSS (RssAnon + RssFile, sampled
  *                         every ms) during the warm transfers, above the
  *                         RSS before them (the staging ring is made then)
- *   reg_hostbuf / reg_plain  seconds per GiB: extend+register in steps,
+ *   reg_hostbuf / reg_plain  time per GiB (ms): extend+register in steps,
  *                         against malloc + dv_host_register of the total
  * Ratios and targets: warm >= 0.9 x min(mt_read_warm, h2d_pinned), cold >=
  * 0.95 x mt_read_cold, peak RSS <= staging ring + 64 MiB. --check makes a

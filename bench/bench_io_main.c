@@ -142,11 +142,12 @@ static void table(const args_t *a, const results_t *r, const verdict_t *v) {
            (double)a->size / MIB,
            v->rss_ok ? "bounded by the ring" : "NOT bounded by the ring");
     if (r->reg_hostbuf >= 0) {
-        printf("  register %llu MiB: host buffer in %llu MiB steps %.4f s/GiB, "
-               "one plain allocation %.4f s/GiB (ratio %.2f)\n",
+        printf("  register %llu MiB: host buffer in %llu MiB steps %.3f ms/GiB, "
+               "one plain allocation %.3f ms/GiB (ratio %.2f)\n",
                (unsigned long long)(a->reg_total / MIB),
-               (unsigned long long)(a->reg_step / MIB), r->reg_hostbuf,
-               r->reg_plain, r->reg_plain > 0 ? r->reg_hostbuf / r->reg_plain : 0);
+               (unsigned long long)(a->reg_step / MIB), r->reg_hostbuf * 1e3,
+               r->reg_plain * 1e3,
+               r->reg_plain > 0 ? r->reg_hostbuf / r->reg_plain : 0);
     } else {
         printf("  registration: the backend cannot register host memory\n");
     }
@@ -185,13 +186,14 @@ static void json(const args_t *a, const results_t *r, const verdict_t *v,
     fprintf(f,
             "  \"cold_cache_dropped\": %s,\n  \"peak_rss_delta_bytes\": %llu,\n"
             "  \"staging_bytes\": %llu,\n"
-            "  \"registration_s_per_gib\": {\"hostbuf_steps\": %.6f, "
+            "  \"registration_ms_per_gib\": {\"hostbuf_steps\": %.6f, "
             "\"plain\": %.6f},\n"
             "  \"ratios\": {\"warm\": %.4f, \"warm_target\": 0.9, \"warm_met\": "
             "%s, \"cold\": %.4f, \"cold_target\": 0.95, \"cold_met\": %s, "
             "\"rss_bounded\": %s}\n}\n",
             r->cold_ok ? "true" : "false", (unsigned long long)r->rss_delta,
-            (unsigned long long)r->staging, r->reg_hostbuf, r->reg_plain,
+            (unsigned long long)r->staging, r->reg_hostbuf * 1e3,
+            r->reg_plain * 1e3,
             v->warm, v->warm_ok ? "true" : "false", v->cold,
             v->cold_ok ? "true" : "false", v->rss_ok ? "true" : "false");
     fclose(f);
