@@ -234,16 +234,36 @@ def _child(body):
 
 def test_junk_and_dead_handles_in_a_child():
     _child("""
-    for junk in (0, 1, 0x10, 0xdeadbeef, 2**63, id(d)):
-        expect(ValueError, n.hostbuf_extend, d, junk, 1, 0)
-        expect(ValueError, n.hostbuf_info, d, junk)
-        expect(ValueError, n.hostbuf_destroy, d, junk)
-        expect(ValueError, n.file_close, junk)
-        expect(ValueError, n.file_map, junk)
-        expect(ValueError, n.reader_info, d, junk)
-        expect(ValueError, n.devbuf_resize, d, junk, 1)
-        expect(ValueError, n.read_to_host, d, junk, junk, 0, 1, junk, 0, 0)
-        expect(ValueError, n.read_to_device, d, junk, junk, 0, 1, 4096, 0, 0)
+    calls = [
+        lambda j: n.hostbuf_destroy(d, j),
+        lambda j: n.hostbuf_extend(d, j, 1, 0),
+        lambda j: n.hostbuf_truncate(d, j, 0, 0),
+        lambda j: n.hostbuf_register(d, j, 0, 1),
+        lambda j: n.hostbuf_unregister(d, j, 0),
+        lambda j: n.hostbuf_prewarm(d, j, 0, 1, 0),
+        lambda j: n.hostbuf_info(d, j),
+        lambda j: n.hostbuf_registrations(d, j),
+        lambda j: n.hostbuf_copy_h2d(d, j, 0, 1, 4096, 0),
+        lambda j: n.file_close(j),
+        lambda j: n.file_info(j),
+        lambda j: n.file_map(j),
+        lambda j: n.file_bounce(j),
+        lambda j: n.file_mark_cold(j, 0, 1),
+        lambda j: n.reader_destroy(d, j),
+        lambda j: n.reader_info(d, j),
+        lambda j: n.read_to_host(d, j, j, 0, 1, j, 0, 0),
+        lambda j: n.read_to_device(d, j, j, 0, 1, 4096, 0, 0),
+        lambda j: n.devbuf_destroy(d, j),
+        lambda j: n.devbuf_resize(d, j, 1),
+        lambda j: n.devbuf_info(d, j),
+    ]
+    for junk in (0, 1, 0x10, 0xdeadbeef, 2**63, 2**64 - 1, id(d)):
+        for c in calls:
+            expect(ValueError, c, junk)
+    expect(dynvram.Error, n.file_open_native, -1)
+    expect(dynvram.Error, n.file_open_native, 123456)
+    expect(TypeError, n.hostbuf_copy_h2d, d, 0, 0, 1, "dst", 0)
+    expect(ValueError, n.hostbuf_prewarm, d, 0, 0, 1, -3)
     h = n.hostbuf_create(d, 1 << 20)
     n.hostbuf_destroy(d, h)
     m = expect(ValueError, n.hostbuf_extend, d, h, 1, 0)
