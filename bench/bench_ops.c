@@ -7,6 +7,10 @@
  *   dv_bench_ops [--backend cuda|host|...] [--iters N] [--page-mib M]
  *                [--json PATH] [--machine TEXT] [--quick]
  *
+ * The table goes to stdout; the JSON to PATH, by default ops-YYYYMMDD.json
+ * in the current directory (never into the source tree: committed results
+ * under bench/results are copied there by hand).
+ *
  * Figures (median of many iterations, nanoseconds):
  *   pair_default / pair_fi1  resident dv_fault + dv_unpin, fence_interval
  *                            default (16) and 1. Target < 100 ns (default).
@@ -33,10 +37,6 @@
 #include "dynvram.h"
 #include "dynvram_hal.h"
 #include "hal/cuda/cuda_load.h"
-
-#ifndef DV_BENCH_RESULTS_DIR
-#define DV_BENCH_RESULTS_DIR "bench/results"
-#endif
 
 #define MIB (1ull << 20)
 #define PAIR_BATCH 1000
@@ -440,8 +440,7 @@ int main(int argc, char **argv) {
         if (tm) {
             strftime(day, sizeof(day), "%Y%m%d", tm);
         }
-        snprintf(json_default, sizeof(json_default), "%s/ops-%s.json",
-                 DV_BENCH_RESULTS_DIR, day);
+        snprintf(json_default, sizeof(json_default), "ops-%s.json", day);
         a.json = json_default;
     }
 

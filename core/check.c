@@ -8,17 +8,17 @@
 
 #define BROKEN(...) return dv__fail(DV_ERROR_INVARIANT, __VA_ARGS__)
 
-dv_result_t dv__check_locked(dv_device_t *dev) {
+dv_result_t dv__check_locked(dv__dev_t *dev) {
     uint64_t ps = dev->page_size;
     uint64_t resident = 0, pinned = 0;
     uint32_t n = 0;
-    const dv_vbar_t *prev = NULL;
-    for (const dv_vbar_t *v = dev->top; v; prev = v, v = v->down) {
+    const dv__vbar_t *prev = NULL;
+    for (const dv__vbar_t *v = dev->top; v; prev = v, v = v->down) {
         if (++n > dev->vbar_count) {
             BROKEN("priority list longer than vbar_count %u (cycle?)",
                    dev->vbar_count);
         }
-        if (v->magic != DV__VBAR_MAGIC || v->dev != dev) {
+        if (dv__handle_get(v->handle, DV__HK_VBAR) != v || v->dev != dev) {
             BROKEN("VBAR %p in the list is dead or foreign", (const void *)v);
         }
         if (v->up != prev) {

@@ -1,6 +1,6 @@
 /*
- * device.c - opening and closing devices, backend selection, argument
- * validation shared by the core, and the thin stream/copy wrappers.
+ * device.c - handles and argument validation shared by the core, opening
+ * and closing devices, backend selection, device queries.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -9,46 +9,73 @@
 #include <string.h>
 
 #include "core/internal.h"
+#include "core/native.h"
 #include "hal/registry.h"
 
-/* ---- validation ------------------------------------------------------- */
+/* ---- handles and validation ------------------------------------------ */
 
-dv_result_t dv__check_device(const dv_device_t *dev, const char *fn) {
-    if (!dev) {
+/* Why a device handle is not usable, for the message. */
+static dv_result_t bad_device(dv_device_t *h, const char *fn) {
+    if (!h) {
         return dv__fail(DV_ERROR_INVALID_ARGUMENT, "%s: device is NULL", fn);
     }
-    if (dev->magic != DV__DEVICE_MAGIC) {
+    if (dv__handle_get(dv__handle_of(h), DV__HK_VBAR)) {
         return dv__fail(DV_ERROR_INVALID_ARGUMENT,
-                        "%s: %p is not an open device", fn, (const void *)dev);
+                        "%s: %p is a VBAR handle, not a device", fn, (void *)h);
     }
+    return dv__fail(DV_ERROR_INVALID_ARGUMENT,
+                    "%s: device handle %p is not an open device (closed, or "
+                    "never a device)",
+                    fn, (void *)h);
+}
+
+dv_result_t dv__dev_get(dv_device_t *h, const char *fn, dv__dev_t **dev) {
+    dv__dev_t *d = (dv__dev_t *)dv__handle_get(dv__handle_of(h), DV__HK_DEVICE);
+    if (!d) {
+        return bad_device(h, fn);
+    }
+    *dev = d;
     return DV_OK;
 }
 
-dv_result_t dv__check_vbar(const dv_device_t *dev, const dv_vbar_t *vbar,
-                           const char *fn) {
-    dv_result_t r = dv__check_device(dev, fn);
+dv_result_t dv__vbar_get_fail(dv_device_t *dh, dv_vbar_t *vh, const char *fn) {
+    dv__dev_t *dev = NULL;
+    dv_result_t r = dv__dev_get(dh, fn, &dev);
     if (r != DV_OK) {
         return r;
     }
-    if (!vbar) {
+    if (!vh) {
         return dv__fail(DV_ERROR_INVALID_ARGUMENT, "%s: vbar is NULL", fn);
     }
-    if (vbar->magic != DV__VBAR_MAGIC) {
-        return dv__fail(DV_ERROR_INVALID_ARGUMENT, "%s: %p is not a live VBAR",
-                        fn, (const void *)vbar);
+    dv__vbar_t *v = (dv__vbar_t *)dv__handle_get(dv__handle_of(vh), DV__HK_VBAR);
+    if (!v) {
+        if (dv__handle_get(dv__handle_of(vh), DV__HK_DEVICE)) {
+            return dv__fail(DV_ERROR_INVALID_ARGUMENT,
+                            "%s: %p is a device handle, not a VBAR", fn,
+                            (void *)vh);
+        }
+        return dv__fail(DV_ERROR_INVALID_ARGUMENT,
+                        "%s: VBAR handle %p is not a live VBAR (destroyed, or "
+                        "never a VBAR)",
+                        fn, (void *)vh);
     }
-    if (vbar->dev != dev) {
+    if (v->dev != dev) {
         return dv__fail(DV_ERROR_WRONG_DEVICE,
                         "%s: VBAR %p belongs to device %p (%s:%d), not %p "
                         "(%s:%d)",
-                        fn, (const void *)vbar, (const void *)vbar->dev,
-                        vbar->dev->hal.name, vbar->dev->ordinal,
-                        (const void *)dev, dev->hal.name, dev->ordinal);
+                        fn, (void *)vh, (void *)dv__dev_handle(v->dev),
+                        v->dev->hal.name, v->dev->ordinal, (void *)dh,
+                        dev->hal.name, dev->ordinal);
     }
-    return DV_OK;
+    return DV_ERROR_INVARIANT; /* unreachable: the fast check passes */
 }
 
-dv_result_t dv__range(const dv_vbar_t *vbar, uint64_t offset, uint64_t size,
+dv_result_t dv__vbar_get(dv_device_t *dh, dv_vbar_t *vh, const char *fn,
+                         dv__dev_t **dev, dv__vbar_t **vbar) {
+    return dv__vbar_fast(dh, vh, fn, dev, vbar);
+}
+
+dv_result_t dv__range(const dv__vbar_t *vbar, uint64_t offset, uint64_t size,
                       uint64_t *first, uint64_t *last, const char *fn) {
     if (size == 0) {
         return dv__fail(DV_ERROR_INVALID_ARGUMENT, "%s: size is 0", fn);
@@ -61,7 +88,7 @@ dv_result_t dv__range(const dv_vbar_t *vbar, uint64_t offset, uint64_t size,
                         (unsigned long long)size,
                         (unsigned long long)vbar->size);
     }
-    const dv_device_t *dev = vbar->dev;
+    const dv__dev_t *dev = vbar->dev;
     if (dev->page_shift) { /* the hot path: no 64-bit divisions */
         *first = offset >> dev->page_shift;
         *last = (offset + size - 1) >> dev->page_shift;
@@ -72,17 +99,23 @@ dv_result_t dv__range(const dv_vbar_t *vbar, uint64_t offset, uint64_t size,
     return DV_OK;
 }
 
-dv_result_t dv__hal_fail(dv_device_t *dev, dv_result_t r, const char *what) {
+dv_result_t dv__hal_fail(dv__dev_t *dev, dv_result_t r, const char *what) {
     int64_t code = 0;
-    char text[256] = "";
+    char text[384] = "";
     if (dev->hal.last_native_error) {
         dev->hal.last_native_error(&code, text, sizeof(text));
     }
-    if (code != 0 || text[0]) {
-        return dv__fail(r, "%s failed on %s:%d (native %lld: %s)", what,
-                        dev->hal.name, dev->ordinal, (long long)code, text);
+    if (code != 0) {
+        return dv__fail(r, "%s failed on %s:%d: %s (native code %lld)", what,
+                        dev->hal.name, dev->ordinal, text[0] ? text : "?",
+                        (long long)code);
     }
-    return dv__fail(r, "%s failed on %s:%d", what, dev->hal.name, dev->ordinal);
+    if (text[0]) {
+        return dv__fail(r, "%s failed on %s:%d: %s", what, dev->hal.name,
+                        dev->ordinal, text);
+    }
+    return dv__fail(r, "%s failed on %s:%d (the backend gave no reason)", what,
+                    dev->hal.name, dev->ordinal);
 }
 
 /* ---- options and opening ---------------------------------------------- */
@@ -95,31 +128,61 @@ void dv_device_options_init(dv_device_options_t *opts) {
     opts->pool_limit = UINT64_MAX;
 }
 
+/* Bytes of dv_hal_ops_t a backend of `version` fills. */
+static size_t hal_ops_size(uint32_t version) {
+    return version >= 2 ? sizeof(dv_hal_ops_t)
+                        : offsetof(dv_hal_ops_t, stream_check);
+}
+
 static int hal_ops_valid(const dv_hal_ops_t *ops) {
-    return ops && ops->version == DV_HAL_VERSION && ops->name && ops->probe &&
+    return ops && ops->version >= DV_HAL_VERSION_MIN &&
+           ops->version <= DV_HAL_VERSION && ops->name && ops->probe &&
            ops->init && ops->fini && ops->get_caps && ops->mem_info &&
            ops->reserve && ops->unreserve && ops->create && ops->release &&
            ops->map && ops->unmap;
 }
 
+/* DYNVRAM_WATERMARK_RECOVERY: "0" or "off" turns the default off. */
+static int recovery_env_default(void) {
+    const char *e = dv__getenv("DYNVRAM_WATERMARK_RECOVERY");
+    return !(e && (strcmp(e, "0") == 0 || strcmp(e, "off") == 0 ||
+                   strcmp(e, "OFF") == 0));
+}
+
+/* Free what open_on built before the device was published. */
+static void open_undo(dv__dev_t *dev, int inited, int locked) {
+    if (locked) {
+        dv__mutex_destroy(&dev->lock);
+    }
+    if (inited) {
+        dev->hal.fini(dev->ctx);
+    }
+    free(dev);
+}
+
 static dv_result_t open_on(const dv_hal_ops_t *ops,
-                           const dv_device_options_t *o, dv_device_t **out) {
+                           const dv_device_options_t *o, dv__dev_t **out) {
     if (!hal_ops_valid(ops)) {
-        if (ops && ops->init && ops->version == DV_HAL_VERSION) {
-            /* A stand-in for a backend left out of the build. */
-            dv_hal_init_args_t a = {0};
-            void *ctx = NULL;
-            return ops->init(&a, &ctx);
+        int count = 0;
+        char why[256] = "";
+        if (ops && ops->probe &&
+            ops->probe(&count, why, sizeof(why)) == DV_ERROR_BACKEND_UNAVAILABLE) {
+            /* E.g. the stand-in of a backend left out of this build. */
+            return dv__fail(DV_ERROR_BACKEND_UNAVAILABLE,
+                            "dv_device_open: backend %s is unavailable: %s",
+                            ops->name ? ops->name : "?", why);
         }
         return dv__fail(DV_ERROR_INVALID_ARGUMENT,
-                        "dv_device_open: HAL ops are NULL, of another version "
-                        "or lack a required op");
+                        "dv_device_open: HAL ops are NULL, of version %u "
+                        "(supported: %u to %u), or lack a required op",
+                        ops ? ops->version : 0u, DV_HAL_VERSION_MIN,
+                        DV_HAL_VERSION);
     }
-    dv_device_t *dev = calloc(1, sizeof(*dev));
+    dv__dev_t *dev = calloc(1, sizeof(*dev));
     if (!dev) {
         return dv__fail(DV_ERROR_OUT_OF_HOST_MEMORY, "dv_device_open");
     }
-    dev->hal = *ops;
+    memcpy(&dev->hal, ops, hal_ops_size(ops->version));
     if (!ops->fence_record || !ops->fence_query || !ops->fence_wait) {
         /* Fences are all or nothing: unpin then frees pages at once. */
         dev->hal.fence_record = NULL;
@@ -129,23 +192,23 @@ static dv_result_t open_on(const dv_hal_ops_t *ops,
                                .host_capacity = o->host_capacity};
     dv_result_t r = ops->init(&args, &dev->ctx);
     if (r != DV_OK) {
-        if (!dv_last_error()[0]) {
-            dv__hal_fail(dev, r, "init");
-        }
-        free(dev);
+        dv__hal_fail(dev, r, "init");
+        open_undo(dev, 0, 0);
         return r;
     }
     r = ops->get_caps(dev->ctx, &dev->caps);
     if (r != DV_OK) {
-        r = dv__hal_fail(dev, r, "get_caps");
-        goto fail_init;
+        dv__hal_fail(dev, r, "get_caps");
+        open_undo(dev, 1, 0);
+        return r;
     }
     uint64_t gran = dev->caps.granularity ? dev->caps.granularity : 1;
     uint64_t ps = o->page_size ? o->page_size : DV_DEFAULT_PAGE_SIZE;
     if (ps > UINT64_MAX / 2) {
-        r = dv__fail(DV_ERROR_INVALID_ARGUMENT, "dv_device_open: page size %llu "
-                     "is too large", (unsigned long long)ps);
-        goto fail_init;
+        open_undo(dev, 1, 0);
+        return dv__fail(DV_ERROR_INVALID_ARGUMENT,
+                        "dv_device_open: page size %llu is too large",
+                        (unsigned long long)ps);
     }
     dev->page_size = (ps + gran - 1) / gran * gran;
     if ((dev->page_size & (dev->page_size - 1)) == 0) {
@@ -160,22 +223,42 @@ static dv_result_t open_on(const dv_hal_ops_t *ops,
                                 : o->pool_limit / dev->page_size;
     dev->fence_interval =
         o->fence_interval ? o->fence_interval : DV__DEFAULT_FENCE_INTERVAL;
-    if (dv__mutex_init(&dev->lock) != 0) {
-        r = dv__fail(DV_ERROR_OUT_OF_HOST_MEMORY, "dv_device_open: mutex");
-        goto fail_init;
+    if (o->watermark_recovery > DV_RECOVERY_OFF) {
+        open_undo(dev, 1, 0);
+        return dv__fail(DV_ERROR_INVALID_ARGUMENT,
+                        "dv_device_open: watermark_recovery %u is not a "
+                        "DV_RECOVERY_* value",
+                        o->watermark_recovery);
     }
+    dev->recovery = o->watermark_recovery == DV_RECOVERY_ON ||
+                    (o->watermark_recovery == DV_RECOVERY_DEFAULT &&
+                     recovery_env_default());
+    if (dv__mutex_init(&dev->lock) != 0) {
+        open_undo(dev, 1, 0);
+        return dv__fail(DV_ERROR_OUT_OF_HOST_MEMORY, "dv_device_open: mutex");
+    }
+    /* The budget needs free memory from the backend, or a limit instead. */
     uint64_t free_b = 0, total = 0;
     r = ops->mem_info(dev->ctx, &free_b, &total);
     if (r == DV_ERROR_NOT_SUPPORTED && !dev->vram_limit) {
-        r = dv__fail(DV_ERROR_NOT_SUPPORTED,
-                     "dv_device_open: backend %s cannot report free memory on "
-                     "device %d; set the vram_limit option (Level Zero: or run "
-                     "with ZES_ENABLE_SYSMAN=1)",
-                     ops->name, o->ordinal);
-        dv__mutex_destroy(&dev->lock);
-        goto fail_init;
+        open_undo(dev, 1, 1);
+        return dv__fail(DV_ERROR_NOT_SUPPORTED,
+                        "dv_device_open: backend %s cannot report free memory "
+                        "on device %d; set the vram_limit option (Level Zero: "
+                        "or run with ZES_ENABLE_SYSMAN=1)",
+                        ops->name, o->ordinal);
     }
-    dev->magic = DV__DEVICE_MAGIC;
+    if (r != DV_OK && r != DV_ERROR_NOT_SUPPORTED) {
+        dv__hal_fail(dev, r, "mem_info");
+        open_undo(dev, 1, 1);
+        return r;
+    }
+    dev->handle = dv__handle_new(DV__HK_DEVICE, dev);
+    if (!dev->handle) {
+        open_undo(dev, 1, 1);
+        return dv__fail(DV_ERROR_OUT_OF_HOST_MEMORY,
+                        "dv_device_open: handle table full");
+    }
     dv__log(DV_LOG_INFO,
             "opened %s:%d (%s), page %llu KiB, granularity %llu KiB, limit "
             "%llu MiB",
@@ -185,11 +268,6 @@ static dv_result_t open_on(const dv_hal_ops_t *ops,
             (unsigned long long)(dev->vram_limit >> 20));
     *out = dev;
     return dv__ok();
-
-fail_init:
-    ops->fini(dev->ctx);
-    free(dev);
-    return r;
 }
 
 static dv_result_t check_options(const dv_device_options_t *o,
@@ -205,6 +283,18 @@ static dv_result_t check_options(const dv_device_options_t *o,
     return DV_OK;
 }
 
+/* open_on, publishing the handle. */
+static dv_result_t open_publish(const dv_hal_ops_t *ops,
+                                const dv_device_options_t *o,
+                                dv_device_t **out) {
+    dv__dev_t *dev = NULL;
+    dv_result_t r = open_on(ops, o, &dev);
+    if (r == DV_OK) {
+        *out = dv__dev_handle(dev);
+    }
+    return r;
+}
+
 dv_result_t dv_device_open_hal(const dv_hal_ops_t *ops,
                                const dv_device_options_t *opts,
                                dv_device_t **out) {
@@ -212,7 +302,7 @@ dv_result_t dv_device_open_hal(const dv_hal_ops_t *ops,
     dv_device_options_init(&defaults);
     const dv_device_options_t *o = opts ? opts : &defaults;
     dv_result_t r = check_options(o, out);
-    return r != DV_OK ? r : open_on(ops, o, out);
+    return r != DV_OK ? r : open_publish(ops, o, out);
 }
 
 dv_result_t dv_device_open(const dv_device_options_t *opts, dv_device_t **out) {
@@ -235,7 +325,7 @@ dv_result_t dv_device_open(const dv_device_options_t *opts, dv_device_t **out) {
                             "cuda, hip, levelzero, host)",
                             name);
         }
-        return open_on(ops, o, out);
+        return open_publish(ops, o, out);
     }
     /* Automatic: the first backend whose probe finds a device. */
     char why[512] = "";
@@ -250,7 +340,7 @@ dv_result_t dv_device_open(const dv_device_options_t *opts, dv_device_t **out) {
                      ops->name, reason[0] ? reason : "no such device");
             continue;
         }
-        r = open_on(ops, o, out);
+        r = open_publish(ops, o, out);
         if (r == DV_OK) {
             return r;
         }
@@ -260,8 +350,9 @@ dv_result_t dv_device_open(const dv_device_options_t *opts, dv_device_t **out) {
                     o->ordinal, why);
 }
 
-dv_result_t dv_device_close(dv_device_t *dev) {
-    dv_result_t r = dv__check_device(dev, "dv_device_close");
+dv_result_t dv_device_close(dv_device_t *h) {
+    dv__dev_t *dev = NULL;
+    dv_result_t r = dv__dev_get(h, "dv_device_close", &dev);
     if (r != DV_OK) {
         return r;
     }
@@ -274,9 +365,11 @@ dv_result_t dv_device_close(dv_device_t *dev) {
                         "first",
                         n);
     }
+    /* Dead from here on: a concurrent or later call with this handle gets
+     * DV_ERROR_INVALID_ARGUMENT, never this memory. */
+    dv__handle_free(dev->handle, DV__HK_DEVICE);
     dv__pool_trim_locked(dev, 0, 0);
     dv__streams_fini_locked(dev);
-    dev->magic = DV__DEAD_MAGIC;
     dv__mutex_unlock(&dev->lock);
     dv__mutex_destroy(&dev->lock);
     dev->hal.fini(dev->ctx);
@@ -288,13 +381,15 @@ dv_result_t dv_device_close(dv_device_t *dev) {
 
 /* ---- queries ---------------------------------------------------------- */
 
-dv_result_t dv_device_get_caps(dv_device_t *dev, dv_device_caps_t *caps) {
-    dv_result_t r = dv__check_device(dev, "dv_device_get_caps");
+dv_result_t dv_device_get_caps(dv_device_t *h, dv_device_caps_t *caps) {
+    dv__dev_t *dev = NULL;
+    dv_result_t r = dv__dev_get(h, "dv_device_get_caps", &dev);
     if (r != DV_OK) {
         return r;
     }
     if (!caps) {
-        return dv__fail(DV_ERROR_INVALID_ARGUMENT, "dv_device_get_caps: caps is NULL");
+        return dv__fail(DV_ERROR_INVALID_ARGUMENT,
+                        "dv_device_get_caps: caps is NULL");
     }
     memset(caps, 0, sizeof(*caps));
     snprintf(caps->backend, sizeof(caps->backend), "%s", dev->hal.name);
@@ -308,13 +403,15 @@ dv_result_t dv_device_get_caps(dv_device_t *dev, dv_device_caps_t *caps) {
     return dv__ok();
 }
 
-dv_result_t dv_device_get_stats(dv_device_t *dev, dv_device_stats_t *st) {
-    dv_result_t r = dv__check_device(dev, "dv_device_get_stats");
+dv_result_t dv_device_get_stats(dv_device_t *h, dv_device_stats_t *st) {
+    dv__dev_t *dev = NULL;
+    dv_result_t r = dv__dev_get(h, "dv_device_get_stats", &dev);
     if (r != DV_OK) {
         return r;
     }
     if (!st) {
-        return dv__fail(DV_ERROR_INVALID_ARGUMENT, "dv_device_get_stats: st is NULL");
+        return dv__fail(DV_ERROR_INVALID_ARGUMENT,
+                        "dv_device_get_stats: st is NULL");
     }
     dv__mutex_lock(&dev->lock);
     uint64_t budget = 0;
@@ -333,8 +430,9 @@ dv_result_t dv_device_get_stats(dv_device_t *dev, dv_device_stats_t *st) {
     return r == DV_OK ? dv__ok() : r;
 }
 
-dv_result_t dv_device_check(dv_device_t *dev) {
-    dv_result_t r = dv__check_device(dev, "dv_device_check");
+dv_result_t dv_device_check(dv_device_t *h) {
+    dv__dev_t *dev = NULL;
+    dv_result_t r = dv__dev_get(h, "dv_device_check", &dev);
     if (r != DV_OK) {
         return r;
     }
@@ -344,8 +442,9 @@ dv_result_t dv_device_check(dv_device_t *dev) {
     return r == DV_OK ? dv__ok() : r;
 }
 
-dv_result_t dv_device_trim_pool(dv_device_t *dev) {
-    dv_result_t r = dv__check_device(dev, "dv_device_trim_pool");
+dv_result_t dv_device_trim_pool(dv_device_t *h) {
+    dv__dev_t *dev = NULL;
+    dv_result_t r = dv__dev_get(h, "dv_device_trim_pool", &dev);
     if (r != DV_OK) {
         return r;
     }
@@ -376,95 +475,3 @@ dv_result_t dv_backend_probe(int index, dv_backend_info_t *info) {
     return dv__ok();
 }
 
-/* ---- streams, copies, host memory --------------------------------------- */
-
-#define DV__FORWARD(fn, op, ...)                                               \
-    dv_result_t r = dv__check_device(dev, fn);                                 \
-    if (r != DV_OK) {                                                          \
-        return r;                                                              \
-    }                                                                          \
-    if (!dev->hal.op) {                                                        \
-        return dv__fail(DV_ERROR_NOT_SUPPORTED, "%s: backend %s has no " #op,  \
-                        fn, dev->hal.name);                                    \
-    }                                                                          \
-    dv__mutex_lock(&dev->lock);                                                \
-    r = dev->hal.op(dev->ctx, __VA_ARGS__);                                    \
-    if (r != DV_OK) {                                                          \
-        dv__hal_fail(dev, r, fn);                                              \
-    }                                                                          \
-    dv__mutex_unlock(&dev->lock);                                              \
-    return r == DV_OK ? dv__ok() : r;
-
-dv_result_t dv_stream_create(dv_device_t *dev, void **stream) {
-    if (!stream) {
-        return dv__fail(DV_ERROR_INVALID_ARGUMENT, "dv_stream_create: stream is NULL");
-    }
-    DV__FORWARD("dv_stream_create", stream_create, stream)
-}
-
-dv_result_t dv_stream_destroy(dv_device_t *dev, void *stream) {
-    dv_result_t r = dv__check_device(dev, "dv_stream_destroy");
-    if (r != DV_OK) {
-        return r;
-    }
-    if (!dev->hal.stream_destroy) {
-        return dv__fail(DV_ERROR_NOT_SUPPORTED,
-                        "dv_stream_destroy: backend %s has no streams",
-                        dev->hal.name);
-    }
-    dv__mutex_lock(&dev->lock);
-    /* Pages unpinned on this stream may wait for a fence not recorded yet
-     * (fences are batched): finish the stream's work now so none is ever
-     * recorded on a dead stream. */
-    for (uint32_t k = 0; k < dev->stream_count; k++) {
-        if (dev->streams[k].stream == stream) {
-            r = dv__stream_sync_locked(dev, k);
-            break;
-        }
-    }
-    if (r == DV_OK) {
-        r = dev->hal.stream_destroy(dev->ctx, stream);
-        if (r != DV_OK) {
-            dv__hal_fail(dev, r, "dv_stream_destroy");
-        }
-    }
-    dv__mutex_unlock(&dev->lock);
-    return r == DV_OK ? dv__ok() : r;
-}
-
-dv_result_t dv_stream_synchronize(dv_device_t *dev, void *stream) {
-    DV__FORWARD("dv_stream_synchronize", stream_synchronize, stream)
-}
-
-dv_result_t dv_copy_h2d(dv_device_t *dev, uint64_t dst, const void *src,
-                        uint64_t size, void *stream) {
-    if (!src || !dst || size == 0) {
-        return dv__fail(DV_ERROR_INVALID_ARGUMENT,
-                        "dv_copy_h2d: NULL pointer or size 0");
-    }
-    DV__FORWARD("dv_copy_h2d", copy_h2d, dst, src, size, stream)
-}
-
-dv_result_t dv_copy_d2h(dv_device_t *dev, void *dst, uint64_t src,
-                        uint64_t size, void *stream) {
-    if (!src || !dst || size == 0) {
-        return dv__fail(DV_ERROR_INVALID_ARGUMENT,
-                        "dv_copy_d2h: NULL pointer or size 0");
-    }
-    DV__FORWARD("dv_copy_d2h", copy_d2h, dst, src, size, stream)
-}
-
-dv_result_t dv_host_register(dv_device_t *dev, void *ptr, uint64_t size) {
-    if (!ptr || size == 0) {
-        return dv__fail(DV_ERROR_INVALID_ARGUMENT,
-                        "dv_host_register: NULL pointer or size 0");
-    }
-    DV__FORWARD("dv_host_register", host_register, ptr, size)
-}
-
-dv_result_t dv_host_unregister(dv_device_t *dev, void *ptr) {
-    if (!ptr) {
-        return dv__fail(DV_ERROR_INVALID_ARGUMENT, "dv_host_unregister: NULL pointer");
-    }
-    DV__FORWARD("dv_host_unregister", host_unregister, ptr)
-}

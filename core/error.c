@@ -46,6 +46,11 @@ dv_result_t dv__ok(void) {
     return DV_OK;
 }
 
+dv_result_t dv__outcome(dv_result_t r) {
+    dv_last_msg[0] = '\0';
+    return r;
+}
+
 dv_result_t dv__fail(dv_result_t r, const char *fmt, ...) {
     /* Format into a local first: fmt's arguments may point into the
      * current message (a message that quotes the previous one). */
@@ -64,21 +69,11 @@ dv_result_t dv__fail(dv_result_t r, const char *fmt, ...) {
     return r;
 }
 
-void dv__error_append(const char *fmt, ...) {
-    size_t n = strlen(dv_last_msg);
-    if (n + 1 >= sizeof(dv_last_msg)) {
-        return;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(dv_last_msg + n, sizeof(dv_last_msg) - n, fmt, ap);
-    va_end(ap);
-}
-
 /* ---- logging ----------------------------------------------------------- */
 
 static dv__once_t log_once = DV__ONCE_INIT;
 static dv__mutex_t log_lock;
+/* Read on every log call from any thread, written by dv_log_set_level. */
 static volatile int log_level = DV_LOG_WARNING;
 static dv_log_fn log_fn;
 static void *log_user;
@@ -107,12 +102,12 @@ static void log_init(void) {
     char *end = NULL;
     long v = strtol(env, &end, 10);
     if (end && *end == '\0' && v >= DV_LOG_NONE && v <= DV_LOG_VERBOSE) {
-        log_level = (int)v;
+        dv__atomic_store_int(&log_level, (int)v);
         return;
     }
     for (int i = 0; i <= DV_LOG_VERBOSE; i++) {
         if (ieq(env, level_names[i])) {
-            log_level = i;
+            dv__atomic_store_int(&log_level, i);
             return;
         }
     }
@@ -125,13 +120,13 @@ dv_result_t dv_log_set_level(dv_log_level_t level) {
                         "dv_log_set_level: level %d is not a dv_log_level_t",
                         (int)level);
     }
-    log_level = (int)level;
+    dv__atomic_store_int(&log_level, (int)level);
     return dv__ok();
 }
 
 dv_log_level_t dv_log_get_level(void) {
     dv__once(&log_once, log_init);
-    return (dv_log_level_t)log_level;
+    return (dv_log_level_t)dv__atomic_load_int(&log_level);
 }
 
 dv_result_t dv_log_set_callback(dv_log_fn fn, void *user) {
@@ -145,7 +140,8 @@ dv_result_t dv_log_set_callback(dv_log_fn fn, void *user) {
 
 int dv__log_enabled(dv_log_level_t level) {
     dv__once(&log_once, log_init);
-    return (int)level <= log_level && level != DV_LOG_NONE;
+    return (int)level <= dv__atomic_load_int(&log_level) &&
+           level != DV_LOG_NONE;
 }
 
 void dv__log(dv_log_level_t level, const char *fmt, ...) {

@@ -27,8 +27,9 @@
 
 dv_result_t dv__fail(dv_result_t r, const char *fmt, ...) DV__PRINTF(2, 3);
 dv_result_t dv__ok(void);
-/* Append to the current message (e.g. a native error after a generic one). */
-void dv__error_append(const char *fmt, ...) DV__PRINTF(1, 2);
+/* A non-error outcome (DV_OK, DV_OFFLOADED, DV_NOT_READY): clears the
+ * message like dv__ok and returns r. */
+dv_result_t dv__outcome(dv_result_t r);
 
 void dv__log(dv_log_level_t level, const char *fmt, ...) DV__PRINTF(2, 3);
 int dv__log_enabled(dv_log_level_t level);

@@ -21,38 +21,11 @@
 
 #include "core/internal.h"
 
-uint32_t dv__stream_slot_locked(dv_device_t *dev, void *stream) {
-    uint32_t c = dev->last_stream;
-    if (c < dev->stream_count && dev->streams[c].stream == stream) {
-        return c;
-    }
-    for (uint32_t k = 0; k < dev->stream_count; k++) {
-        if (dev->streams[k].stream == stream) {
-            dev->last_stream = k;
-            return k;
-        }
-    }
-    if (dev->stream_count == dev->stream_cap) {
-        uint32_t cap = dev->stream_cap ? dev->stream_cap * 2 : 4;
-        dv__stream_t *s = realloc(dev->streams, cap * sizeof(*s));
-        if (!s) {
-            return DV__NO_STREAM;
-        }
-        dev->streams = s;
-        dev->stream_cap = cap;
-    }
-    dv__stream_t *s = &dev->streams[dev->stream_count];
-    memset(s, 0, sizeof(*s));
-    s->stream = stream;
-    dev->last_stream = dev->stream_count;
-    return dev->stream_count++;
-}
-
 static dv__fence_ent_t *ring_at(dv__stream_t *s, uint32_t k) {
     return &s->ring[(s->ring_head + k) % DV__FENCE_RING];
 }
 
-static void ring_pop(dv_device_t *dev, dv__stream_t *s) {
+static void ring_pop(dv__dev_t *dev, dv__stream_t *s) {
     dv__fence_ent_t *e = ring_at(s, 0);
     if (dev->hal.fence_destroy) {
         dev->hal.fence_destroy(dev->ctx, e->fence);
@@ -62,7 +35,7 @@ static void ring_pop(dv_device_t *dev, dv__stream_t *s) {
 }
 
 /* Record a fence covering every unpin handed out so far on this stream. */
-static dv_result_t record(dv_device_t *dev, dv__stream_t *s) {
+static dv_result_t record(dv__dev_t *dev, dv__stream_t *s) {
     dv_hal_fence_t f = NULL;
     dv_result_t r = dev->hal.fence_record(dev->ctx, s->stream, &f);
     if (r != DV_OK) {
@@ -78,7 +51,7 @@ static dv_result_t record(dv_device_t *dev, dv__stream_t *s) {
     return DV_OK;
 }
 
-dv_result_t dv__stream_unpin_locked(dv_device_t *dev, uint32_t slot,
+dv_result_t dv__stream_unpin_locked(dv__dev_t *dev, uint32_t slot,
                                     uint64_t *seq) {
     dv__stream_t *s = &dev->streams[slot];
     *seq = ++s->seq;
@@ -88,13 +61,13 @@ dv_result_t dv__stream_unpin_locked(dv_device_t *dev, uint32_t slot,
     return DV_OK;
 }
 
-int dv__page_idle(const dv_device_t *dev, const dv__page_t *pg) {
+int dv__page_idle(const dv__dev_t *dev, const dv__page_t *pg) {
     return pg->stream == DV__NO_STREAM ||
            pg->unpin_seq <= dev->streams[pg->stream].done_seq;
 }
 
 /* Everything up to fence k is done: drop fences 0..k. */
-static void retire_through(dv_device_t *dev, dv__stream_t *s, uint32_t k) {
+static void retire_through(dv__dev_t *dev, dv__stream_t *s, uint32_t k) {
     uint64_t seq = ring_at(s, k)->seq;
     for (uint32_t n = 0; n <= k; n++) {
         ring_pop(dev, s);
@@ -106,7 +79,7 @@ static void retire_through(dv_device_t *dev, dv__stream_t *s, uint32_t k) {
 
 /* Index of the oldest fence covering the page's unpin, recording one when
  * none does yet; -1 if recording failed. */
-static int64_t covering_fence(dv_device_t *dev, dv__stream_t *s,
+static int64_t covering_fence(dv__dev_t *dev, dv__stream_t *s,
                               const dv__page_t *pg) {
     uint32_t k = 0;
     while (k < s->ring_count && ring_at(s, k)->seq < pg->unpin_seq) {
@@ -123,7 +96,7 @@ static int64_t covering_fence(dv_device_t *dev, dv__stream_t *s,
 
 /* No fence could be recorded: finish the stream's work instead (correct,
  * only slower). Everything handed out on it so far is then done. */
-static dv_result_t sync_instead(dv_device_t *dev, dv__stream_t *s) {
+static dv_result_t sync_instead(dv__dev_t *dev, dv__stream_t *s) {
     dv_result_t r = dev->hal.stream_synchronize
                         ? dev->hal.stream_synchronize(dev->ctx, s->stream)
                         : DV_ERROR_NOT_SUPPORTED;
@@ -139,11 +112,11 @@ static dv_result_t sync_instead(dv_device_t *dev, dv__stream_t *s) {
     return DV_OK;
 }
 
-dv_result_t dv__stream_sync_locked(dv_device_t *dev, uint32_t slot) {
+dv_result_t dv__stream_sync_locked(dv__dev_t *dev, uint32_t slot) {
     return sync_instead(dev, &dev->streams[slot]);
 }
 
-int dv__page_try_idle_locked(dv_device_t *dev, dv__page_t *pg) {
+int dv__page_try_idle_locked(dv__dev_t *dev, dv__page_t *pg) {
     if (dv__page_idle(dev, pg)) {
         return 1;
     }
@@ -157,7 +130,7 @@ int dv__page_try_idle_locked(dv_device_t *dev, dv__page_t *pg) {
     return 1;
 }
 
-dv_result_t dv__page_wait_locked(dv_device_t *dev, dv__page_t *pg) {
+dv_result_t dv__page_wait_locked(dv__dev_t *dev, dv__page_t *pg) {
     if (dv__page_idle(dev, pg)) {
         return DV_OK;
     }
@@ -181,12 +154,16 @@ dv_result_t dv__page_wait_locked(dv_device_t *dev, dv__page_t *pg) {
     return DV_OK;
 }
 
-void dv__streams_fini_locked(dv_device_t *dev) {
+void dv__stream_drop_fences_locked(dv__dev_t *dev, uint32_t slot) {
+    dv__stream_t *s = &dev->streams[slot];
+    while (s->ring_count) {
+        ring_pop(dev, s);
+    }
+}
+
+void dv__streams_fini_locked(dv__dev_t *dev) {
     for (uint32_t k = 0; k < dev->stream_count; k++) {
-        dv__stream_t *s = &dev->streams[k];
-        while (s->ring_count) {
-            ring_pop(dev, s);
-        }
+        dv__stream_drop_fences_locked(dev, k);
     }
     dev->stream_count = 0;
 }

@@ -13,7 +13,7 @@
 
 /* Release pool handles, then evict pages in eviction order (released to
  * the backend, not pooled), until at least `need` bytes went back. */
-static dv_result_t reclaim_locked(dv_device_t *dev, uint64_t need,
+static dv_result_t reclaim_locked(dv__dev_t *dev, uint64_t need,
                                   uint64_t *freed) {
     uint64_t ps = dev->page_size;
     uint64_t pages = need / ps + (need % ps != 0);
@@ -26,8 +26,9 @@ static dv_result_t reclaim_locked(dv_device_t *dev, uint64_t need,
     return r;
 }
 
-dv_result_t dv_framework_reserve(dv_device_t *dev, uint64_t size) {
-    dv_result_t r = dv__check_device(dev, "dv_framework_reserve");
+dv_result_t dv_framework_reserve(dv_device_t *h, uint64_t size) {
+    dv__dev_t *dev = NULL;
+    dv_result_t r = dv__dev_get(h, "dv_framework_reserve", &dev);
     if (r != DV_OK) {
         return r;
     }
@@ -61,14 +62,16 @@ dv_result_t dv_framework_reserve(dv_device_t *dev, uint64_t size) {
         }
     }
     dev->framework_bytes += size;
+    dv__recovery_note_framework(dev);
     r = dv__ok();
 out:
     dv__mutex_unlock(&dev->lock);
     return r;
 }
 
-dv_result_t dv_framework_release(dv_device_t *dev, uint64_t size) {
-    dv_result_t r = dv__check_device(dev, "dv_framework_release");
+dv_result_t dv_framework_release(dv_device_t *h, uint64_t size) {
+    dv__dev_t *dev = NULL;
+    dv_result_t r = dv__dev_get(h, "dv_framework_release", &dev);
     if (r != DV_OK) {
         return r;
     }
@@ -86,9 +89,10 @@ dv_result_t dv_framework_release(dv_device_t *dev, uint64_t size) {
     return dv__ok();
 }
 
-dv_result_t dv_framework_evict(dv_device_t *dev, uint64_t size,
+dv_result_t dv_framework_evict(dv_device_t *h, uint64_t size,
                                uint64_t *freed) {
-    dv_result_t r = dv__check_device(dev, "dv_framework_evict");
+    dv__dev_t *dev = NULL;
+    dv_result_t r = dv__dev_get(h, "dv_framework_evict", &dev);
     if (r != DV_OK) {
         return r;
     }

@@ -20,11 +20,14 @@
 #include "dynvram_hal.h"
 
 #include "core/error.h"
+#include "core/handle.h"
 #include "core/os.h"
 
-#define DV__DEVICE_MAGIC 0x44564445u /* "DVDE" */
-#define DV__VBAR_MAGIC 0x44565642u   /* "DVVB" */
-#define DV__DEAD_MAGIC 0xdeadbeefu
+/* The internal objects behind the public handles: dv_device_t * and
+ * dv_vbar_t * values are handles (core/handle.h), never these addresses, so
+ * a dead or junk handle is rejected before anything is read through it. */
+typedef struct dv__dev dv__dev_t;
+typedef struct dv__vbar dv__vbar_t;
 
 #define DV__NO_STREAM UINT32_MAX
 #define DV__FENCE_RING 16
@@ -42,9 +45,9 @@ typedef struct dv__page {
     uint8_t resident;
 } dv__page_t;
 
-struct dv_vbar {
-    uint32_t magic;
-    dv_device_t *dev;
+struct dv__vbar {
+    uint64_t handle; /* the public dv_vbar_t * value */
+    dv__dev_t *dev;
     uint64_t base;
     uint64_t size;
     uint64_t page_count;
@@ -52,8 +55,20 @@ struct dv_vbar {
     uint64_t watermark;       /* pages; faults at or above are offloaded */
     uint64_t watermark_limit; /* pages; eviction never goes below */
     dv__page_t *pages;
-    struct dv_vbar *up;   /* higher priority (NULL at top) */
-    struct dv_vbar *down; /* lower priority (NULL at bottom) */
+    struct dv__vbar *up;   /* higher priority (NULL at top) */
+    struct dv__vbar *down; /* lower priority (NULL at bottom) */
+
+    /* Watermark recovery (recovery.c). A pass is one walk of the model: a
+     * fault that starts below the previous fault starts a new one. */
+    uint64_t pass;         /* passes started */
+    uint64_t cursor;       /* first page of the last fault */
+    uint64_t lost_pass;    /* pass in which pressure last took a page */
+    uint64_t rise_after;   /* the watermark may rise from this pass on */
+    uint64_t risen_from;   /* watermark before the current rises, or NONE */
+    uint64_t fw_peak_cur;  /* framework bytes' peak during this pass */
+    uint64_t fw_peak_prev; /* ... and during the previous one */
+    uint32_t backoff;      /* passes to wait after recovered pages were lost */
+    uint8_t wm_explicit;   /* set_watermark chose it: recovery keeps it */
 };
 
 /* A fence recorded on a stream, covering unpins with seq <= this seq. */
@@ -62,9 +77,12 @@ typedef struct dv__fence_ent {
     uint64_t seq;
 } dv__fence_ent_t;
 
-/* Unpin bookkeeping of one native stream (see fence.c). */
+/* Unpin bookkeeping of one native stream (see fence.c), and whether
+ * dynvram created it (stream.c). */
 typedef struct dv__stream {
     void *stream;
+    uint8_t live;  /* the slot is in use */
+    uint8_t owned; /* made by dv_stream_create on this device */
     uint64_t seq;           /* last unpin sequence number handed out */
     uint64_t done_seq;      /* every unpin <= this is known complete */
     uint32_t since_fence;   /* unpins since the last recorded fence */
@@ -73,8 +91,8 @@ typedef struct dv__stream {
     dv__fence_ent_t ring[DV__FENCE_RING];
 } dv__stream_t;
 
-struct dv_device {
-    uint32_t magic;
+struct dv__dev {
+    uint64_t handle; /* the public dv_device_t * value */
     dv__mutex_t lock;
     dv_hal_ops_t hal; /* copied; optional ops may be NULL */
     void *ctx;
@@ -88,8 +106,8 @@ struct dv_device {
     uint64_t pool_limit_pages;
     uint32_t fence_interval;
 
-    dv_vbar_t *top;    /* highest priority */
-    dv_vbar_t *bottom; /* lowest priority */
+    dv__vbar_t *top;    /* highest priority */
+    dv__vbar_t *bottom; /* lowest priority */
     uint32_t vbar_count;
 
     dv_hal_mem_t *pool; /* evicted handles of page_size bytes */
@@ -109,64 +127,132 @@ struct dv_device {
     uint64_t avail;        /* pages + pool + backend free, at avail_ns */
     uint64_t avail_ns;     /* when mem_info was last read (0 = never) */
 
+    uint8_t recovery; /* watermark recovery on (recovery.c) */
+
     dv_device_stats_t st; /* counters only; sizes are filled on query */
 };
 
-/* ---- validation (device.c) ---- */
-dv_result_t dv__check_device(const dv_device_t *dev, const char *fn);
-dv_result_t dv__check_vbar(const dv_device_t *dev, const dv_vbar_t *vbar,
-                           const char *fn);
+/* ---- handles and validation (device.c) ---- */
+/* The device behind a handle, or DV_ERROR_INVALID_ARGUMENT naming the
+ * problem (NULL, closed, not a device handle). Never dereferences `h`. */
+dv_result_t dv__dev_get(dv_device_t *h, const char *fn, dv__dev_t **dev);
+/* Both handles resolved and the VBAR on that device (DV_ERROR_WRONG_DEVICE
+ * otherwise). */
+dv_result_t dv__vbar_get(dv_device_t *dh, dv_vbar_t *vh, const char *fn,
+                         dv__dev_t **dev, dv__vbar_t **vbar);
+/* The message for a failed dv__vbar_get (the cold half of dv__vbar_fast). */
+dv_result_t dv__vbar_get_fail(dv_device_t *dh, dv_vbar_t *vh, const char *fn);
+
+/* dv__vbar_get for the resident fault / unpin path: two table lookups. */
+static inline dv_result_t dv__vbar_fast(dv_device_t *dh, dv_vbar_t *vh,
+                                        const char *fn, dv__dev_t **dev,
+                                        dv__vbar_t **vbar) {
+    dv__dev_t *d = (dv__dev_t *)dv__handle_get(dv__handle_of(dh), DV__HK_DEVICE);
+    dv__vbar_t *v = (dv__vbar_t *)dv__handle_get(dv__handle_of(vh), DV__HK_VBAR);
+    if (d && v && v->dev == d) {
+        *dev = d;
+        *vbar = v;
+        return DV_OK;
+    }
+    return dv__vbar_get_fail(dh, vh, fn);
+}
+
+static inline dv_device_t *dv__dev_handle(const dv__dev_t *dev) {
+    return (dv_device_t *)(uintptr_t)dev->handle;
+}
+static inline dv_vbar_t *dv__vbar_handle(const dv__vbar_t *vbar) {
+    return (dv_vbar_t *)(uintptr_t)vbar->handle;
+}
 /* Page span [*first, *last] of a byte range, with bounds checks. */
-dv_result_t dv__range(const dv_vbar_t *vbar, uint64_t offset, uint64_t size,
+dv_result_t dv__range(const dv__vbar_t *vbar, uint64_t offset, uint64_t size,
                       uint64_t *first, uint64_t *last, const char *fn);
 /* A backend failure: add the native code and text to the message. */
-dv_result_t dv__hal_fail(dv_device_t *dev, dv_result_t r, const char *what);
+dv_result_t dv__hal_fail(dv__dev_t *dev, dv_result_t r, const char *what);
 
 /* ---- budget and pool (policy.c) ---- */
 /* What pages + pool + framework may hold now. Queries mem_info when
  * `fresh` or when the last reading is older than DV__BUDGET_TTL_NS. */
-dv_result_t dv__budget_locked(dv_device_t *dev, int fresh, uint64_t *budget);
-uint64_t dv__used_locked(const dv_device_t *dev);
+dv_result_t dv__budget_locked(dv__dev_t *dev, int fresh, uint64_t *budget);
+uint64_t dv__used_locked(const dv__dev_t *dev);
 /* Release pooled handles until used <= budget and pool_count <= keep. */
-void dv__pool_trim_locked(dv_device_t *dev, uint64_t budget, uint64_t keep);
+void dv__pool_trim_locked(dv__dev_t *dev, uint64_t budget, uint64_t keep);
 
 /* ---- eviction (policy.c) ---- */
 /* Evict page `i` of `vbar`: wait for its fence, unmap, and put the handle in
  * the pool (to_pool) or release it. Lowers the watermark to i when
  * `lower_watermark`. */
-dv_result_t dv__evict_page_locked(dv_device_t *dev, dv_vbar_t *vbar,
+dv_result_t dv__evict_page_locked(dv__dev_t *dev, dv__vbar_t *vbar,
                                   uint64_t i, int to_pool, int lower_watermark);
 /* Evict up to `n` pages in eviction order: VBARs below `self` in the
  * priority list, then `self`'s pages at or above `self_floor` (self NULL:
  * every VBAR). *evicted (optional) gets the count. */
-dv_result_t dv__evict_victims_locked(dv_device_t *dev, dv_vbar_t *self,
+dv_result_t dv__evict_victims_locked(dv__dev_t *dev, dv__vbar_t *self,
                                      uint64_t self_floor, uint64_t n,
                                      int to_pool, uint64_t *evicted);
 /* Evict unpinned pages above watermark that have been waiting for unpin. */
-void dv__reap_locked(dv_device_t *dev);
+void dv__reap_locked(dv__dev_t *dev);
 /* Is page i of vbar evictable by pressure (resident, unpinned, >= limit)? */
-int dv__evictable(const dv_vbar_t *vbar, uint64_t i);
+int dv__evictable(const dv__vbar_t *vbar, uint64_t i);
 
-/* ---- fences (fence.c) ---- */
-/* Slot of `stream` in the table, added if new; DV__NO_STREAM on OOM. */
-uint32_t dv__stream_slot_locked(dv_device_t *dev, void *stream);
+/* ---- streams (stream.c) and fences (fence.c) ---- */
+/* Slot of `stream` in the table. A stream not seen before is checked with
+ * the backend (stream_check) and added; DV_ERROR_INVALID_ARGUMENT or
+ * DV_ERROR_WRONG_DEVICE (message names `fn`) when it is not a live stream
+ * of this device, DV_ERROR_OUT_OF_HOST_MEMORY when the table cannot grow. */
+dv_result_t dv__stream_slot_locked(dv__dev_t *dev, void *stream,
+                                   const char *fn, uint32_t *slot);
 /* Called once per unpin call: returns the sequence number for its pages and
  * records a fence every fence_interval calls. */
-dv_result_t dv__stream_unpin_locked(dv_device_t *dev, uint32_t slot,
+dv_result_t dv__stream_unpin_locked(dv__dev_t *dev, uint32_t slot,
                                     uint64_t *seq);
 /* Is the work before page's last unpin known finished (no driver call)? */
-int dv__page_idle(const dv_device_t *dev, const dv__page_t *pg);
+int dv__page_idle(const dv__dev_t *dev, const dv__page_t *pg);
 /* Like dv__page_idle, but may record and query (never wait on) a fence. */
-int dv__page_try_idle_locked(dv_device_t *dev, dv__page_t *pg);
+int dv__page_try_idle_locked(dv__dev_t *dev, dv__page_t *pg);
 /* Make sure the work before the page's last unpin finished: query, then
  * wait on the one fence that covers it. Counts fence_waits. */
-dv_result_t dv__page_wait_locked(dv_device_t *dev, dv__page_t *pg);
+dv_result_t dv__page_wait_locked(dv__dev_t *dev, dv__page_t *pg);
 /* Fallback when a fence cannot be recorded: synchronize the stream and
  * mark all its unpins done. DV_ERROR_BACKEND if that fails too. */
-dv_result_t dv__stream_sync_locked(dv_device_t *dev, uint32_t slot);
-void dv__streams_fini_locked(dv_device_t *dev);
+dv_result_t dv__stream_sync_locked(dv__dev_t *dev, uint32_t slot);
+/* Drop every fence of every slot (device close). */
+void dv__streams_fini_locked(dv__dev_t *dev);
+/* Drop the fences of one slot. */
+void dv__stream_drop_fences_locked(dv__dev_t *dev, uint32_t slot);
+
+/* ---- watermark recovery (recovery.c) ---- */
+#define DV__NO_PAGE UINT64_MAX
+/* A fault started below the previous one: a new pass of v begins. */
+void dv__recovery_new_pass(dv__dev_t *dev, dv__vbar_t *v);
+/* Every fault, on the fast path too: a compare and a store. */
+static inline void dv__recovery_note_fault(dv__dev_t *dev, dv__vbar_t *v,
+                                           uint64_t first) {
+    if (first < v->cursor) {
+        dv__recovery_new_pass(dev, v);
+    }
+    v->cursor = first;
+}
+/* Pressure (or dv_vbar_evict) took page i of v. */
+void dv__recovery_note_loss(dv__vbar_t *v, uint64_t i);
+/* Framework memory grew: remember the peak for every VBAR's pass. */
+void dv__recovery_note_framework(dv__dev_t *dev);
+/* A fault of [first, last] at or above the watermark: raise the watermark
+ * and fault the range without evicting anything if the rule allows it
+ * (DV_OK, pages pinned), else DV_OFFLOADED (nothing changed) or an error. */
+dv_result_t dv__recovery_try_locked(dv__dev_t *dev, dv__vbar_t *v,
+                                    uint64_t first, uint64_t last,
+                                    uint64_t *generation);
+/* The caller reset (prioritize) or chose (set_watermark) the watermark. */
+void dv__recovery_reset(dv__vbar_t *v, int explicit_watermark);
+
+/* ---- fault (policy.c) ---- */
+/* The populating path of a fault; may_evict 0 never evicts a page (a
+ * shortfall returns DV_OFFLOADED). */
+dv_result_t dv__fault_slow_locked(dv__dev_t *dev, dv__vbar_t *vbar,
+                                  uint64_t first, uint64_t last,
+                                  uint64_t *generation, int may_evict);
 
 /* ---- invariants (check.c) ---- */
-dv_result_t dv__check_locked(dv_device_t *dev);
+dv_result_t dv__check_locked(dv__dev_t *dev);
 
 #endif /* DV_CORE_INTERNAL_H */

@@ -16,6 +16,10 @@
  *  - dv__now_ns: a monotonic clock in nanoseconds.
  *  - dv__getenv: the variable's value or NULL (not thread-safe against
  *    concurrent setenv, like getenv).
+ *  - dv__atomic_*: lock-free loads and stores of naturally aligned values.
+ *    Loads acquire, stores release, fetch_add is sequentially consistent:
+ *    a store of a pointer or key after filling what it points to publishes
+ *    both to a thread whose load sees the new value.
  */
 #ifndef DV_CORE_OS_H
 #define DV_CORE_OS_H
@@ -46,6 +50,56 @@ typedef struct dv__once {
 #define DV__THREAD_LOCAL __declspec(thread)
 #else
 #define DV__THREAD_LOCAL _Thread_local
+#endif
+
+/* ---- atomics (inline: they sit on the resident fault path) ---- */
+#if defined(_MSC_VER) && !defined(__clang__)
+#include <intrin.h>
+static __forceinline uint64_t dv__atomic_load_u64(const volatile uint64_t *p) {
+    /* Interlocked or-with-0 is a full barrier on every Windows target. */
+    return (uint64_t)_InterlockedOr64((volatile __int64 *)p, 0);
+}
+static __forceinline void dv__atomic_store_u64(volatile uint64_t *p,
+                                               uint64_t v) {
+    _InterlockedExchange64((volatile __int64 *)p, (__int64)v);
+}
+static __forceinline void *dv__atomic_load_ptr(void *const volatile *p) {
+    return (void *)_InterlockedOr64((volatile __int64 *)p, 0);
+}
+static __forceinline void dv__atomic_store_ptr(void *volatile *p, void *v) {
+    _InterlockedExchangePointer((void *volatile *)p, v);
+}
+static __forceinline int dv__atomic_load_int(const volatile int *p) {
+    return (int)_InterlockedOr((volatile long *)p, 0);
+}
+static __forceinline void dv__atomic_store_int(volatile int *p, int v) {
+    _InterlockedExchange((volatile long *)p, (long)v);
+}
+static __forceinline int dv__atomic_fetch_add_int(volatile int *p, int v) {
+    return (int)_InterlockedExchangeAdd((volatile long *)p, (long)v);
+}
+#else
+static inline uint64_t dv__atomic_load_u64(const volatile uint64_t *p) {
+    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+static inline void dv__atomic_store_u64(volatile uint64_t *p, uint64_t v) {
+    __atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+static inline void *dv__atomic_load_ptr(void *const volatile *p) {
+    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+static inline void dv__atomic_store_ptr(void *volatile *p, void *v) {
+    __atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+static inline int dv__atomic_load_int(const volatile int *p) {
+    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+static inline void dv__atomic_store_int(volatile int *p, int v) {
+    __atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+static inline int dv__atomic_fetch_add_int(volatile int *p, int v) {
+    return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST);
+}
 #endif
 
 int dv__mutex_init(dv__mutex_t *m);

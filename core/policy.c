@@ -23,12 +23,12 @@
 
 /* ---- budget and pool -------------------------------------------------- */
 
-uint64_t dv__used_locked(const dv_device_t *dev) {
+uint64_t dv__used_locked(const dv__dev_t *dev) {
     return dev->resident_bytes + dev->pool_count * dev->page_size +
            dev->framework_bytes;
 }
 
-dv_result_t dv__budget_locked(dv_device_t *dev, int fresh, uint64_t *budget) {
+dv_result_t dv__budget_locked(dv__dev_t *dev, int fresh, uint64_t *budget) {
     /* used + free stays constant under our own creates and releases and
      * under framework allocations counted by dv_framework_reserve, so a
      * recent reading stays valid across them; only other processes move
@@ -62,7 +62,7 @@ dv_result_t dv__budget_locked(dv_device_t *dev, int fresh, uint64_t *budget) {
     return DV_OK;
 }
 
-void dv__pool_trim_locked(dv_device_t *dev, uint64_t budget, uint64_t keep) {
+void dv__pool_trim_locked(dv__dev_t *dev, uint64_t budget, uint64_t keep) {
     while (dev->pool_count &&
            (dev->pool_count > keep || dv__used_locked(dev) > budget)) {
         dv_hal_mem_t m = dev->pool[--dev->pool_count];
@@ -75,7 +75,7 @@ void dv__pool_trim_locked(dv_device_t *dev, uint64_t budget, uint64_t keep) {
     }
 }
 
-static int pool_push(dv_device_t *dev, dv_hal_mem_t m) {
+static int pool_push(dv__dev_t *dev, dv_hal_mem_t m) {
     if (dev->pool_count == dev->pool_cap) {
         uint64_t cap = dev->pool_cap ? dev->pool_cap * 2 : 16;
         dv_hal_mem_t *p = realloc(dev->pool, (size_t)cap * sizeof(*p));
@@ -91,12 +91,12 @@ static int pool_push(dv_device_t *dev, dv_hal_mem_t m) {
 
 /* ---- eviction --------------------------------------------------------- */
 
-int dv__evictable(const dv_vbar_t *vbar, uint64_t i) {
+int dv__evictable(const dv__vbar_t *vbar, uint64_t i) {
     const dv__page_t *pg = &vbar->pages[i];
     return pg->resident && pg->pins == 0 && i >= vbar->watermark_limit;
 }
 
-dv_result_t dv__evict_page_locked(dv_device_t *dev, dv_vbar_t *vbar,
+dv_result_t dv__evict_page_locked(dv__dev_t *dev, dv__vbar_t *vbar,
                                   uint64_t i, int to_pool,
                                   int lower_watermark) {
     dv__page_t *pg = &vbar->pages[i];
@@ -115,8 +115,11 @@ dv_result_t dv__evict_page_locked(dv_device_t *dev, dv_vbar_t *vbar,
     dev->resident_bytes -= ps;
     dev->st.evictions++;
     dev->st.evicted_bytes += ps;
-    if (lower_watermark && i < vbar->watermark) {
-        vbar->watermark = i;
+    if (lower_watermark) {
+        dv__recovery_note_loss(vbar, i);
+        if (i < vbar->watermark) {
+            vbar->watermark = i;
+        }
     }
     if (!to_pool || !pool_push(dev, pg->mem)) {
         r = dev->hal.release(dev->ctx, pg->mem);
@@ -134,14 +137,14 @@ dv_result_t dv__evict_page_locked(dv_device_t *dev, dv_vbar_t *vbar,
  * means every VBAR is a candidate (framework pressure).
  */
 typedef struct victim_iter {
-    dv_vbar_t *v;
+    dv__vbar_t *v;
     uint64_t next; /* next page index to look at + 1 */
-    dv_vbar_t *self;
+    dv__vbar_t *self;
     uint64_t self_floor;
     int on_self;
 } victim_iter_t;
 
-static void victims_begin(victim_iter_t *it, dv_device_t *dev, dv_vbar_t *self,
+static void victims_begin(victim_iter_t *it, dv__dev_t *dev, dv__vbar_t *self,
                           uint64_t self_floor) {
     it->self = self;
     it->self_floor = self_floor;
@@ -150,7 +153,7 @@ static void victims_begin(victim_iter_t *it, dv_device_t *dev, dv_vbar_t *self,
     it->next = it->v ? it->v->page_count : 0;
 }
 
-static int victims_next(victim_iter_t *it, dv_vbar_t **v, uint64_t *i) {
+static int victims_next(victim_iter_t *it, dv__vbar_t **v, uint64_t *i) {
     for (;;) {
         if (!it->v) {
             return 0;
@@ -184,11 +187,11 @@ static int victims_next(victim_iter_t *it, dv_vbar_t **v, uint64_t *i) {
     }
 }
 
-static uint64_t count_victims(dv_device_t *dev, dv_vbar_t *self,
+static uint64_t count_victims(dv__dev_t *dev, dv__vbar_t *self,
                               uint64_t self_floor, uint64_t want) {
     victim_iter_t it;
     victims_begin(&it, dev, self, self_floor);
-    dv_vbar_t *v;
+    dv__vbar_t *v;
     uint64_t i, n = 0;
     while (n < want && victims_next(&it, &v, &i)) {
         n++;
@@ -196,14 +199,14 @@ static uint64_t count_victims(dv_device_t *dev, dv_vbar_t *self,
     return n;
 }
 
-dv_result_t dv__evict_victims_locked(dv_device_t *dev, dv_vbar_t *self,
+dv_result_t dv__evict_victims_locked(dv__dev_t *dev, dv__vbar_t *self,
                                      uint64_t self_floor, uint64_t n,
                                      int to_pool, uint64_t *evicted) {
     /* One pass: evicting a page changes nothing the iterator has yet to
      * look at (it only moves down and up the list). */
     victim_iter_t it;
     victims_begin(&it, dev, self, self_floor);
-    dv_vbar_t *v;
+    dv__vbar_t *v;
     uint64_t i, done = 0;
     dv_result_t r = DV_OK;
     while (done < n && victims_next(&it, &v, &i)) {
@@ -219,11 +222,11 @@ dv_result_t dv__evict_victims_locked(dv_device_t *dev, dv_vbar_t *self,
     return r;
 }
 
-void dv__reap_locked(dv_device_t *dev) {
+void dv__reap_locked(dv__dev_t *dev) {
     /* Pages left pinned above a lowered watermark and unpinned since: free
      * those whose work is done; the rest stay first in eviction order. */
     uint64_t left = 0;
-    for (dv_vbar_t *v = dev->top; v; v = v->down) {
+    for (dv__vbar_t *v = dev->top; v; v = v->down) {
         for (uint64_t i = v->watermark; i < v->page_count; i++) {
             dv__page_t *pg = &v->pages[i];
             if (!pg->resident || pg->pins) {
@@ -240,7 +243,7 @@ void dv__reap_locked(dv_device_t *dev) {
 
 /* ---- fault ------------------------------------------------------------ */
 
-static void pin_range(dv_device_t *dev, dv_vbar_t *vbar, uint64_t first,
+static void pin_range(dv__dev_t *dev, dv__vbar_t *vbar, uint64_t first,
                       uint64_t last, uint64_t *generation) {
     uint64_t gen = 0;
     for (uint64_t i = first; i <= last; i++) {
@@ -259,12 +262,13 @@ static void pin_range(dv_device_t *dev, dv_vbar_t *vbar, uint64_t first,
 
 /* Give page i fresh memory: from the pool, else create; on out-of-memory
  * evict one more victim and retry. DV_OFFLOADED when nothing is left. */
-static dv_result_t populate_page(dv_device_t *dev, dv_vbar_t *vbar, uint64_t i,
-                                 uint64_t last) {
+static dv_result_t populate_page(dv__dev_t *dev, dv__vbar_t *vbar, uint64_t i,
+                                 uint64_t last, int may_evict) {
     uint64_t ps = dev->page_size;
     for (;;) {
         dv_hal_mem_t m;
         int pooled = dev->pool_count > 0;
+        const char *op = "create";
         dv_result_t r;
         if (pooled) {
             m = dev->pool[--dev->pool_count];
@@ -274,6 +278,7 @@ static dv_result_t populate_page(dv_device_t *dev, dv_vbar_t *vbar, uint64_t i,
                 goto failed;
             }
         }
+        op = "map";
         r = dev->hal.map(dev->ctx, vbar->base + i * ps, ps, m);
         if (r != DV_OK) {
             /* Keep the handle: the pool takes it back (or release it). */
@@ -294,7 +299,10 @@ static dv_result_t populate_page(dv_device_t *dev, dv_vbar_t *vbar, uint64_t i,
         return DV_OK;
     failed:
         if (r != DV_ERROR_OUT_OF_DEVICE_MEMORY) {
-            return dv__hal_fail(dev, r, pooled ? "map" : "create");
+            return dv__hal_fail(dev, r, op);
+        }
+        if (!may_evict) {
+            return DV_OFFLOADED;
         }
         dev->st.oom_retries++;
         uint64_t got = 0;
@@ -308,9 +316,9 @@ static dv_result_t populate_page(dv_device_t *dev, dv_vbar_t *vbar, uint64_t i,
     }
 }
 
-static dv_result_t fault_slow(dv_device_t *dev, dv_vbar_t *vbar,
-                              uint64_t first, uint64_t last,
-                              uint64_t *generation) {
+dv_result_t dv__fault_slow_locked(dv__dev_t *dev, dv__vbar_t *vbar,
+                                  uint64_t first, uint64_t last,
+                                  uint64_t *generation, int may_evict) {
     uint64_t ps = dev->page_size;
     uint64_t budget = 0;
     dv_result_t r = dv__budget_locked(dev, 0, &budget);
@@ -331,7 +339,7 @@ static dv_result_t fault_slow(dv_device_t *dev, dv_vbar_t *vbar,
     uint64_t room = (budget > used ? (budget - used) / ps : 0) + dev->pool_count;
     if (absent > room) {
         uint64_t need = absent - room;
-        if (count_victims(dev, vbar, last + 1, need) < need) {
+        if (!may_evict || count_victims(dev, vbar, last + 1, need) < need) {
             dev->st.faults_offloaded++;
             return DV_OFFLOADED;
         }
@@ -344,7 +352,7 @@ static dv_result_t fault_slow(dv_device_t *dev, dv_vbar_t *vbar,
         if (vbar->pages[i].resident) {
             continue;
         }
-        r = populate_page(dev, vbar, i, last);
+        r = populate_page(dev, vbar, i, last, may_evict);
         if (r != DV_OK) {
             if (r == DV_OFFLOADED) {
                 dev->st.faults_offloaded++;
@@ -358,9 +366,11 @@ static dv_result_t fault_slow(dv_device_t *dev, dv_vbar_t *vbar,
     return DV_OK;
 }
 
-dv_result_t dv_fault(dv_device_t *dev, dv_vbar_t *vbar, uint64_t offset,
+dv_result_t dv_fault(dv_device_t *dh, dv_vbar_t *vh, uint64_t offset,
                      uint64_t size, uint64_t *generation) {
-    dv_result_t r = dv__check_vbar(dev, vbar, "dv_fault");
+    dv__dev_t *dev = NULL;
+    dv__vbar_t *vbar = NULL;
+    dv_result_t r = dv__vbar_fast(dh, vh, "dv_fault", &dev, &vbar);
     if (r != DV_OK) {
         return r;
     }
@@ -370,10 +380,12 @@ dv_result_t dv_fault(dv_device_t *dev, dv_vbar_t *vbar, uint64_t offset,
         return r;
     }
     dv__mutex_lock(&dev->lock);
+    dv__recovery_note_fault(dev, vbar, first);
     if (last >= vbar->watermark) {
-        dev->st.faults_offloaded++;
+        /* Offloaded at once, unless watermark recovery may raise it. */
+        r = dv__recovery_try_locked(dev, vbar, first, last, generation);
         dv__mutex_unlock(&dev->lock);
-        return DV_OFFLOADED;
+        return r >= 0 ? dv__outcome(r) : r;
     }
     uint64_t i = first;
     while (i <= last && vbar->pages[i].resident) {
@@ -384,18 +396,40 @@ dv_result_t dv_fault(dv_device_t *dev, dv_vbar_t *vbar, uint64_t offset,
         dev->st.faults_hit++;
         pin_range(dev, vbar, first, last, generation);
         dv__mutex_unlock(&dev->lock);
-        return DV_OK;
+        return dv__ok();
     }
-    r = fault_slow(dev, vbar, first, last, generation);
+    r = dv__fault_slow_locked(dev, vbar, first, last, generation, 1);
     dv__mutex_unlock(&dev->lock);
-    return r;
+    return r >= 0 ? dv__outcome(r) : r;
 }
 
 /* ---- unpin ------------------------------------------------------------ */
 
-dv_result_t dv_unpin(dv_device_t *dev, dv_vbar_t *vbar, uint64_t offset,
+/* A page keeps one (stream, seq) pair: before a page last unpinned on
+ * another stream takes this stream's, the other stream's work on it must
+ * be finished (rare: a page shared by two streams). Done before anything
+ * changes, so a failed wait leaves the unpin undone. */
+static dv_result_t wait_other_streams(dv__dev_t *dev, dv__vbar_t *vbar,
+                                      uint64_t first, uint64_t last,
+                                      uint32_t slot) {
+    for (uint64_t i = first; i <= last; i++) {
+        dv__page_t *pg = &vbar->pages[i];
+        if (pg->stream != DV__NO_STREAM && pg->stream != slot &&
+            !dv__page_idle(dev, pg)) {
+            dv_result_t r = dv__page_wait_locked(dev, pg);
+            if (r != DV_OK) {
+                return r;
+            }
+        }
+    }
+    return DV_OK;
+}
+
+dv_result_t dv_unpin(dv_device_t *dh, dv_vbar_t *vh, uint64_t offset,
                      uint64_t size, void *stream) {
-    dv_result_t r = dv__check_vbar(dev, vbar, "dv_unpin");
+    dv__dev_t *dev = NULL;
+    dv__vbar_t *vbar = NULL;
+    dv_result_t r = dv__vbar_fast(dh, vh, "dv_unpin", &dev, &vbar);
     if (r != DV_OK) {
         return r;
     }
@@ -418,10 +452,13 @@ dv_result_t dv_unpin(dv_device_t *dev, dv_vbar_t *vbar, uint64_t offset,
     uint32_t slot = DV__NO_STREAM;
     uint64_t seq = 0;
     if (dev->hal.fence_record) {
-        slot = dv__stream_slot_locked(dev, stream);
-        if (slot == DV__NO_STREAM) {
+        r = dv__stream_slot_locked(dev, stream, "dv_unpin", &slot);
+        if (r == DV_OK) {
+            r = wait_other_streams(dev, vbar, first, last, slot);
+        }
+        if (r != DV_OK) {
             dv__mutex_unlock(&dev->lock);
-            return dv__fail(DV_ERROR_OUT_OF_HOST_MEMORY, "dv_unpin: stream table");
+            return r; /* nothing changed */
         }
         r = dv__stream_unpin_locked(dev, slot, &seq);
         if (r != DV_OK) {
@@ -437,12 +474,6 @@ dv_result_t dv_unpin(dv_device_t *dev, dv_vbar_t *vbar, uint64_t offset,
     }
     for (uint64_t i = first; i <= last; i++) {
         dv__page_t *pg = &vbar->pages[i];
-        if (pg->stream != DV__NO_STREAM && pg->stream != slot &&
-            !dv__page_idle(dev, pg)) {
-            /* One fence per page: work from another stream must finish
-             * before this page's fence can stand for both (rare). */
-            dv__page_wait_locked(dev, pg);
-        }
         pg->stream = slot;
         pg->unpin_seq = seq;
         if (--pg->pins == 0) {
@@ -450,8 +481,8 @@ dv_result_t dv_unpin(dv_device_t *dev, dv_vbar_t *vbar, uint64_t offset,
             if (i >= vbar->watermark) {
                 /* Left pinned when the watermark dropped: free it as soon
                  * as its work is done. */
-                if (dv__page_try_idle_locked(dev, pg)) {
-                    dv__evict_page_locked(dev, vbar, i, 1, 0);
+                if (dv__page_try_idle_locked(dev, pg) &&
+                    dv__evict_page_locked(dev, vbar, i, 1, 0) == DV_OK) {
                     dv__pool_trim_locked(dev, UINT64_MAX, dev->pool_limit_pages);
                 } else {
                     dev->reap_pending++;
@@ -460,5 +491,5 @@ dv_result_t dv_unpin(dv_device_t *dev, dv_vbar_t *vbar, uint64_t offset,
         }
     }
     dv__mutex_unlock(&dev->lock);
-    return DV_OK;
+    return dv__ok();
 }

@@ -11,7 +11,7 @@
 
 #include "core/internal.h"
 
-static void list_unlink(dv_device_t *dev, dv_vbar_t *v) {
+static void list_unlink(dv__dev_t *dev, dv__vbar_t *v) {
     if (v->up) {
         v->up->down = v->down;
     } else {
@@ -25,7 +25,7 @@ static void list_unlink(dv_device_t *dev, dv_vbar_t *v) {
     v->up = v->down = NULL;
 }
 
-static void list_push_top(dv_device_t *dev, dv_vbar_t *v) {
+static void list_push_top(dv__dev_t *dev, dv__vbar_t *v) {
     v->up = NULL;
     v->down = dev->top;
     if (dev->top) {
@@ -36,7 +36,7 @@ static void list_push_top(dv_device_t *dev, dv_vbar_t *v) {
     dev->top = v;
 }
 
-static void list_push_bottom(dv_device_t *dev, dv_vbar_t *v) {
+static void list_push_bottom(dv__dev_t *dev, dv__vbar_t *v) {
     v->down = NULL;
     v->up = dev->bottom;
     if (dev->bottom) {
@@ -47,14 +47,15 @@ static void list_push_bottom(dv_device_t *dev, dv_vbar_t *v) {
     dev->bottom = v;
 }
 
-static uint64_t pages_for(const dv_device_t *dev, uint64_t bytes,
+static uint64_t pages_for(const dv__dev_t *dev, uint64_t bytes,
                           uint64_t count) {
     uint64_t p = bytes / dev->page_size + (bytes % dev->page_size != 0);
     return p < count ? p : count;
 }
 
-dv_result_t dv_vbar_create(dv_device_t *dev, uint64_t size, dv_vbar_t **out) {
-    dv_result_t r = dv__check_device(dev, "dv_vbar_create");
+dv_result_t dv_vbar_create(dv_device_t *h, uint64_t size, dv_vbar_t **out) {
+    dv__dev_t *dev = NULL;
+    dv_result_t r = dv__dev_get(h, "dv_vbar_create", &dev);
     if (r != DV_OK) {
         return r;
     }
@@ -74,7 +75,7 @@ dv_result_t dv_vbar_create(dv_device_t *dev, uint64_t size, dv_vbar_t **out) {
                         "dv_vbar_create: size %llu is too large",
                         (unsigned long long)size);
     }
-    dv_vbar_t *v = calloc(1, sizeof(*v));
+    dv__vbar_t *v = calloc(1, sizeof(*v));
     dv__page_t *pages = calloc((size_t)count, sizeof(dv__page_t));
     if (!v || !pages) {
         free(v);
@@ -91,6 +92,16 @@ dv_result_t dv_vbar_create(dv_device_t *dev, uint64_t size, dv_vbar_t **out) {
     v->page_count = count;
     v->watermark = count;
     v->pages = pages;
+    v->lost_pass = DV__NO_PAGE;
+    v->risen_from = DV__NO_PAGE;
+
+    v->handle = dv__handle_new(DV__HK_VBAR, v);
+    if (!v->handle) {
+        free(pages);
+        free(v);
+        return dv__fail(DV_ERROR_OUT_OF_HOST_MEMORY,
+                        "dv_vbar_create: handle table full");
+    }
 
     dv__mutex_lock(&dev->lock);
     r = dev->hal.reserve(dev->ctx, v->size, &v->base);
@@ -100,22 +111,24 @@ dv_result_t dv_vbar_create(dv_device_t *dev, uint64_t size, dv_vbar_t **out) {
         }
         dv__hal_fail(dev, r, "reserve");
         dv__mutex_unlock(&dev->lock);
+        dv__handle_free(v->handle, DV__HK_VBAR);
         free(pages);
         free(v);
         return r;
     }
-    v->magic = DV__VBAR_MAGIC;
     list_push_top(dev, v);
     dev->vbar_count++;
     dv__mutex_unlock(&dev->lock);
-    dv__log(DV_LOG_DEBUG, "vbar %p: %llu pages at 0x%llx", (void *)v,
+    dv__log(DV_LOG_DEBUG, "vbar %p: %llu pages at 0x%llx", (void *)(uintptr_t)v->handle,
             (unsigned long long)count, (unsigned long long)v->base);
-    *out = v;
+    *out = dv__vbar_handle(v);
     return dv__ok();
 }
 
-dv_result_t dv_vbar_destroy(dv_device_t *dev, dv_vbar_t *vbar) {
-    dv_result_t r = dv__check_vbar(dev, vbar, "dv_vbar_destroy");
+dv_result_t dv_vbar_destroy(dv_device_t *dh, dv_vbar_t *vh) {
+    dv__dev_t *dev = NULL;
+    dv__vbar_t *vbar = NULL;
+    dv_result_t r = dv__vbar_get(dh, vh, "dv_vbar_destroy", &dev, &vbar);
     if (r != DV_OK) {
         return r;
     }
@@ -146,7 +159,7 @@ dv_result_t dv_vbar_destroy(dv_device_t *dev, dv_vbar_t *vbar) {
     }
     list_unlink(dev, vbar);
     dev->vbar_count--;
-    vbar->magic = DV__DEAD_MAGIC;
+    dv__handle_free(vbar->handle, DV__HK_VBAR);
     dv__pool_trim_locked(dev, UINT64_MAX, dev->pool_limit_pages);
     dv__mutex_unlock(&dev->lock);
     free(vbar->pages);
@@ -157,9 +170,11 @@ out:
     return r;
 }
 
-dv_result_t dv_vbar_get_info(dv_device_t *dev, dv_vbar_t *vbar,
+dv_result_t dv_vbar_get_info(dv_device_t *dh, dv_vbar_t *vh,
                              dv_vbar_info_t *info) {
-    dv_result_t r = dv__check_vbar(dev, vbar, "dv_vbar_get_info");
+    dv__dev_t *dev = NULL;
+    dv__vbar_t *vbar = NULL;
+    dv_result_t r = dv__vbar_get(dh, vh, "dv_vbar_get_info", &dev, &vbar);
     if (r != DV_OK) {
         return r;
     }
@@ -176,7 +191,7 @@ dv_result_t dv_vbar_get_info(dv_device_t *dev, dv_vbar_t *vbar,
     info->watermark = vbar->watermark;
     info->watermark_limit = vbar->watermark_limit;
     uint32_t rank = 0;
-    for (dv_vbar_t *v = dev->top; v && v != vbar; v = v->down) {
+    for (dv__vbar_t *v = dev->top; v && v != vbar; v = v->down) {
         rank++;
     }
     info->priority_rank = rank;
@@ -184,8 +199,10 @@ dv_result_t dv_vbar_get_info(dv_device_t *dev, dv_vbar_t *vbar,
     return dv__ok();
 }
 
-dv_result_t dv_vbar_prioritize(dv_device_t *dev, dv_vbar_t *vbar) {
-    dv_result_t r = dv__check_vbar(dev, vbar, "dv_vbar_prioritize");
+dv_result_t dv_vbar_prioritize(dv_device_t *dh, dv_vbar_t *vh) {
+    dv__dev_t *dev = NULL;
+    dv__vbar_t *vbar = NULL;
+    dv_result_t r = dv__vbar_get(dh, vh, "dv_vbar_prioritize", &dev, &vbar);
     if (r != DV_OK) {
         return r;
     }
@@ -193,12 +210,15 @@ dv_result_t dv_vbar_prioritize(dv_device_t *dev, dv_vbar_t *vbar) {
     list_unlink(dev, vbar);
     list_push_top(dev, vbar);
     vbar->watermark = vbar->page_count;
+    dv__recovery_reset(vbar, 0);
     dv__mutex_unlock(&dev->lock);
     return dv__ok();
 }
 
-dv_result_t dv_vbar_deprioritize(dv_device_t *dev, dv_vbar_t *vbar) {
-    dv_result_t r = dv__check_vbar(dev, vbar, "dv_vbar_deprioritize");
+dv_result_t dv_vbar_deprioritize(dv_device_t *dh, dv_vbar_t *vh) {
+    dv__dev_t *dev = NULL;
+    dv__vbar_t *vbar = NULL;
+    dv_result_t r = dv__vbar_get(dh, vh, "dv_vbar_deprioritize", &dev, &vbar);
     if (r != DV_OK) {
         return r;
     }
@@ -209,21 +229,26 @@ dv_result_t dv_vbar_deprioritize(dv_device_t *dev, dv_vbar_t *vbar) {
     return dv__ok();
 }
 
-dv_result_t dv_vbar_set_watermark(dv_device_t *dev, dv_vbar_t *vbar,
+dv_result_t dv_vbar_set_watermark(dv_device_t *dh, dv_vbar_t *vh,
                                   uint64_t bytes) {
-    dv_result_t r = dv__check_vbar(dev, vbar, "dv_vbar_set_watermark");
+    dv__dev_t *dev = NULL;
+    dv__vbar_t *vbar = NULL;
+    dv_result_t r = dv__vbar_get(dh, vh, "dv_vbar_set_watermark", &dev, &vbar);
     if (r != DV_OK) {
         return r;
     }
     dv__mutex_lock(&dev->lock);
     vbar->watermark = pages_for(dev, bytes, vbar->page_count);
+    dv__recovery_reset(vbar, 1);
     dv__mutex_unlock(&dev->lock);
     return dv__ok();
 }
 
-dv_result_t dv_vbar_set_watermark_limit(dv_device_t *dev, dv_vbar_t *vbar,
+dv_result_t dv_vbar_set_watermark_limit(dv_device_t *dh, dv_vbar_t *vh,
                                         uint64_t bytes) {
-    dv_result_t r = dv__check_vbar(dev, vbar, "dv_vbar_set_watermark_limit");
+    dv__dev_t *dev = NULL;
+    dv__vbar_t *vbar = NULL;
+    dv_result_t r = dv__vbar_get(dh, vh, "dv_vbar_set_watermark_limit", &dev, &vbar);
     if (r != DV_OK) {
         return r;
     }
@@ -233,22 +258,25 @@ dv_result_t dv_vbar_set_watermark_limit(dv_device_t *dev, dv_vbar_t *vbar,
     return dv__ok();
 }
 
-dv_result_t dv_device_reset_watermark_limits(dv_device_t *dev) {
-    dv_result_t r = dv__check_device(dev, "dv_device_reset_watermark_limits");
+dv_result_t dv_device_reset_watermark_limits(dv_device_t *h) {
+    dv__dev_t *dev = NULL;
+    dv_result_t r = dv__dev_get(h, "dv_device_reset_watermark_limits", &dev);
     if (r != DV_OK) {
         return r;
     }
     dv__mutex_lock(&dev->lock);
-    for (dv_vbar_t *v = dev->top; v; v = v->down) {
+    for (dv__vbar_t *v = dev->top; v; v = v->down) {
         v->watermark_limit = 0;
     }
     dv__mutex_unlock(&dev->lock);
     return dv__ok();
 }
 
-dv_result_t dv_vbar_evict(dv_device_t *dev, dv_vbar_t *vbar, uint64_t bytes,
+dv_result_t dv_vbar_evict(dv_device_t *dh, dv_vbar_t *vh, uint64_t bytes,
                           uint64_t *freed) {
-    dv_result_t r = dv__check_vbar(dev, vbar, "dv_vbar_evict");
+    dv__dev_t *dev = NULL;
+    dv__vbar_t *vbar = NULL;
+    dv_result_t r = dv__vbar_get(dh, vh, "dv_vbar_evict", &dev, &vbar);
     if (r != DV_OK) {
         return r;
     }
@@ -272,10 +300,12 @@ dv_result_t dv_vbar_evict(dv_device_t *dev, dv_vbar_t *vbar, uint64_t bytes,
     return r == DV_OK ? dv__ok() : r;
 }
 
-dv_result_t dv_vbar_residency(dv_device_t *dev, dv_vbar_t *vbar,
+dv_result_t dv_vbar_residency(dv_device_t *dh, dv_vbar_t *vh,
                               uint64_t first_page, uint64_t count,
                               uint8_t *flags) {
-    dv_result_t r = dv__check_vbar(dev, vbar, "dv_vbar_residency");
+    dv__dev_t *dev = NULL;
+    dv__vbar_t *vbar = NULL;
+    dv_result_t r = dv__vbar_get(dh, vh, "dv_vbar_residency", &dev, &vbar);
     if (r != DV_OK) {
         return r;
     }
@@ -299,10 +329,12 @@ dv_result_t dv_vbar_residency(dv_device_t *dev, dv_vbar_t *vbar,
     return dv__ok();
 }
 
-dv_result_t dv_vbar_generations(dv_device_t *dev, dv_vbar_t *vbar,
+dv_result_t dv_vbar_generations(dv_device_t *dh, dv_vbar_t *vh,
                                 uint64_t offset, uint64_t size, uint64_t *gens,
                                 uint64_t count) {
-    dv_result_t r = dv__check_vbar(dev, vbar, "dv_vbar_generations");
+    dv__dev_t *dev = NULL;
+    dv__vbar_t *vbar = NULL;
+    dv_result_t r = dv__vbar_get(dh, vh, "dv_vbar_generations", &dev, &vbar);
     if (r != DV_OK) {
         return r;
     }

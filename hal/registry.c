@@ -12,7 +12,7 @@
 
 #include <string.h>
 
-#include "core/error.h"
+#include "core/native.h"
 #include "hal/registry.h"
 
 #define DV__STUB_BACKEND(tag)                                                  \
@@ -28,8 +28,9 @@
         return DV_ERROR_BACKEND_UNAVAILABLE;                                   \
     }                                                                          \
     static dv_result_t tag##_stub_init(const dv_hal_init_args_t *a, void **c) { \
-        return dv__fail(DV_ERROR_BACKEND_UNAVAILABLE,                          \
-                        "backend '" #tag "' is not compiled into this build"); \
+        return dv__native_fail(DV_ERROR_BACKEND_UNAVAILABLE, 0,                \
+                               "backend '" #tag "' is not compiled into "     \
+                               "this build");                                 \
     }                                                                          \
     static const dv_hal_ops_t tag##_stub_ops = {                               \
         .version = DV_HAL_VERSION,                                             \

@@ -162,7 +162,15 @@ typedef struct dv_device_options {
     /* Host backend only: simulated device capacity in bytes. 0 = the value
      * of DYNVRAM_HOST_CAPACITY, else 4 GiB. */
     uint64_t host_capacity;
+    /* Watermark recovery (README, "The policy, exactly"): a lowered
+     * watermark rises again when memory frees up. DV_RECOVERY_DEFAULT = on
+     * unless DYNVRAM_WATERMARK_RECOVERY=0 (or off). */
+    uint32_t watermark_recovery;
 } dv_device_options_t;
+
+#define DV_RECOVERY_DEFAULT 0u
+#define DV_RECOVERY_ON 1u
+#define DV_RECOVERY_OFF 2u
 
 /* Fill `opts` with defaults. */
 DV_API void dv_device_options_init(dv_device_options_t *opts);
@@ -233,6 +241,7 @@ typedef struct dv_device_stats {
     uint64_t oom_retries;      /* backend OOMs answered by evict-and-retry */
     uint32_t vbar_count;
     uint32_t reserved0;
+    uint64_t watermark_rises;  /* faults that raised a watermark (recovery) */
 } dv_device_stats_t;
 
 /* Snapshot of the device's counters and budget. The budget is queried from

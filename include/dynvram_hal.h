@@ -9,8 +9,13 @@
  * Contract for every op:
  *  - Returns a dv_result_t. Running out of device memory is always
  *    DV_ERROR_OUT_OF_DEVICE_MEMORY and nothing else is: the core evicts and
- *    retries on it. Other driver failures are DV_ERROR_BACKEND; the backend
- *    keeps the native code and text for last_native_error.
+ *    retries on it. Other driver failures are DV_ERROR_BACKEND.
+ *  - Every failing op records why, for last_native_error on the calling
+ *    thread: the driver's code (0 when there is none, e.g. an argument the
+ *    backend itself refused) and a text naming the call. The core builds
+ *    its message from that record, so an op that fails without setting it
+ *    shows an earlier failure's reason. An op never calls dv_last_error's
+ *    machinery itself.
  *  - An op that fails leaves no partial state behind (a failed map leaves
  *    the range unmapped, a failed create allocates nothing).
  *  - The core serializes calls per device (it holds the device lock), except
@@ -29,7 +34,12 @@
 extern "C" {
 #endif
 
-#define DV_HAL_VERSION 1
+/* Version 2 added stream_check, stream_wait and stream_is_capturing. A
+ * backend built against version 1 (its
+ * struct ends at last_native_error) still works: the core copies only the
+ * fields its version has and treats the rest as NULL. */
+#define DV_HAL_VERSION 2
+#define DV_HAL_VERSION_MIN 1
 
 /* An opaque physical allocation handle (CUmemGenericAllocationHandle, a
  * hipMemGenericAllocationHandle_t, a ze_physical_mem_handle_t, a memfd...). */
@@ -52,7 +62,7 @@ typedef struct dv_hal_init_args {
 } dv_hal_init_args_t;
 
 typedef struct dv_hal_ops {
-    uint32_t version; /* DV_HAL_VERSION */
+    uint32_t version; /* DV_HAL_VERSION (or an older one, >= DV_HAL_VERSION_MIN) */
     const char *name; /* "cuda", "hip", "levelzero", "host", ... */
 
     /* ---- required ---- */
@@ -101,8 +111,30 @@ typedef struct dv_hal_ops {
     dv_result_t (*host_unregister)(void *ctx, void *ptr);
 
     /* The native code and text of the last failure on the calling thread
-     * (0 and "" if none). */
+     * (0 and "" if none). `code` and `text` may be NULL. */
     void (*last_native_error)(int64_t *code, char *text, size_t text_len);
+
+    /* ---- version 2 (optional) ---- */
+
+    /* Is `stream` (never NULL: NULL is the default stream) a live stream of
+     * this device? DV_OK; DV_ERROR_INVALID_ARGUMENT (destroyed, or not a
+     * stream at all); DV_ERROR_WRONG_DEVICE (a live stream of another
+     * device). It must not crash on a junk value wherever the driver offers
+     * a safe way to ask. The core asks once per stream it has not seen,
+     * before recording a fence on it or passing it to a copy or a
+     * synchronize; without this op such streams are passed on unchecked. */
+    dv_result_t (*stream_check)(void *ctx, void *stream);
+
+    /* Make work queued on `stream` after this call wait until `fence` is
+     * done, without blocking the host (cuStreamWaitEvent). Streaming uses
+     * it to order a copy stream against the compute stream both ways. */
+    dv_result_t (*stream_wait)(void *ctx, void *stream, dv_hal_fence_t fence);
+
+    /* *capturing = 1 while `stream` is being captured into a graph (CUDA
+     * graph capture), else 0. While it is, the core never synchronizes it
+     * or waits on a fence recorded on it: that would invalidate the
+     * capture. Without this op the core assumes no capture. */
+    dv_result_t (*stream_is_capturing)(void *ctx, void *stream, int *capturing);
 } dv_hal_ops_t;
 
 /* Built-in backends. Each getter exists in every build; a backend compiled

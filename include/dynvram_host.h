@@ -26,6 +26,9 @@ DV_API dv_result_t dv_host_stream_complete(void *stream);
 /* Units of work submitted / finished on it. */
 DV_API dv_result_t dv_host_stream_counts(void *stream, uint64_t *submitted,
                                          uint64_t *completed);
+/* Pretend a graph capture is (1) or is not (0) under way on a host stream,
+ * as cuStreamIsCapturing would report it. */
+DV_API dv_result_t dv_host_stream_set_capturing(void *stream, int capturing);
 /* Process-wide number of host fence waits that found their work pending. */
 DV_API uint64_t dv_host_fence_waits(void);
 

@@ -63,7 +63,10 @@ typedef struct demo {
     long verified, corrupt;
 } demo_t;
 
+/* Errors are written after stdout is flushed, so a redirected run keeps
+ * the header and the progress lines before them. */
 static int fail(const char *what) {
+    fflush(stdout);
     fprintf(stderr, "dynvram demo: %s: %s\n", what, dv_last_error());
     return 1;
 }
@@ -121,6 +124,7 @@ static int make_model(demo_t *d, model_t *m, char name) {
     m->host = malloc((size_t)bytes);
     m->saved = calloc((size_t)d->layers, sizeof(uint64_t));
     if (!m->host || !m->saved) {
+        fflush(stdout);
         fprintf(stderr, "dynvram demo: cannot allocate %llu MiB of host memory\n",
                 (unsigned long long)(bytes >> 20));
         return 1;
@@ -217,9 +221,26 @@ int dv_demo_run(const dv_demo_opts_t *o) {
     /* The scratch buffer for streamed layers: one page, pinned throughout. */
     uint64_t g;
     dv_vbar_info_t si;
-    if (dv_vbar_create(d.dev, d.layer, &d.scratch) != DV_OK ||
-        dv_fault(d.dev, d.scratch, 0, d.layer, &g) != DV_OK ||
-        dv_vbar_get_info(d.dev, d.scratch, &si) != DV_OK) {
+    dv_result_t r = dv_vbar_create(d.dev, d.layer, &d.scratch);
+    if (r == DV_OK) {
+        r = dv_fault(d.dev, d.scratch, 0, d.layer, &g);
+    }
+    if (r == DV_OFFLOADED) {
+        /* Not an error of the library: the budget cannot hold one page. */
+        dv_device_stats_t bs;
+        dv_device_get_stats(d.dev, &bs);
+        fflush(stdout);
+        fprintf(stderr,
+                "dynvram demo: scratch buffer: the device's budget (%llu MiB) "
+                "cannot hold one page (%llu MiB); use a larger --budget-mib or "
+                "a smaller --layer-mib\n",
+                (unsigned long long)(bs.budget >> 20),
+                (unsigned long long)(caps.page_size >> 20));
+        dv_vbar_destroy(d.dev, d.scratch);
+        d.scratch = NULL;
+        goto out;
+    }
+    if (r != DV_OK || dv_vbar_get_info(d.dev, d.scratch, &si) != DV_OK) {
         fail("scratch buffer");
         goto out;
     }
@@ -242,11 +263,16 @@ int dv_demo_run(const dv_demo_opts_t *o) {
     printf("\n  %-22s %9s %9s %10s %14s %14s %10s\n", "phase", "resident",
            "first ms", "steady ms", "copied first", "copied steady", "evictions");
     for (int p = 0; p < 3; p++) {
-        printf("  %-22s %8.0f%% %9.1f %10.1f %10llu MiB %10llu MiB %10llu\n",
-               ph[p].title, 100.0 * ph[p].last.resident / d.layers,
-               ph[p].first.ms, ph[p].last.ms,
-               (unsigned long long)(ph[p].first.copied >> 20),
-               (unsigned long long)(ph[p].last.copied >> 20),
+        /* Steady = the last step; with one step there is none ("-"). */
+        char steady_ms[32] = "-", steady_copied[32] = "-";
+        if (o->steps > 1) {
+            snprintf(steady_ms, sizeof(steady_ms), "%.1f", ph[p].last.ms);
+            snprintf(steady_copied, sizeof(steady_copied), "%llu MiB",
+                     (unsigned long long)(ph[p].last.copied >> 20));
+        }
+        printf("  %-22s %8.0f%% %9.1f %10s %10llu MiB %14s %10llu\n", ph[p].title,
+               100.0 * ph[p].last.resident / d.layers, ph[p].first.ms, steady_ms,
+               (unsigned long long)(ph[p].first.copied >> 20), steady_copied,
                (unsigned long long)ph[p].evictions);
     }
     printf("\n  faults: %llu hit, %llu populated, %llu offloaded; %llu pages "

@@ -16,8 +16,8 @@
  *    device memory (create, map, ...). For reserve it means address space
  *    (DV_ERROR_ADDRESS_SPACE) and for host_register host memory. Every other
  *    failure is DV_ERROR_BACKEND (or DV_ERROR_INVALID_ARGUMENT for
- *    CUDA_ERROR_INVALID_VALUE); the native code and text stay thread-local
- *    for last_native_error and go into the dv__fail message.
+ *    CUDA_ERROR_INVALID_VALUE); the native code and text go to the shared
+ *    per-thread record (core/native.h) for last_native_error.
  *  - The core serializes the ops of one device (HAL contract), so the
  *    per-device event cache needs no lock of its own.
  */
@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/native.h"
 #include "core/os.h"
 #include "hal/cuda/cuda_internal.h"
 
@@ -38,8 +39,6 @@ static dv__once_t cu_once = DV__ONCE_INIT;
 static dv_result_t cu_load_result = DV_ERROR_BACKEND_UNAVAILABLE;
 static char cu_load_reason[256];
 
-static DV__THREAD_LOCAL int cu_last_code;
-static DV__THREAD_LOCAL char cu_last_text[320];
 
 static void cu_load_once(void) {
     cu_load_result =
@@ -54,7 +53,7 @@ static dv_result_t cu_loaded(void) {
     return cu_load_result;
 }
 
-/* The message reads "<call> failed: CUDA_ERROR_x (n): text". */
+/* The native record reads "<call>: CUDA_ERROR_x (n): text". */
 dv_result_t dv__cu_fail_as(dv_cu_result rc, dv_result_t oom, const char *fmt,
                            ...) {
     char what[128];
@@ -66,14 +65,12 @@ dv_result_t dv__cu_fail_as(dv_cu_result rc, dv_result_t oom, const char *fmt,
     vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
     dv__cu_describe(&dv__cu, rc, desc, sizeof(desc));
-    cu_last_code = rc;
-    snprintf(cu_last_text, sizeof(cu_last_text), "%s: %s", what, desc);
     if (rc == DV_CU_ERROR_OUT_OF_MEMORY) {
         r = oom;
     } else if (rc == DV_CU_ERROR_INVALID_VALUE) {
         r = DV_ERROR_INVALID_ARGUMENT;
     }
-    return dv__fail(r, "%s failed: %s", what, desc);
+    return dv__native_fail(r, rc, "%s: %s", what, desc);
 }
 
 /* Bind the device's context for the calls that follow; dv__cu_leave unbinds
@@ -180,8 +177,7 @@ static dv_result_t cu_query_granularity(dv__cu_dev_t *d) {
             "cuMemGetAllocationGranularity(device %d, minimum)", d->ordinal);
     }
     if (min_g == 0) {
-        return dv__fail(DV_ERROR_BACKEND,
-                        "cuda: device %d reports a granularity of 0",
+        return dv__native_fail(DV_ERROR_BACKEND, 0, "cuda: device %d reports a granularity of 0",
                         d->ordinal);
     }
     rc = dv__cu.cuMemGetAllocationGranularity(
@@ -206,15 +202,14 @@ static dv_result_t cu_init(const dv_hal_init_args_t *args, void **out) {
     int retained = 0;
 
     if (!args || !out) {
-        return dv__fail(DV_ERROR_INVALID_ARGUMENT, "cuda init: NULL argument");
+        return dv__native_fail(DV_ERROR_INVALID_ARGUMENT, 0, "cuda init: NULL argument");
     }
     *out = NULL;
     if (args->ordinal < 0) {
-        return dv__fail(DV_ERROR_INVALID_ARGUMENT,
-                        "cuda init: negative ordinal %d", args->ordinal);
+        return dv__native_fail(DV_ERROR_INVALID_ARGUMENT, 0, "cuda init: negative ordinal %d", args->ordinal);
     }
     if (cu_loaded() != DV_OK) {
-        return dv__fail(DV_ERROR_BACKEND_UNAVAILABLE, "cuda: %s",
+        return dv__native_fail(DV_ERROR_BACKEND_UNAVAILABLE, 0, "cuda: %s",
                         cu_load_reason);
     }
     rc = dv__cu.cuDeviceGetCount(&count);
@@ -222,13 +217,12 @@ static dv_result_t cu_init(const dv_hal_init_args_t *args, void **out) {
         return dv__cu_fail_as(rc, DV_ERROR_BACKEND, "cuDeviceGetCount");
     }
     if (args->ordinal >= count) {
-        return dv__fail(DV_ERROR_DEVICE_NOT_FOUND,
-                        "cuda: no device %d (%d present)", args->ordinal,
+        return dv__native_fail(DV_ERROR_DEVICE_NOT_FOUND, 0, "cuda: no device %d (%d present)", args->ordinal,
                         count);
     }
     d = calloc(1, sizeof(*d));
     if (!d) {
-        return dv__fail(DV_ERROR_OUT_OF_HOST_MEMORY, "cuda init: no memory");
+        return dv__native_fail(DV_ERROR_OUT_OF_HOST_MEMORY, 0, "cuda init: no memory");
     }
     d->ordinal = args->ordinal;
     rc = dv__cu.cuDeviceGet(&d->dev, args->ordinal);
@@ -248,8 +242,7 @@ static dv_result_t cu_init(const dv_hal_init_args_t *args, void **out) {
         goto fail;
     }
     if (!vmm) {
-        r = dv__fail(DV_ERROR_NOT_SUPPORTED,
-                     "cuda: device %d has no virtual memory management",
+        r = dv__native_fail(DV_ERROR_NOT_SUPPORTED, 0, "cuda: device %d has no virtual memory management",
                      args->ordinal);
         goto fail;
     }
@@ -308,7 +301,7 @@ static void cu_fini(void *ctx) {
 static dv_result_t cu_get_caps(void *ctx, dv_hal_caps_t *caps) {
     dv__cu_dev_t *d = ctx;
     if (!d || !caps) {
-        return dv__fail(DV_ERROR_INVALID_ARGUMENT, "cuda get_caps: NULL");
+        return dv__native_fail(DV_ERROR_INVALID_ARGUMENT, 0, "cuda get_caps: NULL");
     }
     memset(caps, 0, sizeof(*caps));
     snprintf(caps->name, sizeof(caps->name), "%s", d->name);
@@ -344,15 +337,6 @@ static dv_result_t cu_mem_info(void *ctx, uint64_t *free_bytes,
     return DV_OK;
 }
 
-static void cu_last_native_error(int64_t *code, char *text, size_t text_len) {
-    if (code) {
-        *code = cu_last_code;
-    }
-    if (text && text_len) {
-        snprintf(text, text_len, "%s", cu_last_text);
-    }
-}
-
 static const dv_hal_ops_t cu_ops = {
     .version = DV_HAL_VERSION,
     .name = "cuda",
@@ -378,7 +362,7 @@ static const dv_hal_ops_t cu_ops = {
     .copy_d2h = dv__cu_copy_d2h,
     .host_register = dv__cu_host_register,
     .host_unregister = dv__cu_host_unregister,
-    .last_native_error = cu_last_native_error,
+    .last_native_error = dv__native_get,
 };
 
 const dv_hal_ops_t *dv_hal_cuda(void) { return &cu_ops; }

@@ -16,6 +16,7 @@
 #include "dynvram_hal.h"
 
 #include "core/error.h"
+#include "core/native.h"
 #include "hal/cuda/cuda_load.h"
 
 /* Events kept for reuse per device: fence_record then costs one

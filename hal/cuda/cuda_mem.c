@@ -17,8 +17,7 @@
 static dv_result_t cu_check_size(const dv__cu_dev_t *d, const char *op,
                                  uint64_t size) {
     if (size == 0 || size % d->granularity != 0 || size > (uint64_t)SIZE_MAX) {
-        return dv__fail(DV_ERROR_INVALID_ARGUMENT,
-                        "cuda %s: size %llu is not a positive multiple of "
+        return dv__native_fail(DV_ERROR_INVALID_ARGUMENT, 0, "cuda %s: size %llu is not a positive multiple of "
                         "the granularity %llu",
                         op, (unsigned long long)size,
                         (unsigned long long)d->granularity);

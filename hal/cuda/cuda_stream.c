@@ -25,7 +25,7 @@ dv_result_t dv__cu_fence_record(void *ctx, void *stream,
     dv_result_t r;
 
     if (!fence) {
-        return dv__fail(DV_ERROR_INVALID_ARGUMENT, "cuda fence_record: NULL");
+        return dv__native_fail(DV_ERROR_INVALID_ARGUMENT, 0, "cuda fence_record: NULL");
     }
     r = dv__cu_enter(d);
     if (r != DV_OK) {
@@ -124,7 +124,7 @@ dv_result_t dv__cu_stream_create(void *ctx, void **stream) {
     dv_cu_result rc;
     dv_result_t r;
     if (!stream) {
-        return dv__fail(DV_ERROR_INVALID_ARGUMENT, "cuda stream_create: NULL");
+        return dv__native_fail(DV_ERROR_INVALID_ARGUMENT, 0, "cuda stream_create: NULL");
     }
     r = dv__cu_enter(d);
     if (r != DV_OK) {
@@ -145,8 +145,7 @@ dv_result_t dv__cu_stream_destroy(void *ctx, void *stream) {
     dv_cu_result rc;
     dv_result_t r;
     if (!stream) {
-        return dv__fail(DV_ERROR_INVALID_ARGUMENT,
-                        "cuda stream_destroy: the default stream cannot be "
+        return dv__native_fail(DV_ERROR_INVALID_ARGUMENT, 0, "cuda stream_destroy: the default stream cannot be "
                         "destroyed");
     }
     r = dv__cu_enter(d);
@@ -184,7 +183,7 @@ dv_result_t dv__cu_copy_h2d(void *ctx, uint64_t dst, const void *src,
     dv_cu_result rc;
     dv_result_t r;
     if (size > (uint64_t)SIZE_MAX || (size && !src)) {
-        return dv__fail(DV_ERROR_INVALID_ARGUMENT, "cuda copy_h2d: bad source");
+        return dv__native_fail(DV_ERROR_INVALID_ARGUMENT, 0, "cuda copy_h2d: bad source");
     }
     r = dv__cu_enter(d);
     if (r != DV_OK) {
@@ -206,8 +205,7 @@ dv_result_t dv__cu_copy_d2h(void *ctx, void *dst, uint64_t src, uint64_t size,
     dv_cu_result rc;
     dv_result_t r;
     if (size > (uint64_t)SIZE_MAX || (size && !dst)) {
-        return dv__fail(DV_ERROR_INVALID_ARGUMENT,
-                        "cuda copy_d2h: bad destination");
+        return dv__native_fail(DV_ERROR_INVALID_ARGUMENT, 0, "cuda copy_d2h: bad destination");
     }
     r = dv__cu_enter(d);
     if (r != DV_OK) {
@@ -228,8 +226,7 @@ dv_result_t dv__cu_host_register(void *ctx, void *ptr, uint64_t size) {
     dv_cu_result rc;
     dv_result_t r;
     if (!ptr || size == 0 || size > (uint64_t)SIZE_MAX) {
-        return dv__fail(DV_ERROR_INVALID_ARGUMENT,
-                        "cuda host_register: NULL pointer or bad size");
+        return dv__native_fail(DV_ERROR_INVALID_ARGUMENT, 0, "cuda host_register: NULL pointer or bad size");
     }
     r = dv__cu_enter(d);
     if (r != DV_OK) {

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/native.h"
 #include "hal/hip/hip_internal.h"
 
 #define HIP_EVENT_POOL 32
@@ -155,8 +156,7 @@ static dv_result_t hip_init_bound(hip_ctx_t *c) {
                                "VirtualMemoryManagementSupported");
     }
     if (!vmm) {
-        return dv__fail(DV_ERROR_NOT_SUPPORTED,
-                        "hip: device %d does not support virtual memory "
+        return dv__native_fail(DV_ERROR_NOT_SUPPORTED, 0, "hip: device %d does not support virtual memory "
                         "management",
                         c->ordinal);
     }
@@ -184,11 +184,11 @@ static dv_result_t hip_init_bound(hip_ctx_t *c) {
 
 static dv_result_t hip_init(const dv_hal_init_args_t *args, void **ctx) {
     if (!args || !ctx) {
-        return dv__fail(DV_ERROR_INVALID_ARGUMENT, "hip: init: NULL argument");
+        return dv__native_fail(DV_ERROR_INVALID_ARGUMENT, 0, "hip: init: NULL argument");
     }
     char why[512];
     if (dv__hip_load(why, sizeof(why)) != DV_OK) {
-        return dv__fail(DV_ERROR_BACKEND_UNAVAILABLE, "hip: %s", why);
+        return dv__native_fail(DV_ERROR_BACKEND_UNAVAILABLE, 0, "hip: %s", why);
     }
     int n = 0;
     dv_hip_error_t e = dv__hip.hipGetDeviceCount(&n);
@@ -198,12 +198,11 @@ static dv_result_t hip_init(const dv_hal_init_args_t *args, void **ctx) {
         return dv__hip_fail(e, "hipGetDeviceCount", "%s", "&count");
     }
     if (args->ordinal < 0 || args->ordinal >= n) {
-        return dv__fail(DV_ERROR_DEVICE_NOT_FOUND,
-                        "hip: no device %d (%d present)", args->ordinal, n);
+        return dv__native_fail(DV_ERROR_DEVICE_NOT_FOUND, 0, "hip: no device %d (%d present)", args->ordinal, n);
     }
     hip_ctx_t *c = calloc(1, sizeof(*c));
     if (!c) {
-        return dv__fail(DV_ERROR_OUT_OF_HOST_MEMORY, "hip: init: no memory");
+        return dv__native_fail(DV_ERROR_OUT_OF_HOST_MEMORY, 0, "hip: init: no memory");
     }
     c->ordinal = args->ordinal;
     hip_bind_t b;
@@ -268,8 +267,7 @@ static dv_result_t hip_check_size(const hip_ctx_t *c, const char *op,
                                   uint64_t va, uint64_t size) {
     uint64_t g = c->caps.granularity;
     if (size == 0 || size % g != 0 || va % g != 0) {
-        return dv__fail(DV_ERROR_INVALID_ARGUMENT,
-                        "hip: %s(%#llx, %llu): not a multiple of the "
+        return dv__native_fail(DV_ERROR_INVALID_ARGUMENT, 0, "hip: %s(%#llx, %llu): not a multiple of the "
                         "granularity %llu",
                         op, (unsigned long long)va, (unsigned long long)size,
                         (unsigned long long)g);
@@ -483,8 +481,7 @@ static dv_result_t hip_copy_d2h(void *ctx, void *dst, uint64_t src,
 static dv_result_t hip_host_register(void *ctx, void *ptr, uint64_t size) {
     hip_ctx_t *c = ctx;
     if (!dv__hip.hipHostRegister) {
-        return dv__fail(DV_ERROR_NOT_SUPPORTED,
-                        "hip: the runtime has no hipHostRegister");
+        return dv__native_fail(DV_ERROR_NOT_SUPPORTED, 0, "hip: the runtime has no hipHostRegister");
     }
     HIP_BOUND(c, hip_copy_call(dv__hip.hipHostRegister(
                                    ptr, (size_t)size,
@@ -496,8 +493,7 @@ static dv_result_t hip_host_register(void *ctx, void *ptr, uint64_t size) {
 static dv_result_t hip_host_unregister(void *ctx, void *ptr) {
     hip_ctx_t *c = ctx;
     if (!dv__hip.hipHostUnregister) {
-        return dv__fail(DV_ERROR_NOT_SUPPORTED,
-                        "hip: the runtime has no hipHostUnregister");
+        return dv__native_fail(DV_ERROR_NOT_SUPPORTED, 0, "hip: the runtime has no hipHostUnregister");
     }
     HIP_BOUND(c, hip_copy_call(dv__hip.hipHostUnregister(ptr),
                                "hipHostUnregister", (uint64_t)(uintptr_t)ptr,
@@ -529,7 +525,7 @@ static const dv_hal_ops_t hip_ops = {
     .copy_d2h = hip_copy_d2h,
     .host_register = hip_host_register,
     .host_unregister = hip_host_unregister,
-    .last_native_error = dv__hip_last_native_error,
+    .last_native_error = dv__native_get,
 };
 
 const dv_hal_ops_t *dv_hal_hip(void) { return &hip_ops; }

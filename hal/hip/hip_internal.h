@@ -110,7 +110,6 @@ dv_result_t dv__hip_fail(dv_hip_error_t err, const char *call, const char *fmt,
  * calls whose out-of-memory is not device memory, e.g. address space). */
 dv_result_t dv__hip_fail_as(dv_result_t r, dv_hip_error_t err, const char *call,
                             const char *detail);
-void dv__hip_last_native_error(int64_t *code, char *text, size_t text_len);
 
 /* ---- platform layer (hip_os_*.c) ----------------------------------------- */
 

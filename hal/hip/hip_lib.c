@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/native.h"
 #include "core/os.h"
 #include "hal/hip/hip_internal.h"
 
@@ -27,8 +28,6 @@ static char hip_lib_name[256];
 static int hip_version;
 static void *hip_lib;
 
-static DV__THREAD_LOCAL int64_t hip_native_code;
-static DV__THREAD_LOCAL char hip_native_text[160];
 
 /* Appends "; " + text to the reason, truncating quietly. */
 static void hip_reason_add(const char *fmt, ...) DV__PRINTF(1, 2);
@@ -197,17 +196,11 @@ const char *dv__hip_error_name(dv_hip_error_t err) {
     return name ? name : "hipError?";
 }
 
-static void hip_keep_native(dv_hip_error_t err, const char *call) {
-    hip_native_code = (int64_t)err;
-    snprintf(hip_native_text, sizeof(hip_native_text), "%s: %s",
-             call ? call : "?", dv__hip_error_name(err));
-}
-
 dv_result_t dv__hip_fail_as(dv_result_t r, dv_hip_error_t err, const char *call,
                             const char *detail) {
-    hip_keep_native(err, call);
-    return dv__fail(r, "hip: %s(%s) failed: %s (%d)", call,
-                    detail ? detail : "", dv__hip_error_name(err), (int)err);
+    return dv__native_fail(r, (int64_t)err, "hip: %s(%s): %s (%d)", call,
+                           detail ? detail : "", dv__hip_error_name(err),
+                           (int)err);
 }
 
 dv_result_t dv__hip_fail(dv_hip_error_t err, const char *call, const char *fmt,
@@ -225,13 +218,4 @@ dv_result_t dv__hip_fail(dv_hip_error_t err, const char *call, const char *fmt,
                         ? DV_ERROR_OUT_OF_DEVICE_MEMORY
                         : DV_ERROR_BACKEND;
     return dv__hip_fail_as(r, err, call, detail);
-}
-
-void dv__hip_last_native_error(int64_t *code, char *text, size_t text_len) {
-    if (code) {
-        *code = hip_native_code;
-    }
-    if (text && text_len) {
-        snprintf(text, text_len, "%s", hip_native_text);
-    }
 }

@@ -39,6 +39,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/native.h"
 #include "core/os.h"
 #include "hal/hip/hip_internal.h"
 
@@ -137,7 +138,7 @@ dv_result_t dv__hip_vmm_reserve(uint64_t size, uint64_t alignment,
     }
     if (hip_grow((void **)&hip_res, &hip_res_cap, hip_res_count,
                  sizeof(*hip_res)) != 0) {
-        r = dv__fail(DV_ERROR_OUT_OF_HOST_MEMORY, "hip: reserve: no memory");
+        r = dv__native_fail(DV_ERROR_OUT_OF_HOST_MEMORY, 0, "hip: reserve: no memory");
         goto out;
     }
     void *p = NULL;
@@ -173,16 +174,14 @@ dv_result_t dv__hip_vmm_unreserve(uint64_t va, uint64_t size) {
         i++;
     }
     if (i == hip_res_count || size > hip_res[i].size) {
-        r = dv__fail(DV_ERROR_INVALID_ARGUMENT,
-                     "hip: unreserve(%#llx, %llu): not a reservation",
+        r = dv__native_fail(DV_ERROR_INVALID_ARGUMENT, 0, "hip: unreserve(%#llx, %llu): not a reservation",
                      (unsigned long long)va, (unsigned long long)size);
         goto out;
     }
     hip_reservation_t *res = &hip_res[i];
     size_t m = hip_map_lower(res->va);
     if (m < hip_map_count && hip_maps[m].va < res->va + res->size) {
-        r = dv__fail(DV_ERROR_BUSY,
-                     "hip: unreserve(%#llx): %#llx is still mapped",
+        r = dv__native_fail(DV_ERROR_BUSY, 0, "hip: unreserve(%#llx): %#llx is still mapped",
                      (unsigned long long)va,
                      (unsigned long long)hip_maps[m].va);
         goto out;
@@ -254,8 +253,7 @@ dv_result_t dv__hip_vmm_granularity(const void *prop, uint64_t *minimum,
     }
     /* A granularity must be a power of two for the core's arithmetic. */
     if (gmin == 0 || (gmin & (gmin - 1)) != 0) {
-        return dv__fail(DV_ERROR_BACKEND,
-                        "hip: driver reports granularity %zu, not a power of "
+        return dv__native_fail(DV_ERROR_BACKEND, 0, "hip: driver reports granularity %zu, not a power of "
                         "two",
                         gmin);
     }
@@ -300,22 +298,20 @@ dv_result_t dv__hip_vmm_map(uint64_t va, uint64_t size,
     dv_result_t r = DV_OK;
     dv__mutex_lock(&hip_vmm_lock);
     if (!hip_res_containing(va, size)) {
-        r = dv__fail(DV_ERROR_INVALID_ARGUMENT,
-                     "hip: map(%#llx, %llu): outside every reservation",
+        r = dv__native_fail(DV_ERROR_INVALID_ARGUMENT, 0, "hip: map(%#llx, %llu): outside every reservation",
                      (unsigned long long)va, (unsigned long long)size);
         goto out;
     }
     size_t pos = hip_map_lower(va);
     if (pos < hip_map_count && hip_maps[pos].va < va + size) {
-        r = dv__fail(DV_ERROR_INVALID_ARGUMENT,
-                     "hip: map(%#llx, %llu): overlaps the mapping at %#llx",
+        r = dv__native_fail(DV_ERROR_INVALID_ARGUMENT, 0, "hip: map(%#llx, %llu): overlaps the mapping at %#llx",
                      (unsigned long long)va, (unsigned long long)size,
                      (unsigned long long)hip_maps[pos].va);
         goto out;
     }
     if (hip_grow((void **)&hip_maps, &hip_map_cap, hip_map_count,
                  sizeof(*hip_maps)) != 0) {
-        r = dv__fail(DV_ERROR_OUT_OF_HOST_MEMORY, "hip: map: no memory");
+        r = dv__native_fail(DV_ERROR_OUT_OF_HOST_MEMORY, 0, "hip: map: no memory");
         goto out;
     }
     dv_hip_error_t e =
@@ -336,13 +332,14 @@ dv_result_t dv__hip_vmm_map(uint64_t va, uint64_t size,
                          ordinal);
         /* Leave nothing behind; the first failure is the one reported. */
         hip_mapping_t m = {.va = va, .size = size};
-        char keep[512];
-        snprintf(keep, sizeof(keep), "%s", dv_last_error());
+        int64_t code = 0;
+        char keep[384];
+        dv__native_get(&code, keep, sizeof(keep));
         if (hip_unmap_one(&m) != DV_OK) {
             dv__log(DV_LOG_ERROR, "hip: cannot undo the mapping at %#llx",
                     (unsigned long long)va);
         }
-        r = dv__fail(r, "%s", keep);
+        r = dv__native_fail(r, code, "%s", keep);
         goto out;
     }
     memmove(&hip_maps[pos + 1], &hip_maps[pos],
@@ -366,15 +363,13 @@ dv_result_t dv__hip_vmm_unmap(uint64_t va, uint64_t size) {
     /* Mappings [first, last) intersect the range; each must lie inside it:
      * HIP cannot unmap part of a mapping. */
     if (first == last) {
-        r = dv__fail(DV_ERROR_INVALID_ARGUMENT,
-                     "hip: unmap(%#llx, %llu): nothing is mapped there",
+        r = dv__native_fail(DV_ERROR_INVALID_ARGUMENT, 0, "hip: unmap(%#llx, %llu): nothing is mapped there",
                      (unsigned long long)va, (unsigned long long)size);
         goto out;
     }
     if (hip_maps[first].va < va ||
         hip_maps[last - 1].va + hip_maps[last - 1].size > va + size) {
-        r = dv__fail(DV_ERROR_INVALID_ARGUMENT,
-                     "hip: unmap(%#llx, %llu): splits a mapping",
+        r = dv__native_fail(DV_ERROR_INVALID_ARGUMENT, 0, "hip: unmap(%#llx, %llu): splits a mapping",
                      (unsigned long long)va, (unsigned long long)size);
         goto out;
     }

@@ -25,11 +25,11 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "core/error.h"
+#include "core/native.h"
 #include "core/os.h"
+#include "hal/host/host_env.h"
 #include "hal/host/host_stream.h"
 
-#define HOST_DEVICES 4
 #define HOST_DEFAULT_CAPACITY (4ull << 30)
 
 typedef struct host_mem {
@@ -50,33 +50,14 @@ typedef struct host_ctx {
     size_t map_count, map_cap;
 } host_ctx_t;
 
-static DV__THREAD_LOCAL int host_errno;
-static DV__THREAD_LOCAL const char *host_errop;
-
+/* A failed system call: errno is the native code. */
 static dv_result_t host_os_fail(const char *op, dv_result_t r) {
-    host_errno = errno;
-    host_errop = op;
-    return r;
-}
-
-static void host_last_native_error(int64_t *code, char *text, size_t len) {
-    *code = host_errno;
-    if (text && len) {
-        if (host_errno) {
-            snprintf(text, len, "%s: %s", host_errop ? host_errop : "",
-                     strerror(host_errno));
-        } else {
-            text[0] = '\0';
-        }
-    }
+    int e = errno;
+    return dv__native_fail(r, e, "%s: %s", op, strerror(e));
 }
 
 static dv_result_t host_probe(int *count, char *reason, size_t len) {
-    *count = HOST_DEVICES;
-    if (reason && len) {
-        snprintf(reason, len, "simulated on host virtual memory");
-    }
-    return DV_OK;
+    return dv__host_env_probe(count, reason, len);
 }
 
 static uint64_t host_env_capacity(void) {
@@ -98,14 +79,14 @@ static uint64_t host_env_capacity(void) {
 }
 
 static dv_result_t host_init(const dv_hal_init_args_t *args, void **ctx) {
-    if (args->ordinal < 0 || args->ordinal >= HOST_DEVICES) {
-        return dv__fail(DV_ERROR_DEVICE_NOT_FOUND,
-                        "host backend: ordinal %d of %d", args->ordinal,
-                        HOST_DEVICES);
+    dv_result_t r = dv__host_env_check_ordinal(args->ordinal);
+    if (r != DV_OK) {
+        return r;
     }
     host_ctx_t *c = calloc(1, sizeof(*c));
     if (!c) {
-        return DV_ERROR_OUT_OF_HOST_MEMORY;
+        return dv__native_fail(DV_ERROR_OUT_OF_HOST_MEMORY, 0,
+                               "host init: calloc");
     }
     c->ordinal = args->ordinal;
     c->capacity = args->host_capacity;
@@ -172,7 +153,8 @@ static dv_result_t host_create(void *ctx, uint64_t size, dv_hal_mem_t *mem) {
     }
     host_mem_t *m = malloc(sizeof(*m));
     if (!m) {
-        return DV_ERROR_OUT_OF_HOST_MEMORY;
+        return dv__native_fail(DV_ERROR_OUT_OF_HOST_MEMORY, 0,
+                               "host create: malloc");
     }
     m->fd = memfd_create("dynvram-page", MFD_CLOEXEC);
     if (m->fd < 0) {
@@ -207,13 +189,17 @@ static dv_result_t host_map(void *ctx, uint64_t va, uint64_t size,
     host_ctx_t *c = ctx;
     host_mem_t *m = (host_mem_t *)(uintptr_t)mem;
     if (size > m->size) {
-        return DV_ERROR_INVALID_ARGUMENT;
+        return dv__native_fail(DV_ERROR_INVALID_ARGUMENT, 0,
+                               "host map: %llu bytes of a %llu-byte handle",
+                               (unsigned long long)size,
+                               (unsigned long long)m->size);
     }
     if (c->map_count == c->map_cap) {
         size_t cap = c->map_cap ? c->map_cap * 2 : 64;
         host_map_t *p = realloc(c->maps, cap * sizeof(*p));
         if (!p) {
-            return DV_ERROR_OUT_OF_HOST_MEMORY;
+            return dv__native_fail(DV_ERROR_OUT_OF_HOST_MEMORY, 0,
+                                   "host map: mapping table");
         }
         c->maps = p;
         c->map_cap = cap;
@@ -269,9 +255,11 @@ static int host_mapped(const host_ctx_t *c, uint64_t va, uint64_t size) {
 static dv_result_t host_copy_h2d(void *ctx, uint64_t dst, const void *src,
                                  uint64_t size, void *stream) {
     if (!host_mapped(ctx, dst, size)) {
-        return dv__fail(DV_ERROR_INVALID_ARGUMENT,
-                        "host copy: destination 0x%llx +%llu is not mapped",
-                        (unsigned long long)dst, (unsigned long long)size);
+        return dv__native_fail(DV_ERROR_INVALID_ARGUMENT, 0,
+                               "host copy: destination 0x%llx +%llu is not "
+                               "mapped",
+                               (unsigned long long)dst,
+                               (unsigned long long)size);
     }
     memcpy((void *)(uintptr_t)dst, src, (size_t)size);
     return DV_OK;
@@ -280,9 +268,10 @@ static dv_result_t host_copy_h2d(void *ctx, uint64_t dst, const void *src,
 static dv_result_t host_copy_d2h(void *ctx, void *dst, uint64_t src,
                                  uint64_t size, void *stream) {
     if (!host_mapped(ctx, src, size)) {
-        return dv__fail(DV_ERROR_INVALID_ARGUMENT,
-                        "host copy: source 0x%llx +%llu is not mapped",
-                        (unsigned long long)src, (unsigned long long)size);
+        return dv__native_fail(DV_ERROR_INVALID_ARGUMENT, 0,
+                               "host copy: source 0x%llx +%llu is not mapped",
+                               (unsigned long long)src,
+                               (unsigned long long)size);
     }
     memcpy(dst, (const void *)(uintptr_t)src, (size_t)size);
     return DV_OK;
@@ -319,7 +308,10 @@ static const dv_hal_ops_t host_ops = {
     .copy_d2h = host_copy_d2h,
     .host_register = host_register,
     .host_unregister = host_unregister,
-    .last_native_error = host_last_native_error,
+    .last_native_error = dv__native_get,
+    .stream_check = dv__host_stream_check,
+    .stream_wait = dv__host_stream_wait,
+    .stream_is_capturing = dv__host_stream_is_capturing,
 };
 
 const dv_hal_ops_t *dv_hal_host(void) { return &host_ops; }

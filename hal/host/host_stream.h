@@ -16,5 +16,9 @@ void dv__host_fence_destroy(void *ctx, dv_hal_fence_t f);
 dv_result_t dv__host_stream_create(void *ctx, void **stream);
 dv_result_t dv__host_stream_destroy(void *ctx, void *stream);
 dv_result_t dv__host_stream_synchronize(void *ctx, void *stream);
+dv_result_t dv__host_stream_check(void *ctx, void *stream);
+dv_result_t dv__host_stream_wait(void *ctx, void *stream, dv_hal_fence_t f);
+dv_result_t dv__host_stream_is_capturing(void *ctx, void *stream,
+                                         int *capturing);
 
 #endif

@@ -49,6 +49,7 @@
 
 #include "core/error.h"
 #include "core/os.h"
+#include "hal/host/host_env.h"
 #include "hal/host/host_stream.h"
 
 /* Placeholder flags (winnt.h of the 10.0.17134 SDK); older headers lack
@@ -58,7 +59,6 @@
 #define HOST_MEM_PRESERVE_PLACEHOLDER 0x00000002u
 #define HOST_MEM_COALESCE_PLACEHOLDERS 0x00000001u
 
-#define HOST_DEVICES 4 /* as on POSIX */
 #define HOST_DEFAULT_CAPACITY (4ull << 30)
 
 /* The extended-parameter arrays are never used: void * stands for
@@ -403,13 +403,14 @@ static dv_result_t host_resv_release(host_resv_t *r) {
 
 static dv_result_t host_probe(int *count, char *reason, size_t len) {
     dv__once(&host_api_once, host_api_load);
-    *count = host_api.available ? HOST_DEVICES : 0;
-    if (reason && len) {
-        snprintf(reason, len, "%s",
-                 host_api.available ? "simulated on host virtual memory"
-                                    : host_api.reason);
+    if (host_api.available) {
+        return dv__host_env_probe(count, reason, len);
     }
-    return host_api.available ? DV_OK : DV_ERROR_BACKEND_UNAVAILABLE;
+    *count = 0;
+    if (reason && len) {
+        snprintf(reason, len, "%s", host_api.reason);
+    }
+    return DV_ERROR_BACKEND_UNAVAILABLE;
 }
 
 /* DYNVRAM_HOST_CAPACITY: a number with an optional K, M or G suffix. */
@@ -436,10 +437,9 @@ static dv_result_t host_init(const dv_hal_init_args_t *args, void **ctx) {
     if (r != DV_OK) {
         return r;
     }
-    if (args->ordinal < 0 || args->ordinal >= HOST_DEVICES) {
-        return dv__fail(DV_ERROR_DEVICE_NOT_FOUND,
-                        "host backend: ordinal %d of %d", args->ordinal,
-                        HOST_DEVICES);
+    r = dv__host_env_check_ordinal(args->ordinal);
+    if (r != DV_OK) {
+        return r;
     }
     host_ctx_t *c = calloc(1, sizeof(*c));
     if (!c) {
@@ -783,6 +783,9 @@ static const dv_hal_ops_t host_ops = {
     .host_register = host_register,
     .host_unregister = host_unregister,
     .last_native_error = host_last_native_error,
+    .stream_check = dv__host_stream_check,
+    .stream_wait = dv__host_stream_wait,
+    .stream_is_capturing = dv__host_stream_is_capturing,
 };
 
 const dv_hal_ops_t *dv_hal_host(void) { return &host_ops; }

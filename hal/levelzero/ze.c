@@ -38,6 +38,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/native.h"
 #include "core/os.h"
 #include "hal/levelzero/ze_internal.h"
 
@@ -73,9 +74,7 @@ static dv_result_t ze_query_page(dv__ze_ctx_t *c, size_t size, size_t *page) {
         return dv__ze_fail(r, "zeVirtualMemQueryPageSize");
     }
     if (*page == 0 || (*page & (*page - 1)) != 0) {
-        dv__ze_clear_native();
-        return dv__fail(DV_ERROR_BACKEND,
-                        "levelzero: page size %zu for a %zu-byte request is "
+        return dv__native_fail(DV_ERROR_BACKEND, 0, "levelzero: page size %zu for a %zu-byte request is "
                         "not a power of two",
                         *page, size);
     }
@@ -169,23 +168,19 @@ static void ze_fini(void *ctx);
 static dv_result_t ze_init(const dv_hal_init_args_t *args, void **out) {
     char reason[256];
     if (!args || !out) {
-        dv__ze_clear_native();
-        return dv__fail(DV_ERROR_INVALID_ARGUMENT, "levelzero: init args");
+        return dv__native_fail(DV_ERROR_INVALID_ARGUMENT, 0, "levelzero: init args");
     }
     *out = NULL;
     if (dv__ze_load(reason, sizeof(reason)) != DV_OK) {
-        dv__ze_clear_native();
-        return dv__fail(DV_ERROR_BACKEND_UNAVAILABLE, "levelzero: %s", reason);
+        return dv__native_fail(DV_ERROR_BACKEND_UNAVAILABLE, 0, "levelzero: %s", reason);
     }
     dv__ze_ctx_t *c = calloc(1, sizeof(*c));
     if (!c) {
-        dv__ze_clear_native();
-        return dv__fail(DV_ERROR_OUT_OF_HOST_MEMORY, "levelzero: device state");
+        return dv__native_fail(DV_ERROR_OUT_OF_HOST_MEMORY, 0, "levelzero: device state");
     }
     if (dv__mutex_init(&c->fence_lock) != 0) {
         free(c);
-        dv__ze_clear_native();
-        return dv__fail(DV_ERROR_OUT_OF_HOST_MEMORY, "levelzero: mutex");
+        return dv__native_fail(DV_ERROR_OUT_OF_HOST_MEMORY, 0, "levelzero: mutex");
     }
     c->ordinal = args->ordinal;
     dv_result_t res =
@@ -252,9 +247,7 @@ static dv_result_t ze_mem_info(void *ctx, uint64_t *free_bytes,
     if (c->mem_module_count == 0) {
         *free_bytes = c->total_memory;
         *total_bytes = c->total_memory;
-        dv__ze_clear_native();
-        return dv__fail(DV_ERROR_NOT_SUPPORTED,
-                        "levelzero: free memory unknown without Sysman "
+        return dv__native_fail(DV_ERROR_NOT_SUPPORTED, 0, "levelzero: free memory unknown without Sysman "
                         "(run with ZES_ENABLE_SYSMAN=1): set vram_limit");
     }
     uint64_t fr = 0;
@@ -294,9 +287,7 @@ static dv_result_t ze_reserve(void *ctx, uint64_t size, uint64_t *va) {
     }
     if ((uintptr_t)p % c->granularity != 0) {
         (void)dv__ze.zeVirtualMemFree(c->context, p, (size_t)size);
-        dv__ze_clear_native();
-        return dv__fail(DV_ERROR_BACKEND,
-                        "levelzero: zeVirtualMemReserve returned %p, not "
+        return dv__native_fail(DV_ERROR_BACKEND, 0, "levelzero: zeVirtualMemReserve returned %p, not "
                         "aligned to %llu",
                         p, (unsigned long long)c->granularity);
     }
@@ -380,7 +371,7 @@ static const dv_hal_ops_t ze_ops = {
     .copy_d2h = dv__ze_copy_d2h,
     .host_register = dv__ze_host_register,
     .host_unregister = dv__ze_host_unregister,
-    .last_native_error = dv__ze_last_native_error,
+    .last_native_error = dv__native_get,
 };
 
 const dv_hal_ops_t *dv_hal_levelzero(void) { return &ze_ops; }

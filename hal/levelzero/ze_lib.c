@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/native.h"
 #include "core/os.h"
 #include "hal/levelzero/ze_internal.h"
 
@@ -26,8 +27,6 @@ static dv_result_t ze_load_result = DV_ERROR_BACKEND_UNAVAILABLE;
 static char ze_load_reason[256];
 static char ze_lib_name[256];
 
-static DV__THREAD_LOCAL int64_t ze_native_code;
-static DV__THREAD_LOCAL char ze_native_text[128];
 
 static const struct {
     const char *name;
@@ -82,25 +81,9 @@ dv_result_t dv__ze_fail(dv_ze_result_t r, const char *call) {
     } else if (r == DV_ZE_RESULT_ERROR_OUT_OF_HOST_MEMORY) {
         res = DV_ERROR_OUT_OF_HOST_MEMORY;
     }
-    ze_native_code = (int64_t)(uint32_t)r;
-    snprintf(ze_native_text, sizeof(ze_native_text), "%s from %s",
-             dv__ze_result_name(r), call);
-    return dv__fail(res, "levelzero: %s failed: %s (0x%08x)", call,
-                    dv__ze_result_name(r), (unsigned)r);
-}
-
-void dv__ze_last_native_error(int64_t *code, char *text, size_t text_len) {
-    if (code) {
-        *code = ze_native_code;
-    }
-    if (text && text_len) {
-        snprintf(text, text_len, "%s", ze_native_text);
-    }
-}
-
-void dv__ze_clear_native(void) {
-    ze_native_code = 0;
-    ze_native_text[0] = '\0';
+    return dv__native_fail(res, (int64_t)(uint32_t)r,
+                           "levelzero: %s: %s (0x%08x)", call,
+                           dv__ze_result_name(r), (unsigned)r);
 }
 
 const char *dv__ze_library(void) { return ze_lib_name; }
@@ -179,7 +162,7 @@ static dv_result_t ze_devices_of(dv_ze_driver_handle_t drv, uint32_t *count,
     }
     *out = calloc(*count, sizeof(**out));
     if (!*out) {
-        return dv__fail(DV_ERROR_OUT_OF_HOST_MEMORY, "levelzero: device list");
+        return dv__native_fail(DV_ERROR_OUT_OF_HOST_MEMORY, 0, "levelzero: device list");
     }
     r = dv__ze.zeDeviceGet(drv, count, *out);
     if (r != DV_ZE_RESULT_SUCCESS) {
@@ -207,8 +190,7 @@ dv_result_t dv__ze_find_device(int ordinal, int *count,
     if (ndrv > 0) {
         drivers = calloc(ndrv, sizeof(*drivers));
         if (!drivers) {
-            return dv__fail(DV_ERROR_OUT_OF_HOST_MEMORY,
-                            "levelzero: driver list");
+            return dv__native_fail(DV_ERROR_OUT_OF_HOST_MEMORY, 0, "levelzero: driver list");
         }
         r = dv__ze.zeDriverGet(&ndrv, drivers);
         if (r != DV_ZE_RESULT_SUCCESS) {
@@ -250,9 +232,7 @@ dv_result_t dv__ze_find_device(int ordinal, int *count,
         *count = found ? seen + 1 : seen;
     }
     if (ordinal >= 0 && !found) {
-        dv__ze_clear_native();
-        res = dv__fail(DV_ERROR_DEVICE_NOT_FOUND,
-                       "levelzero: no GPU device %d (%d found)", ordinal, seen);
+        res = dv__native_fail(DV_ERROR_DEVICE_NOT_FOUND, 0, "levelzero: no GPU device %d (%d found)", ordinal, seen);
     }
 out:
     free(devices);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/native.h"
 #include "hal/levelzero/ze_internal.h"
 
 dv_result_t dv__ze_list_create(dv__ze_ctx_t *c,
@@ -36,8 +37,7 @@ dv_result_t dv__ze_list_create(dv__ze_ctx_t *c,
 static dv_result_t ze_pool_grow(dv__ze_ctx_t *c) {
     dv__ze_pool_t *p = calloc(1, sizeof(*p));
     if (!p) {
-        dv__ze_clear_native();
-        return dv__fail(DV_ERROR_OUT_OF_HOST_MEMORY, "levelzero: event pool");
+        return dv__native_fail(DV_ERROR_OUT_OF_HOST_MEMORY, 0, "levelzero: event pool");
     }
     dv_ze_event_pool_desc_t desc;
     memset(&desc, 0, sizeof(desc));
@@ -183,9 +183,7 @@ dv_result_t dv__ze_stream_create(void *ctx, void **stream) {
 dv_result_t dv__ze_stream_destroy(void *ctx, void *stream) {
     dv__ze_ctx_t *c = ctx;
     if (!stream || stream == (void *)c->list) {
-        dv__ze_clear_native();
-        return dv__fail(DV_ERROR_INVALID_ARGUMENT,
-                        "levelzero: cannot destroy the default stream");
+        return dv__native_fail(DV_ERROR_INVALID_ARGUMENT, 0, "levelzero: cannot destroy the default stream");
     }
     dv_ze_result_t r = dv__ze.zeCommandListDestroy(stream);
     return r == DV_ZE_RESULT_SUCCESS ? DV_OK
@@ -224,15 +222,11 @@ dv_result_t dv__ze_copy_d2h(void *ctx, void *dst, uint64_t src, uint64_t size,
 }
 
 dv_result_t dv__ze_host_register(void *ctx, void *ptr, uint64_t size) {
-    dv__ze_clear_native();
-    return dv__fail(DV_ERROR_NOT_SUPPORTED,
-                    "levelzero: host memory registration is not supported "
+    return dv__native_fail(DV_ERROR_NOT_SUPPORTED, 0, "levelzero: host memory registration is not supported "
                     "by Level Zero");
 }
 
 dv_result_t dv__ze_host_unregister(void *ctx, void *ptr) {
-    dv__ze_clear_native();
-    return dv__fail(DV_ERROR_NOT_SUPPORTED,
-                    "levelzero: host memory registration is not supported "
+    return dv__native_fail(DV_ERROR_NOT_SUPPORTED, 0, "levelzero: host memory registration is not supported "
                     "by Level Zero");
 }

@@ -6,6 +6,7 @@
  * out-of-memory must never come back as another error.
  * SPDX-License-Identifier: Apache-2.0
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "inject.h"
@@ -16,8 +17,23 @@
 static dv_result_t injected;
 static dv_device_t *dev;
 
+/* Whether the injection had fired before the public call under test, to
+ * tell whether it fired inside it. */
+static int fired_before;
+
 static dv_result_t expect(const char *what, dv_result_t r) {
     cr_assert_neq(r, DV_ERROR_INVARIANT, "%s: %s", what, dv_last_error());
+    const td_inject_state_t *s = td_inject_state();
+    if (r < 0 && s->fired && !fired_before) {
+        /* The failure this call reports is the injected one: its message
+         * must carry that op's own reason, not a generic or stale one. */
+        char want[64];
+        snprintf(want, sizeof(want), "injected failure of %s", s->op);
+        cr_assert(strstr(dv_last_error(), want) != NULL,
+                  "%s -> %s: message '%s' lacks '%s'", what, dv_result_name(r),
+                  dv_last_error(), want);
+    }
+    fired_before = s->fired;
     if (injected == DV_ERROR_OUT_OF_DEVICE_MEMORY) {
         cr_assert_neq(r, DV_ERROR_BACKEND,
                       "%s: injected OOM reported as %s (%s)", what,
@@ -29,7 +45,7 @@ static dv_result_t expect(const char *what, dv_result_t r) {
     return r;
 }
 
-#define CALL(expr) expect(#expr, (expr))
+#define CALL(expr) (fired_before = td_inject_state()->fired, expect(#expr, (expr)))
 
 static void scenario(void) {
     dv_result_t r_;
@@ -149,4 +165,39 @@ Test(inject, oom_on_create_evicts_and_retries) {
     TD_OK(dv_unpin(d, v, 0, P, NULL));
     TD_OK(dv_vbar_destroy(d, v));
     TD_OK(dv_device_close(d));
+}
+
+Test(inject, a_failing_mem_info_at_open_fails_the_open) {
+    td_inject_arm(td_hal(), 0, DV_OK);
+    td_inject_fail_next("mem_info", DV_ERROR_BACKEND);
+    dv_device_options_t o;
+    td_options(&o, 8);
+    dv_device_t *d = NULL;
+    TD_IS(dv_device_open_hal(td_inject_ops(), &o, &d), DV_ERROR_BACKEND);
+    cr_assert(strstr(dv_last_error(), "mem_info failed") != NULL, "%s",
+              dv_last_error());
+    cr_assert_null(d);
+    cr_assert_eq(td_inject_state()->live_res, 0);
+}
+
+Test(inject, a_map_failure_after_create_is_reported_as_map) {
+    td_inject_arm(td_hal(), 0, DV_OK);
+    dv_device_options_t o;
+    td_options(&o, 0);
+    o.pool_limit = 0; /* every population creates a fresh handle */
+    dv_device_t *d = NULL;
+    TD_OK(dv_device_open_hal(td_inject_ops(), &o, &d));
+    dv_vbar_t *v = NULL;
+    TD_OK(dv_vbar_create(d, 2 * P, &v));
+    td_inject_fail_next("map", DV_ERROR_BACKEND);
+    uint64_t g;
+    TD_IS(dv_fault(d, v, 0, P, &g), DV_ERROR_BACKEND);
+    cr_assert(strstr(dv_last_error(), "map failed") != NULL, "%s",
+              dv_last_error());
+    cr_assert(strstr(dv_last_error(), "create failed") == NULL, "%s",
+              dv_last_error());
+    td_check(d);
+    TD_OK(dv_vbar_destroy(d, v));
+    TD_OK(dv_device_close(d));
+    cr_assert_eq(td_inject_state()->live_mem, 0, "the created handle leaked");
 }

@@ -20,6 +20,7 @@
 #include "core/os.h"
 #include "hal/cuda/cuda_load.h"
 #include "testdev.h"
+#include "tests/support/hal_text.h"
 
 #define MIB (1ull << 20)
 
@@ -358,7 +359,7 @@ Test(cuda, native_error_is_kept) {
     ops->last_native_error(&code, text, sizeof(text));
     cr_assert_neq(code, 0);
     cr_assert(strstr(text, "cuMemUnmap") != NULL, "text: %s", text);
-    cr_assert(strstr(dv_last_error(), "CUDA_ERROR_") != NULL, "msg: %s",
+    cr_assert(strstr(td_hal_text(ops), "CUDA_ERROR_") != NULL, "msg: %s",
               dv_last_error());
     /* A size that is not a multiple of the granularity never reaches the
      * driver. */

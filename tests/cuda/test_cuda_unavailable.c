@@ -18,6 +18,7 @@
 
 #include "dynvram.h"
 #include "dynvram_hal.h"
+#include "tests/support/hal_text.h"
 
 #define MIB (1ull << 20)
 
@@ -172,8 +173,8 @@ Test(fake, failed_set_access_leaves_nothing_mapped) {
     cr_assert_eq(ops->reserve(ctx, 2 * MIB, &va), DV_OK);
     cr_assert_eq(ops->create(ctx, 2 * MIB, &m), DV_OK);
     cr_assert_eq(ops->map(ctx, va, 2 * MIB, m), DV_ERROR_BACKEND);
-    cr_assert(strstr(dv_last_error(), "cuMemSetAccess") != NULL, "%s",
-              dv_last_error());
+    cr_assert(strstr(td_hal_text(ops), "cuMemSetAccess") != NULL, "%s",
+              td_hal_text(ops));
     int64_t code = 0;
     char text[256];
     ops->last_native_error(&code, text, sizeof(text));
@@ -195,8 +196,8 @@ Test(fake, out_of_memory_is_its_own_code) {
     cr_assert_eq(ops->create(ctx, 2 * MIB, &a), DV_OK);
     cr_assert_eq(ops->create(ctx, 2 * MIB, &b), DV_OK);
     cr_assert_eq(ops->create(ctx, 2 * MIB, &c), DV_ERROR_OUT_OF_DEVICE_MEMORY);
-    cr_assert(strstr(dv_last_error(), "CUDA_ERROR_OUT_OF_MEMORY") != NULL, "%s",
-              dv_last_error());
+    cr_assert(strstr(td_hal_text(ops), "CUDA_ERROR_OUT_OF_MEMORY") != NULL, "%s",
+              td_hal_text(ops));
     uint64_t f = 1, t = 0;
     cr_assert_eq(ops->mem_info(ctx, &f, &t), DV_OK);
     cr_assert_eq(f, 0);
@@ -229,7 +230,7 @@ Test(fake, fences_recycle_events) {
     ops->fence_destroy(ctx, f1);
     /* The second record fails; the event goes back to the cache. */
     cr_assert_eq(ops->fence_record(ctx, NULL, &f2), DV_ERROR_BACKEND);
-    cr_assert(strstr(dv_last_error(), "cuEventRecord") != NULL);
+    cr_assert(strstr(td_hal_text(ops), "cuEventRecord") != NULL);
     cr_assert_eq(ops->fence_record(ctx, NULL, &f3), DV_OK);
     cr_assert_eq(f3, f1, "the cached event was not reused");
     ops->fence_destroy(ctx, f3);

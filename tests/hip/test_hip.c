@@ -21,6 +21,7 @@
 
 #include "dynvram.h"
 #include "dynvram_hal.h"
+#include "tests/support/hal_text.h"
 #include "hal/hip/hip_internal.h"
 #include "tests/hip/hip_test.h"
 #include "tests/sim/hip_sim.h"
@@ -109,8 +110,8 @@ Test(hip_load, device_without_vmm_is_not_supported) {
     void *ctx = NULL;
     dv_hal_init_args_t a = {.ordinal = 0};
     cr_assert_eq(dv_hal_hip()->init(&a, &ctx), DV_ERROR_NOT_SUPPORTED);
-    cr_assert(strstr(dv_last_error(), "virtual memory"), "%s",
-              dv_last_error());
+    cr_assert(strstr(td_hal_text(dv_hal_hip()), "virtual memory"), "%s",
+              td_hal_text(dv_hal_hip()));
 }
 
 /* The fallback list, found through LD_LIBRARY_PATH (hip.fallback.* in
@@ -253,9 +254,9 @@ Test(hip_errors, out_of_memory_is_its_own_code) {
     HT_OK(ops->create(ctx, 4u << 20, &m1));
     cr_assert_eq(ops->create(ctx, 64u << 10, &m2),
                  DV_ERROR_OUT_OF_DEVICE_MEMORY);
-    cr_assert(strstr(dv_last_error(), "hipMemCreate"), "%s", dv_last_error());
-    cr_assert(strstr(dv_last_error(), "hipErrorOutOfMemory"), "%s",
-              dv_last_error());
+    cr_assert(strstr(td_hal_text(ops), "hipMemCreate"), "%s", td_hal_text(ops));
+    cr_assert(strstr(td_hal_text(ops), "hipErrorOutOfMemory"), "%s",
+              td_hal_text(ops));
     int64_t code = 0;
     char text[128];
     ops->last_native_error(&code, text, sizeof(text));
@@ -281,8 +282,8 @@ Test(hip_errors, other_failures_are_backend_errors) {
     ops->last_native_error(&code, text, sizeof(text));
     cr_assert_eq(code, DV_HIP_ERROR_INVALID_VALUE);
     cr_assert(strstr(text, "hipMemRelease"), "%s", text);
-    cr_assert(strstr(dv_last_error(), "hipErrorInvalidValue"), "%s",
-              dv_last_error());
+    cr_assert(strstr(td_hal_text(ops), "hipErrorInvalidValue"), "%s",
+              td_hal_text(ops));
     /* Sizes off the granularity never reach the driver. */
     dv_hal_mem_t m = 0;
     cr_assert_eq(ops->create(ctx, 1000, &m), DV_ERROR_INVALID_ARGUMENT);

@@ -19,6 +19,7 @@
 
 #include "dynvram.h"
 #include "dynvram_hal.h"
+#include "tests/support/hal_text.h"
 
 #define MIB (1ull << 20)
 #define NATIVE_OOM_DEVICE 0x70000003
@@ -110,7 +111,7 @@ Test(ze, unsupported_size_is_a_backend_error_with_native_code) {
     cr_assert_eq(code, NATIVE_UNSUPPORTED_SIZE);
     cr_assert(strstr(text, "ZE_RESULT_ERROR_UNSUPPORTED_SIZE"), "%s", text);
     cr_assert(strstr(text, "zePhysicalMemCreate"), "%s", text);
-    cr_assert(strstr(dv_last_error(), "0x78000009"), "%s", dv_last_error());
+    cr_assert(strstr(td_hal_text(ops), "0x78000009"), "%s", td_hal_text(ops));
     /* A small allocation uses the 64 KiB page. */
     OK(ops->create(ctx, 64 << 10, &m));
     OK(ops->release(ctx, m));
@@ -129,8 +130,8 @@ Test(ze, device_oom_maps_to_out_of_device_memory_only) {
     char text[128];
     native(&code, text, sizeof(text));
     cr_assert_eq(code, NATIVE_OOM_DEVICE);
-    cr_assert(strstr(dv_last_error(), "ZE_RESULT_ERROR_OUT_OF_DEVICE_MEMORY"),
-              "%s", dv_last_error());
+    cr_assert(strstr(td_hal_text(ops), "ZE_RESULT_ERROR_OUT_OF_DEVICE_MEMORY"),
+              "%s", td_hal_text(ops));
     /* Memory given back can be had again. */
     OK(ops->release(ctx, m[0]));
     OK(ops->create(ctx, 2 * MIB, &m[0]));
@@ -160,7 +161,7 @@ Test(ze, mem_info_without_sysman_is_not_supported) {
     IS(ops->mem_info(ctx, &f, &t), DV_ERROR_NOT_SUPPORTED);
     cr_assert_eq(t, 1024 * MIB);
     cr_assert_eq(f, t);
-    cr_assert(strstr(dv_last_error(), "vram_limit"), "%s", dv_last_error());
+    cr_assert(strstr(td_hal_text(ops), "vram_limit"), "%s", td_hal_text(ops));
     int64_t code = -1;
     char text[64];
     native(&code, text, sizeof(text));
@@ -301,7 +302,7 @@ Test(ze, missing_library_is_unavailable) {
     cr_assert(strstr(reason, "/nonexistent/libze_loader.so.1"), "%s", reason);
     dv_hal_init_args_t a = {0};
     IS(ops->init(&a, &ctx), DV_ERROR_BACKEND_UNAVAILABLE);
-    cr_assert(strstr(dv_last_error(), "nonexistent"), "%s", dv_last_error());
+    cr_assert(strstr(td_hal_text(ops), "nonexistent"), "%s", td_hal_text(ops));
 
     dv_device_options_t o;
     dv_device_options_init(&o);

@@ -4,6 +4,7 @@
  */
 #include "inject.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,12 +16,26 @@ static const dv_hal_ops_t *in;
 static long fail_at;
 static dv_result_t fail_with;
 static td_inject_state_t st;
+/* The op whose injected failure is this thread's latest HAL failure, for
+ * last_native_error; NULL once an op reaches the inner backend. */
+static _Thread_local const char *injected_op;
+
+static const char *fail_op; /* td_inject_fail_next: fail this op next */
 
 void td_inject_arm(const dv_hal_ops_t *inner, long n, dv_result_t err) {
     in = inner;
     fail_at = n;
     fail_with = err;
+    fail_op = NULL;
     memset(&st, 0, sizeof(st));
+}
+
+void td_inject_fail_next(const char *op, dv_result_t err) {
+    fail_op = op;
+    fail_with = err;
+    fail_at = 0;
+    st.fired = 0;
+    st.op = NULL;
 }
 
 const td_inject_state_t *td_inject_state(void) { return &st; }
@@ -31,11 +46,14 @@ static int hit(const char *op, int allocating) {
         return 0;
     }
     st.calls++;
-    if (!st.fired && fail_at && st.calls == fail_at) {
+    if (!st.fired && ((fail_at && st.calls == fail_at) ||
+                      (fail_op && strcmp(fail_op, op) == 0))) {
         st.fired = 1;
         st.op = op;
+        injected_op = op;
         return 1;
     }
+    injected_op = NULL;
     return 0;
 }
 
@@ -169,8 +187,39 @@ static dv_result_t w_copy_d2h(void *ctx, void *d, uint64_t s, uint64_t n,
     return in->copy_d2h(CTX(ctx), d, s, n, st_);
 }
 
+static dv_result_t w_stream_check(void *ctx, void *s) {
+    return hit("stream_check", 0) ? fail_with : in->stream_check(CTX(ctx), s);
+}
+
+static dv_result_t w_host_register(void *ctx, void *p, uint64_t n) {
+    return in->host_register(CTX(ctx), p, n);
+}
+
+static dv_result_t w_host_unregister(void *ctx, void *p) {
+    return in->host_unregister(CTX(ctx), p);
+}
+
+/* An injected failure explains itself, as a backend must for its own. */
 static void w_last_native_error(int64_t *code, char *text, size_t len) {
-    in->last_native_error(code, text, len);
+    if (injected_op) {
+        if (code) {
+            *code = 0;
+        }
+        if (text && len) {
+            snprintf(text, len, "injected failure of %s", injected_op);
+        }
+        return;
+    }
+    if (in->last_native_error) {
+        in->last_native_error(code, text, len);
+    } else {
+        if (code) {
+            *code = 0;
+        }
+        if (text && len) {
+            text[0] = '\0';
+        }
+    }
 }
 
 static dv_hal_ops_t ops;
@@ -199,7 +248,10 @@ const dv_hal_ops_t *td_inject_ops(void) {
         .stream_synchronize = in->stream_synchronize ? w_stream_synchronize : NULL,
         .copy_h2d = in->copy_h2d ? w_copy_h2d : NULL,
         .copy_d2h = in->copy_d2h ? w_copy_d2h : NULL,
-        .last_native_error = in->last_native_error ? w_last_native_error : NULL,
+        .host_register = in->host_register ? w_host_register : NULL,
+        .host_unregister = in->host_unregister ? w_host_unregister : NULL,
+        .last_native_error = w_last_native_error,
+        .stream_check = in->stream_check ? w_stream_check : NULL,
     };
     return &ops;
 }

@@ -26,6 +26,9 @@ typedef struct td_inject_state {
     long live_maps;   /* map - unmap */
 } td_inject_state_t;
 
+/* Keep counting, and fail the next call of `op` (e.g. "fence_wait") with
+ * `err`, once. */
+void td_inject_fail_next(const char *op, dv_result_t err);
 const dv_hal_ops_t *td_inject_ops(void);
 void td_inject_arm(const dv_hal_ops_t *inner, long n, dv_result_t err);
 const td_inject_state_t *td_inject_state(void);
