@@ -136,7 +136,7 @@ valgrind_stage() {
     need_packages valgrind
     configure build -DCMAKE_BUILD_TYPE=RelWithDebInfo
     local bins=()
-    for s in conformance policy inject badinput host; do
+    for s in conformance policy recovery inject badinput handles host; do
         bins+=("dv_crshim_$s")
     done
     cmake --build build -j "$jobs" --target "${bins[@]}" dv_model

@@ -77,6 +77,13 @@ typedef struct mt_vbar {
     uint64_t base, size, pages;
     uint64_t wm, limit; /* in pages */
     mt_page_t pg[MT_PAGES];
+    /* watermark recovery (model_recovery.c) */
+    uint64_t pass, cursor, lost_pass, rise_after, risen_from;
+    uint64_t fw_peak_cur, fw_peak_prev;
+    uint32_t backoff;
+    uint8_t wm_explicit;
+    uint8_t unsure, unsure_reset; /* see model_recovery.c */
+    uint64_t unsure_pass;
 } mt_vbar_t;
 
 typedef struct mt_stream {
@@ -101,6 +108,7 @@ typedef struct mt_dev {
     uint64_t fw;          /* framework bytes */
     dv_device_stats_t st; /* expected counters (sizes are derived) */
     int reap;
+    int recovery; /* watermark recovery on */
     mt_stream_t s[MT_STREAMS];
     /* set before each call (mt_pre_call) */
     int busy;                  /* a stream of the device had pending work */
@@ -128,7 +136,7 @@ typedef struct mt_world {
     uint64_t fence_slack;
     /* statistics of the run */
     uint64_t n_strict, n_loose, n_errors_checked, n_verified_pages;
-    uint64_t n_at_wm, n_slow_ok, n_slow_off, n_slow_evicting;
+    uint64_t n_at_wm, n_slow_ok, n_slow_off, n_slow_evicting, n_rises;
     uint64_t op_count[64];
     dv_device_stats_t seen; /* counters of closed devices, summed */
     /* the trace ring */
@@ -224,13 +232,38 @@ int mt_reap_candidate(const mt_dev_t *d, int v, uint64_t i);
  * timing makes the prediction uncertain (the model is then unchanged and
  * mt_loose_fault checks the observation instead). */
 dv_result_t mt_predict_fault_slow(mt_world_t *w, mt_dev_t *d, int v,
-                                  uint64_t first, uint64_t last, int *exact);
+                                  uint64_t first, uint64_t last, int may_evict,
+                                  int *exact);
 /* Check an uncertain populating fault against the rules and adopt what was
  * observed. `before` is the model before the call. */
 void mt_loose_fault(mt_world_t *w, mt_dev_t *d, const mt_dev_t *before, int v,
-                    uint64_t first, uint64_t last, dv_result_t r);
+                    uint64_t first, uint64_t last, dv_result_t r, int may_evict,
+                    int reap_ran);
+/* Before a fault: note which reap candidates have a busy stream. */
+void mt_note_reap_busy(mt_world_t *w, mt_dev_t *d);
 /* Framework reclaim of `need` bytes in the model; returns bytes freed. */
 uint64_t mt_reclaim(mt_dev_t *d, uint64_t need);
+
+/* ---- watermark recovery (model_recovery.c) ---- */
+/* DYNVRAM_WATERMARK_RECOVERY's default, as the core reads it. */
+int mt_recovery_default(void);
+void mt_rec_init(mt_vbar_t *v);
+/* Every fault with a valid range: a fault below the last starts a pass. */
+void mt_rec_note_fault(mt_dev_t *d, mt_vbar_t *v, uint64_t first);
+/* Pressure or dv_vbar_evict took page i. */
+void mt_rec_note_loss(mt_vbar_t *v, uint64_t i);
+/* The model cannot tell whether v lost a page: check v by the rules. */
+void mt_rec_unsure(mt_vbar_t *v);
+/* dv_framework_reserve counted more framework bytes. */
+void mt_rec_note_framework(mt_dev_t *d);
+/* prioritize (0) or set_watermark (1). */
+void mt_rec_reset(mt_vbar_t *v, int explicit_watermark);
+/* A fault of [first, last] at or above the watermark of slot s. */
+dv_result_t mt_rec_predict(mt_world_t *w, mt_dev_t *d, int s, uint64_t first,
+                           uint64_t last, int *exact);
+/* Check such a fault by the rules when the prediction was not exact. */
+void mt_rec_loose(mt_world_t *w, mt_dev_t *d, const mt_dev_t *before, int s,
+                  uint64_t first, uint64_t last, dv_result_t r, int tried);
 
 /* ---- operations (model_ops.c, model_devops.c, model_bad.c) ---- */
 typedef void (*mt_op_fn)(mt_world_t *w);
@@ -279,7 +312,8 @@ typedef struct mt_thread_opts {
     uint64_t calls; /* per thread */
     int threads;
     int dead_handles;
-    int log_calls; /* threads also set the (global) log level */
+    int log_calls;   /* threads also set the (global) log level */
+    int clear_check; /* a success leaves dv_last_error() empty */
     int trace_lines;
 } mt_thread_opts_t;
 /* Run one multi-threaded sequence; returns the calls made by all threads. */

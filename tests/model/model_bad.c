@@ -353,9 +353,13 @@ static void bad_options(mt_world_t *w) {
         o.backend = "host";
         o.host_capacity = 1 << 20;
         dv_result_t want = INV;
-        switch (mt_pick(&w->src, 4)) {
+        switch (mt_pick(&w->src, 5)) {
         case 0:
             o.ordinal = -1 - (int)mt_pick(&w->src, 5);
+            break;
+        case 4:
+            o.watermark_recovery =
+                DV_RECOVERY_OFF + 1 + (uint32_t)mt_pick(&w->src, 0x7fffffff);
             break;
         case 1:
             o.ordinal = 4 + (int)mt_pick(&w->src, 100);

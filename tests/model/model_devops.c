@@ -48,6 +48,7 @@ static void op_fw_reserve(mt_world_t *w) {
     }
     if (want == DV_OK) {
         d->fw += size;
+        mt_rec_note_framework(d);
     }
     mt_call(w, "dv_framework_reserve(d%d, %llu)", d->name,
             (unsigned long long)size);

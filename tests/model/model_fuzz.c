@@ -21,6 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     mt_world_init(&w, 0);
     mt_src_bytes(&w.src, data, size);
     w.fuzz = 1;
+    w.clear_check = 1;
     w.max_calls = 400;
     const char *dead = getenv("DV_MODEL_DEAD_HANDLES");
     w.dead_handles = !(dead && dead[0] == '0');

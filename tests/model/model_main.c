@@ -12,9 +12,9 @@
  * names the seed and how to run that sequence alone), 2 for bad usage.
  * --dead-handles 1 (the default) also calls with handles of destroyed
  * VBARs, closed devices, destroyed streams and junk stream pointers;
- * --clear-check 1 also requires dv_last_error() to be empty after every
- * successful call; --log-calls 0 keeps the threads of --threads from
- * setting the global log level.
+ * --clear-check 1 (the default) also requires dv_last_error() to be empty
+ * after every successful call; --log-calls 0 keeps the threads of --threads
+ * from setting the global log level.
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include <stdio.h>
@@ -52,7 +52,7 @@ static int arg_u64(int argc, char **argv, int *k, uint64_t *out) {
 
 int main(int argc, char **argv) {
     uint64_t seed = 1, sequences = 100, calls = 1000, threads = 0;
-    uint64_t dead = 1, clear = 0, trace = 40, limit = 0, log_calls = 1;
+    uint64_t dead = 1, clear = 1, trace = 40, limit = 0, log_calls = 1;
     int verbose = 0, quiet = 0;
     for (int k = 1; k < argc; k++) {
         const char *a = argv[k];
@@ -91,7 +91,7 @@ int main(int argc, char **argv) {
     }
     double t0 = now_s();
     uint64_t total = 0, done = 0, strict = 0, loose = 0, errors = 0, pages = 0;
-    uint64_t at_wm = 0, slow_ok = 0, slow_off = 0, slow_ev = 0;
+    uint64_t at_wm = 0, slow_ok = 0, slow_off = 0, slow_ev = 0, rises = 0;
     uint64_t ops[64] = {0};
     dv_device_stats_t seen = {0};
     static mt_world_t w;
@@ -106,6 +106,7 @@ int main(int argc, char **argv) {
                                   .threads = (int)threads,
                                   .dead_handles = (int)dead,
                                   .log_calls = (int)log_calls,
+                                  .clear_check = (int)clear,
                                   .trace_lines = (int)trace};
             total += mt_run_threads(&o);
             continue;
@@ -130,6 +131,7 @@ int main(int argc, char **argv) {
         slow_ok += w.n_slow_ok;
         slow_off += w.n_slow_off;
         slow_ev += w.n_slow_evicting;
+        rises += w.n_rises;
         for (int k = 0; k < 64; k++) {
             ops[k] += w.op_count[k];
         }
@@ -167,11 +169,13 @@ int main(int argc, char **argv) {
                    (unsigned long long)seen.evictions,
                    (unsigned long long)seen.fence_waits,
                    (unsigned long long)seen.oom_retries);
-            printf("  predicted exactly: %llu faults at or above the "
-                   "watermark, %llu populating faults DV_OK (%llu of them "
-                   "evicting first), %llu DV_OFFLOADED for want of room\n",
-                   (unsigned long long)at_wm, (unsigned long long)slow_ok,
-                   (unsigned long long)slow_ev, (unsigned long long)slow_off);
+            printf("  predicted exactly: %llu faults offloaded at or above "
+                   "the watermark, %llu watermark rises (recovery), %llu "
+                   "populating faults DV_OK (%llu of them evicting first), "
+                   "%llu DV_OFFLOADED for want of room\n",
+                   (unsigned long long)at_wm, (unsigned long long)rises,
+                   (unsigned long long)slow_ok, (unsigned long long)slow_ev,
+                   (unsigned long long)slow_off);
         }
         if (verbose && !threads) {
             for (int k = 0; k < 64 && mt_op_name(k); k++) {

@@ -222,6 +222,7 @@ static void check_stats(mt_world_t *w, mt_dev_t *d) {
     SAME("faults_offloaded", st.faults_offloaded, d->st.faults_offloaded);
     SAME("pool_reuses", st.pool_reuses, d->st.pool_reuses);
     SAME("oom_retries", st.oom_retries, d->st.oom_retries);
+    SAME("watermark_rises", st.watermark_rises, d->st.watermark_rises);
     uint64_t ev = d->st.evictions - d->evictions_before;
     uint64_t fence_max = d->busy ? ev + w->fence_slack : 0;
     if (st.fence_waits < d->st.fence_waits ||

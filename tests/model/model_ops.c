@@ -28,34 +28,33 @@ static void pin_range(mt_dev_t *d, mt_vbar_t *v, uint64_t first, uint64_t last,
     }
 }
 
-static void op_fault(mt_world_t *w) {
-    mt_dev_t *d = mt_any_dev(w);
-    mt_vbar_t *v = d ? mt_any_vbar(w, d) : NULL;
-    if (!v) {
-        return;
-    }
+/* Fault [off, off + size) of v, checked against the model. */
+static dv_result_t fault_range(mt_world_t *w, mt_dev_t *d, mt_vbar_t *v,
+                               uint64_t off, uint64_t size) {
     int s = mt_vslot(d, v);
-    uint64_t off, size, first, last;
-    mt_pick_range(w, d, v, &off, &size);
+    uint64_t first, last;
     mt_page_span(d, off, size, &first, &last);
+    mt_rec_note_fault(d, v, first); /* every fault with a valid range */
+    mt_note_reap_busy(w, d);
     mt_dev_t before = *d;
-    int exact = 1;
+    int exact = 1, at_wm = last >= v->wm;
     dv_result_t want;
     int all = 1;
     for (uint64_t i = first; i <= last; i++) {
         all &= v->pg[i].resident;
     }
-    if (last >= v->wm) {
-        want = DV_OFFLOADED; /* at or above the watermark: at once */
-        d->st.faults_offloaded++;
-        w->n_at_wm++;
+    if (at_wm) {
+        /* Offloaded at once, unless recovery raises the watermark. */
+        want = mt_rec_predict(w, d, s, first, last, &exact);
+        w->n_at_wm += exact && want == DV_OFFLOADED;
+        w->n_rises += exact && want == DV_OK;
     } else if (all) {
         want = DV_OK;
         d->st.faults_hit++;
     } else {
-        want = mt_predict_fault_slow(w, d, s, first, last, &exact);
-        w->n_slow_ok += want == DV_OK;
-        w->n_slow_off += want == DV_OFFLOADED;
+        want = mt_predict_fault_slow(w, d, s, first, last, 1, &exact);
+        w->n_slow_ok += exact && want == DV_OK;
+        w->n_slow_off += exact && want == DV_OFFLOADED;
         w->n_slow_evicting += exact && d->st.evictions != before.st.evictions;
     }
     uint64_t gen = 0xdeadull;
@@ -73,7 +72,16 @@ static void op_fault(mt_world_t *w) {
             mt_fail(w, "result-model", "a populating fault returned %s",
                     dv_result_name(r));
         }
-        mt_loose_fault(w, d, &before, s, first, last, r);
+        if (at_wm) {
+            int was_unsure = before.vb[s].unsure;
+            /* Not unsure: the rise was tried, its reap made it inexact. */
+            mt_rec_loose(w, d, &before, s, first, last, r, !was_unsure);
+            if (was_unsure && r == DV_OK) {
+                mt_rec_unsure(v); /* a rise in an unsure state */
+            }
+        } else {
+            mt_loose_fault(w, d, &before, s, first, last, r, 1, 1);
+        }
     }
     if (r == DV_OK) {
         uint64_t want_gen;
@@ -87,7 +95,7 @@ static void op_fault(mt_world_t *w) {
     }
     mt_check_all(w);
     if (r != DV_OK) {
-        return;
+        return r;
     }
     /* A caller's reuse rule: same generation, same bytes; else copy. */
     for (uint64_t i = first; i <= last; i++) {
@@ -97,7 +105,21 @@ static void op_fault(mt_world_t *w) {
             mt_write_page(w, d, v, i);
         }
     }
+    return r;
 }
+
+static void op_fault(mt_world_t *w) {
+    mt_dev_t *d = mt_any_dev(w);
+    mt_vbar_t *v = d ? mt_any_vbar(w, d) : NULL;
+    if (v) {
+        uint64_t off, size;
+        mt_pick_range(w, d, v, &off, &size);
+        fault_range(w, d, v, off, size);
+    }
+}
+
+static void unpin_range(mt_world_t *w, mt_dev_t *d, mt_vbar_t *v, uint64_t off,
+                        uint64_t size, void *stream, uint32_t sid);
 
 static void op_unpin(mt_world_t *w) {
     mt_dev_t *d = mt_any_dev(w);
@@ -134,6 +156,14 @@ static void op_unpin(mt_world_t *w) {
     }
     uint32_t sid;
     void *stream = mt_pick_stream(w, d, &sid);
+    unpin_range(w, d, v, off, size, stream, sid);
+}
+
+/* Unpin [off, off + size) of v on `stream` (id sid), checked. */
+static void unpin_range(mt_world_t *w, mt_dev_t *d, mt_vbar_t *v, uint64_t off,
+                        uint64_t size, void *stream, uint32_t sid) {
+    uint64_t first, last;
+    mt_page_span(d, off, size, &first, &last);
     dv_result_t want = DV_OK;
     for (uint64_t i = first; i <= last; i++) {
         if (!v->pg[i].pins) {
@@ -167,6 +197,39 @@ static void op_unpin(mt_world_t *w) {
     mt_check_all(w);
 }
 
+/* A model's step: each page (or pair) in order, faulted, used, unpinned
+ * (the pattern of README's C example; it makes passes for recovery). */
+static void op_walk(mt_world_t *w) {
+    mt_dev_t *d = mt_any_dev(w);
+    mt_vbar_t *v = d ? mt_any_vbar(w, d) : NULL;
+    if (!v) {
+        return;
+    }
+    uint32_t sid;
+    void *stream = mt_pick_stream(w, d, &sid);
+    uint64_t step = 1 + mt_pick(&w->src, 2);
+    if (mt_chance(&w->src, 30)) {
+        /* Each walk starts with the caller's prioritize. */
+        mt_list_remove(d, mt_vslot(d, v));
+        mt_list_push(d, mt_vslot(d, v), 1);
+        v->wm = v->pages;
+        mt_rec_reset(v, 0);
+        mt_call(w, "dv_vbar_prioritize(d%d, v%d)", d->name, v->name);
+        dv_result_t r = dv_vbar_prioritize(d->h, v->h);
+        mt_ret(w, r);
+        mt_expect(w, MT_FN_VBAR_PRIO, r, DV_OK);
+        mt_check_all(w);
+    }
+    for (uint64_t i = 0; i < v->pages && v->h; i += step) {
+        uint64_t n = i + step <= v->pages ? step : v->pages - i;
+        mt_pre_call(w);
+        if (fault_range(w, d, v, i * d->ps, n * d->ps) == DV_OK) {
+            mt_pre_call(w);
+            unpin_range(w, d, v, i * d->ps, n * d->ps, stream, sid);
+        }
+    }
+}
+
 /* ---- priorities and watermarks ------------------------------------------- */
 
 static void op_prioritize(mt_world_t *w) {
@@ -181,6 +244,7 @@ static void op_prioritize(mt_world_t *w) {
     mt_list_push(d, s, top);
     if (top) {
         v->wm = v->pages; /* prioritize resets the watermark */
+        mt_rec_reset(v, 0);
     }
     mt_call(w, "dv_vbar_%s(d%d, v%d)", top ? "prioritize" : "deprioritize",
             d->name, v->name);
@@ -222,6 +286,7 @@ static void op_watermark(mt_world_t *w) {
         v->limit = pages_for(d, v, bytes);
     } else {
         v->wm = pages_for(d, v, bytes);
+        mt_rec_reset(v, 1); /* the caller's: recovery keeps it */
     }
     mt_call(w, "dv_vbar_set_watermark%s(d%d, v%d, %llu)", limit ? "_limit" : "",
             d->name, v->name, (unsigned long long)bytes);
@@ -427,6 +492,7 @@ void mt_create_vbar(mt_world_t *w, mt_dev_t *d) {
     v->pages = size / d->ps + (size % d->ps != 0);
     v->size = v->pages * d->ps;
     v->wm = v->pages;
+    mt_rec_init(v);
     if (!in.base || in.base % 4096) {
         mt_fail(w, "vbar-info", "v%d base 0x%llx is not aligned", v->name,
                 (unsigned long long)in.base);
@@ -456,6 +522,7 @@ static void op_vbar_destroy(mt_world_t *w) {
 
 const mt_op_t mt_vbar_ops[] = {
     {"fault", op_fault, 24},
+    {"walk", op_walk, 3},
     {"unpin", op_unpin, 24},
     {"prioritize", op_prioritize, 8},
     {"watermark", op_watermark, 3},

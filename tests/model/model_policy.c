@@ -60,8 +60,11 @@ void mt_evict_page(mt_dev_t *d, int s, uint64_t i, int to_pool,
     pg->stream = MT_NO_STREAM;
     d->st.evictions++;
     d->st.evicted_bytes += d->ps;
-    if (lower_watermark && i < v->wm) {
-        v->wm = i;
+    if (lower_watermark) {
+        mt_rec_note_loss(v, i);
+        if (i < v->wm) {
+            v->wm = i;
+        }
     }
     if (to_pool) {
         d->pool++;
@@ -98,8 +101,21 @@ static void populate(mt_dev_t *d, mt_page_t *pg, int pooled) {
  * wait for it: evict every candidate whose fence is done. Returns 0 when
  * that cannot be known (a candidate's stream is busy, or the model does
  * not know whether the reap runs and there are candidates). */
-static int reap(mt_world_t *w, mt_dev_t *d) {
+void mt_note_reap_busy(mt_world_t *w, mt_dev_t *d) {
     memset(w->reap_busy, 0, sizeof(w->reap_busy));
+    for (int k = 0; k < d->nvb; k++) {
+        int s = d->order[k];
+        const mt_vbar_t *v = &d->vb[s];
+        for (uint64_t i = v->wm; i < v->pages; i++) {
+            if (mt_reap_candidate(d, s, i) &&
+                mt_stream_busy(w, d, v->pg[i].stream)) {
+                w->reap_busy[s][i] = 1;
+            }
+        }
+    }
+}
+
+static int reap(mt_world_t *w, mt_dev_t *d) {
     if (d->reap == MT_REAP_ZERO) {
         return 1; /* nothing waits: the core skips the reap */
     }
@@ -111,10 +127,7 @@ static int reap(mt_world_t *w, mt_dev_t *d) {
                 continue;
             }
             candidates++;
-            if (mt_stream_busy(w, d, v->pg[i].stream)) {
-                w->reap_busy[d->order[k]][i] = 1;
-                busy++;
-            }
+            busy += mt_stream_busy(w, d, v->pg[i].stream);
         }
     }
     if (busy) {
@@ -140,7 +153,8 @@ static int reap(mt_world_t *w, mt_dev_t *d) {
 }
 
 dv_result_t mt_predict_fault_slow(mt_world_t *w, mt_dev_t *d, int s,
-                                  uint64_t first, uint64_t last, int *exact) {
+                                  uint64_t first, uint64_t last, int may_evict,
+                                  int *exact) {
     mt_dev_t saved = *d;
     *exact = 1;
     uint64_t budget = mt_budget(d);
@@ -160,7 +174,8 @@ dv_result_t mt_predict_fault_slow(mt_world_t *w, mt_dev_t *d, int s,
     mt_pref_t vic[MT_VBARS * MT_PAGES];
     if (absent > room) {
         uint64_t need = absent - room;
-        int n = mt_victims(d, s, last + 1, vic, MT_VBARS * MT_PAGES);
+        int n = may_evict ? mt_victims(d, s, last + 1, vic, MT_VBARS * MT_PAGES)
+                          : 0;
         if ((uint64_t)n < need) {
             d->st.faults_offloaded++;
             return DV_OFFLOADED;
@@ -176,6 +191,9 @@ dv_result_t mt_predict_fault_slow(mt_world_t *w, mt_dev_t *d, int s,
                 populate(d, &v->pg[i], 1);
             } else if (host_free_pages(d)) {
                 populate(d, &v->pg[i], 0);
+            } else if (!may_evict) {
+                d->st.faults_offloaded++;
+                return DV_OFFLOADED;
             } else {
                 /* The backend's out-of-memory: one more victim, retry. */
                 d->st.oom_retries++;
@@ -204,9 +222,14 @@ static int in_list(const mt_pref_t *l, int n, int s, uint64_t i) {
 }
 
 void mt_loose_fault(mt_world_t *w, mt_dev_t *d, const mt_dev_t *before, int s,
-                    uint64_t first, uint64_t last, dv_result_t r) {
+                    uint64_t first, uint64_t last, dv_result_t r, int may_evict,
+                    int reap_ran) {
+    /* The reap runs only when pages wait for it. */
+    int reaping = before->reap != MT_REAP_ZERO;
     mt_pref_t vic[MT_VBARS * MT_PAGES];
-    int nv = mt_victims(before, s, last + 1, vic, MT_VBARS * MT_PAGES);
+    int nv = may_evict
+                 ? mt_victims(before, s, last + 1, vic, MT_VBARS * MT_PAGES)
+                 : 0;
     uint8_t evicted[MT_VBARS][MT_PAGES] = {{0}};
     int uncertain = 0, uncertain_left = 0;
     uint64_t n_evicted = 0, n_populated = 0;
@@ -223,7 +246,7 @@ void mt_loose_fault(mt_world_t *w, mt_dev_t *d, const mt_dev_t *before, int s,
             const mt_page_t *b = &bv->pg[i];
             mt_page_t *pg = &v->pg[i];
             int now = (flags[i] & DV_PAGE_RESIDENT) != 0;
-            int cand = mt_reap_candidate(before, u, i);
+            int cand = reaping && mt_reap_candidate(before, u, i);
             if (cand && w->reap_busy[u][i]) {
                 uncertain++;
                 uncertain_left += now;
@@ -248,6 +271,9 @@ void mt_loose_fault(mt_world_t *w, mt_dev_t *d, const mt_dev_t *before, int s,
                 n_evicted++;
                 if (!cand && i < lowest) {
                     lowest = i;
+                }
+                if (!cand) {
+                    mt_rec_note_loss(v, i); /* a victim for certain */
                 }
                 pg->resident = 0;
                 pg->gen = 0;
@@ -287,12 +313,22 @@ void mt_loose_fault(mt_world_t *w, mt_dev_t *d, const mt_dev_t *before, int s,
             }
         }
         v->wm = lowest < v->wm ? lowest : v->wm;
+        /* A page that waited to be reaped but was also a victim: reaped
+         * (no loss) or evicted by pressure (a loss)? */
+        for (uint64_t i = 0; i < v->pages; i++) {
+            if (evicted[u][i] && reaping && mt_reap_candidate(before, u, i) &&
+                in_list(vic, nv, u, i) >= 0 &&
+                (v->lost_pass != v->pass ||
+                 (v->risen_from != UINT64_MAX && i >= v->risen_from))) {
+                mt_rec_unsure(v);
+            }
+        }
     }
     /* Victims beyond the reap form a prefix of the eviction order. */
     int last_victim = -1;
     for (int k = 0; k < nv; k++) {
         if (evicted[vic[k].v][vic[k].i] &&
-            !mt_reap_candidate(before, vic[k].v, vic[k].i)) {
+            !(reaping && mt_reap_candidate(before, vic[k].v, vic[k].i))) {
             last_victim = k;
         }
     }

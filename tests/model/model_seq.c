@@ -160,6 +160,12 @@ void mt_open_device(mt_world_t *w, int slot) {
     o->pool_limit = pools[mt_pick(&w->src, 5)];
     static const uint32_t fences[] = {0, 1, 2, 5};
     o->fence_interval = fences[mt_pick(&w->src, 4)];
+    static const uint32_t recov[] = {DV_RECOVERY_DEFAULT, DV_RECOVERY_ON,
+                                     DV_RECOVERY_OFF};
+    o->watermark_recovery = recov[mt_pick(&w->src, 3)];
+    d->recovery =
+        o->watermark_recovery == DV_RECOVERY_ON ||
+        (o->watermark_recovery == DV_RECOVERY_DEFAULT && mt_recovery_default());
     d->name = w->next_name++;
     d->ps = ps;
     d->cap = o->host_capacity;
@@ -168,11 +174,12 @@ void mt_open_device(mt_world_t *w, int slot) {
     dv_device_t *h = (dv_device_t *)(uintptr_t)1;
     mt_call(w,
             "dv_device_open(host:%d page %llu cap %llu limit %llu "
-            "headroom %llu pool %llu fence %u) = d%d",
+            "headroom %llu pool %llu fence %u recovery %u) = d%d",
             o->ordinal, (unsigned long long)o->page_size,
             (unsigned long long)o->host_capacity,
             (unsigned long long)o->vram_limit, (unsigned long long)o->headroom,
-            (unsigned long long)o->pool_limit, o->fence_interval, d->name);
+            (unsigned long long)o->pool_limit, o->fence_interval,
+            o->watermark_recovery, d->name);
     /* Sometimes through the out-of-tree entry point, on the same HAL. */
     dv_result_t r = mt_chance(&w->src, 25)
                         ? dv_device_open_hal(dv_hal_host(), o, &h)

@@ -41,7 +41,7 @@ typedef struct th_vbar {
     dv_vbar_t *h;
     int dev;
     uint64_t base, size, pages;
-    uint64_t wm_raised; /* the watermark this thread last set (or pages) */
+    int explicit_wm; /* this thread chose the watermark: it never rises */
     uint32_t pins[MT_PAGES];
     uint64_t gen[MT_PAGES];   /* saved after filling */
     uint64_t token[MT_PAGES]; /* what was written then */
@@ -50,6 +50,7 @@ typedef struct th_vbar {
 typedef struct th_shared {
     dv_device_t *dev[TH_DEVS];
     uint64_t ps[TH_DEVS];
+    int recovery[TH_DEVS];
 } th_shared_t;
 
 typedef struct th_ctx {
@@ -98,7 +99,7 @@ static void create_vbar(th_ctx_t *c, int k) {
          "dv_vbar_get_info(d%d)", v->dev);
     expect(c, r, DV_OK);
     v->base = in.base;
-    v->wm_raised = v->pages;
+    v->explicit_wm = 0;
     if (in.size != v->size) {
         mt_fail(&c->w, "vbar-info", "size %llu, expected %llu",
                 (unsigned long long)in.size, (unsigned long long)v->size);
@@ -183,8 +184,9 @@ static void th_fault(th_ctx_t *c, th_vbar_t *v) {
          "dv_fault(d%d, pages %llu-%llu) [wm %llu]", v->dev,
          (unsigned long long)first, (unsigned long long)last,
          (unsigned long long)in.watermark);
-    if (last >= in.watermark) {
-        /* Only this thread raises its watermark: still at or below. */
+    if (last >= in.watermark && (!c->sh->recovery[v->dev] || v->explicit_wm)) {
+        /* Only this thread raises its watermark (recovery never raises one
+         * the caller chose): still at or below. */
         expect(c, r, DV_OFFLOADED);
     } else if (r != DV_OK && r != DV_OFFLOADED) {
         mt_fail(&c->w, "result-model", "dv_fault returned %s",
@@ -309,7 +311,7 @@ static void th_step(th_ctx_t *c) {
         CALL(c, MT_FN_VBAR_PRIO, dv_vbar_prioritize(dev, v->h),
              "dv_vbar_prioritize(d%d)", d);
         expect(c, r, DV_OK);
-        v->wm_raised = v->pages;
+        v->explicit_wm = 0;
     } else if (op == 25) {
         CALL(c, MT_FN_VBAR_PRIO, dv_vbar_deprioritize(dev, v->h),
              "dv_vbar_deprioritize(d%d)", d);
@@ -320,6 +322,7 @@ static void th_step(th_ctx_t *c) {
              "dv_vbar_set_watermark(d%d, %llu pages)", d,
              (unsigned long long)wm);
         expect(c, r, DV_OK);
+        v->explicit_wm = 1;
     } else if (op == 27) {
         CALL(c, MT_FN_VBAR_WM,
              dv_vbar_set_watermark_limit(dev, v->h, mt_pick(&c->w.src, 2) * ps),
@@ -463,6 +466,10 @@ uint64_t mt_run_threads(const mt_thread_opts_t *o) {
         opt.vram_limit =
             o->seed % 2 ? (uint64_t)(2 + 2 * o->threads) * sizes[d] : 0;
         opt.fence_interval = (uint32_t)(1 + o->seed % 3);
+        /* Watermark recovery on one device, off on the other. */
+        opt.watermark_recovery =
+            d == (int)(o->seed % 2) ? DV_RECOVERY_ON : DV_RECOVERY_OFF;
+        sh.recovery[d] = opt.watermark_recovery == DV_RECOVERY_ON;
         mt_call(&main_w, "dv_device_open(host:%d)", d);
         dv_result_t r = dv_device_open(&opt, &sh.dev[d]);
         mt_ret(&main_w, r);
@@ -480,6 +487,7 @@ uint64_t mt_run_threads(const mt_thread_opts_t *o) {
         c->w.thread = k;
         c->w.max_calls = o->calls;
         c->w.dead_handles = o->dead_handles;
+        c->w.clear_check = o->clear_check;
         c->w.trace_lines = o->trace_lines;
         snprintf(c->w.repro, sizeof(c->w.repro), "%s", main_w.repro);
         c->sh = &sh;

@@ -18,14 +18,14 @@
 # A mutant whose line no longer exists fails the run with a message saying
 # which file to update, so a change in core/ cannot silently disable one.
 #
-# Environment: MUTANT_SEEDS (default 1), MUTANT_SEQUENCES (default 300),
+# Environment: MUTANT_SEEDS (default 1), MUTANT_SEQUENCES (default 1000),
 # MUTANT_CALLS (default 1000), MUTANT_DIR (default a fresh mktemp -d,
 # removed at the end), JOBS (default 2), CC (compiler).
 set -euo pipefail
 
 src=$(cd "$(dirname "$0")/../.." && pwd)
 seeds=${MUTANT_SEEDS:-1}
-sequences=${MUTANT_SEQUENCES:-300}
+sequences=${MUTANT_SEQUENCES:-1000}
 calls=${MUTANT_CALLS:-1000}
 jobs=${JOBS:-2}
 work=${MUTANT_DIR:-}
@@ -54,7 +54,6 @@ cmake -S "$tree" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 # The tester's verdict on the tree as it is now: "PASS" or the failure line.
 run_tester() {
     cmake --build "$build" -j "$jobs" --target dv_model >"$work/build.log" 2>&1 || {
-        cat "$work/build.log"
         echo "BUILD-FAILED"
         return
     }
@@ -108,6 +107,9 @@ status=0
 echo "== mutants: the unmodified tree (seeds $seeds.., $sequences sequences x $calls calls)"
 verdict=$(run_tester)
 echo "   unmodified: $verdict"
+if [ "$verdict" = BUILD-FAILED ]; then
+    cat "$work/build.log"
+fi
 if [ "$verdict" != PASS ]; then
     echo "the tester fails on the unmodified tree: fix that first"
     exit 1
@@ -126,6 +128,7 @@ for mut in "$src"/tests/model/mutants/*.mut; do
         status=1
     elif [ "$verdict" = BUILD-FAILED ]; then
         printf '%-36s %s\n' "$name" "does not build: update $mut"
+        grep -E 'error|FAILED' "$work/build.log" | head -5
         status=1
     else
         check=$(sed -n 's/.*check=\([^ ]*\).*/\1/p' <<<"$verdict")

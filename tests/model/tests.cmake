@@ -11,26 +11,23 @@
 #   model.*           quick CTest runs: a fixed seed set, threads, the shim,
 #                     the fuzzer's corpus
 
-# Dead and junk handles need the handle registry of issue 9 in core/.
-set(DV_MODEL_DEAD_HANDLES 1 CACHE STRING
-    "dv_model CTest runs use dead and junk handles (1) or not (0)")
-
 set(DV_MODEL_SOURCES
   model/model_core.c model/model_observe.c model/model_policy.c
   model/model_ops.c model/model_devops.c model/model_bad.c model/model_seq.c
+  model/model_recovery.c
   model/model_threads.c)
 
 add_executable(dv_model model/model_main.c ${DV_MODEL_SOURCES})
 target_include_directories(dv_model PRIVATE ${PROJECT_SOURCE_DIR}/include)
 target_link_libraries(dv_model PRIVATE dynvram_static Threads::Threads)
 
-set(DV_MODEL_DEAD --dead-handles ${DV_MODEL_DEAD_HANDLES})
+# Dead and junk handles included (the default), messages cleared on success.
 add_test(NAME model.host COMMAND dv_model --seed 1 --sequences 60 --calls 1000
-         ${DV_MODEL_DEAD} --quiet)
+         --clear-check 1 --quiet)
 add_test(NAME model.host.long COMMAND dv_model --seed 5000 --sequences 4
-         --calls 20000 ${DV_MODEL_DEAD} --quiet)
+         --calls 20000 --clear-check 1 --quiet)
 add_test(NAME model.threads COMMAND dv_model --seed 1 --sequences 3
-         --calls 4000 --threads 4 ${DV_MODEL_DEAD} --quiet)
+         --calls 4000 --threads 4 --clear-check 1 --quiet)
 set_tests_properties(model.host model.host.long model.threads PROPERTIES
                      TIMEOUT 300)
 
@@ -42,7 +39,8 @@ target_include_directories(dv_crshim BEFORE PUBLIC
 target_include_directories(dv_crshim PUBLIC support ${PROJECT_SOURCE_DIR}
   ${PROJECT_SOURCE_DIR}/include)
 target_link_libraries(dv_crshim PUBLIC dynvram_static Threads::Threads)
-foreach(s conformance policy inject badinput threads multidev host)
+foreach(s conformance policy recovery inject badinput handles threads multidev
+          host)
   add_executable(dv_crshim_${s} core/test_${s}.c)
   target_link_libraries(dv_crshim_${s} PRIVATE dv_crshim)
 endforeach()
@@ -83,6 +81,4 @@ if(DV_HAVE_LIBFUZZER)
   # Every input of the committed corpus once (a regression run).
   add_test(NAME model.fuzz.corpus COMMAND dv_model_fuzz -runs=0
            ${CMAKE_CURRENT_SOURCE_DIR}/model/corpus)
-  set_tests_properties(model.fuzz.corpus PROPERTIES
-    ENVIRONMENT "DV_MODEL_DEAD_HANDLES=${DV_MODEL_DEAD_HANDLES}")
 endif()
