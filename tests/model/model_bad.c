@@ -500,6 +500,9 @@ static void bad_dead(mt_world_t *w) {
         default:
             mt_call(w, "dv_host_stream_complete(%s)", what);
             expect_call(w, MT_FN_HOST_HOOK, dv_host_stream_complete(junk), INV);
+            mt_call(w, "dv_host_stream_set_capturing(%s, 1)", what);
+            expect_call(w, MT_FN_HOST_HOOK,
+                        dv_host_stream_set_capturing(junk, 1), INV);
             break;
         }
     }

@@ -257,6 +257,14 @@ static void op_stream(mt_world_t *w) {
         r = dv_host_stream_complete(s->h);
         mt_ret(w, r);
         mt_expect(w, MT_FN_HOST_HOOK, r, DV_OK);
+        /* A capture that begins and ends between two calls. */
+        mt_call(w, "dv_host_stream_set_capturing(s%u, 1 then 0)", s->id);
+        r = dv_host_stream_set_capturing(s->h, 1);
+        if (r == DV_OK) {
+            r = dv_host_stream_set_capturing(s->h, 0);
+        }
+        mt_ret(w, r);
+        mt_expect(w, MT_FN_HOST_HOOK, r, DV_OK);
     } else if (what < 9) {
         mt_call(w, "dv_stream_synchronize(d%d, s%u)", d->name, s->id);
         r = dv_stream_synchronize(d->h, s->h);
