@@ -145,8 +145,11 @@ valgrind_stage() {
               --child-silent-after-fork=yes)
     local log
     log=$(mktemp /tmp/dv-valgrind.XXXXXX)
+    # Under valgrind a reservation larger than the address space fails with
+    # EINVAL, not ENOMEM: this test asserts the kernel's ENOMEM text.
+    local skip=(--exclude 'host/a_failed_copy_keeps_the_backend_reason*')
     for b in "${bins[@]}"; do
-        if ! "${vg[@]}" "build/tests/$b" >"$log" 2>&1; then
+        if ! "${vg[@]}" "build/tests/$b" "${skip[@]}" >"$log" 2>&1; then
             tail -60 "$log"
             echo "valgrind: $b failed"
             exit 1
@@ -156,7 +159,7 @@ valgrind_stage() {
     rm -f "$log"
     "${vg[@]}" build/tests/dv_model --seed 1 --sequences 60 --calls 1000 "${model_args[@]}"
     "${vg[@]}" build/tests/dv_model --seed 1 --sequences 2 --calls 3000 --threads 3 "${model_args[@]}"
-    end valgrind "conformance, policy, inject, badinput, host suites; 60 + 2x3-thread sequences"
+    end valgrind "7 core suites (conformance policy recovery inject badinput handles host); 60 + 2x3-thread sequences"
 }
 
 mutants() {

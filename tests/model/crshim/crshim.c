@@ -2,11 +2,13 @@
  * crshim.c - the runner of the in-process Criterion stand-in (criterion.h).
  * SPDX-License-Identifier: Apache-2.0
  *
- *   dv_crshim_<suite> [--filter GLOB] [--list] [--jobs N] [-jN] [--verbose]
+ *   dv_crshim_<suite> [--filter GLOB] [--exclude GLOB]... [--list] [--jobs N]
+ *                     [-jN] [--verbose]
  *
  * Runs the PRE_ALL hooks, then every registered test in turn in this
  * process (sorted by suite and name), each with its .init / .fini, and
- * prints one line per test. --filter takes a glob over "suite/name";
+ * prints one line per test. --filter takes a glob over "suite/name",
+ * --exclude (up to 8 times) leaves matching tests out;
  * --jobs is accepted (and ignored) so CTest's command lines for Criterion
  * work unchanged. A test with .timeout gets SIGALRM after timeout *
  * CRSHIM_TIMEOUT_SCALE seconds (default 20: sanitizers and valgrind are
@@ -139,11 +141,14 @@ static int by_name(const void *a, const void *b) {
 }
 
 int main(int argc, char **argv) {
-    const char *filter = NULL;
-    int list = 0, verbose = 0;
+    const char *filter = NULL, *exclude[8];
+    int list = 0, verbose = 0, n_exclude = 0;
     for (int k = 1; k < argc; k++) {
         if (!strcmp(argv[k], "--filter") && k + 1 < argc) {
             filter = argv[++k];
+        } else if (!strcmp(argv[k], "--exclude") && k + 1 < argc &&
+                   n_exclude < 8) {
+            exclude[n_exclude++] = argv[++k];
         } else if (!strcmp(argv[k], "--jobs") && k + 1 < argc) {
             k++;
         } else if (!strncmp(argv[k], "-j", 2) || !strcmp(argv[k], "--ascii")) {
@@ -176,7 +181,11 @@ int main(int argc, char **argv) {
     for (int k = 0; k < n_tests; k++) {
         const entry_t *t = &tests[k];
         snprintf(full, sizeof(full), "%s/%s", t->suite, t->name);
-        if (filter && fnmatch(filter, full, 0) != 0) {
+        int left_out = filter && fnmatch(filter, full, 0) != 0;
+        for (int e = 0; e < n_exclude; e++) {
+            left_out |= fnmatch(exclude[e], full, 0) == 0;
+        }
+        if (left_out) {
             continue;
         }
         if (list) {
