@@ -227,15 +227,17 @@ void mt_pool_trim(mt_dev_t *d, uint64_t budget, uint64_t keep);
 /* Is (v, i) resident, unpinned, at or above its watermark: a page the core
  * may reap in a populating fault? */
 int mt_reap_candidate(const mt_dev_t *d, int v, uint64_t i);
-/* Predict a populating fault of pages [first, last] of slot v. Returns
- * the predicted result and updates the model; *exact is 0 when fence
- * timing makes the prediction uncertain (the model is then unchanged and
- * mt_loose_fault checks the observation instead). */
+/* Predict a populating fault of pages [first, last] of slot v (may_evict 0:
+ * a recovery rise, which never evicts). Returns the predicted result and
+ * updates the model; *exact is 0 when fence timing makes the prediction
+ * uncertain (the model is then unchanged and mt_loose_fault checks the
+ * observation instead). */
 dv_result_t mt_predict_fault_slow(mt_world_t *w, mt_dev_t *d, int v,
                                   uint64_t first, uint64_t last, int may_evict,
                                   int *exact);
 /* Check an uncertain populating fault against the rules and adopt what was
- * observed. `before` is the model before the call. */
+ * observed. `before` is the model before the call; may_evict 0 allows no
+ * victims; reap_ran 0 when the core may not have reached its reap. */
 void mt_loose_fault(mt_world_t *w, mt_dev_t *d, const mt_dev_t *before, int v,
                     uint64_t first, uint64_t last, dv_result_t r, int may_evict,
                     int reap_ran);

@@ -398,7 +398,11 @@ void mt_loose_fault(mt_world_t *w, mt_dev_t *d, const mt_dev_t *before, int s,
     } else {
         d->st.faults_offloaded++;
     }
-    if (!uncertain) {
+    if (!reaping) {
+        d->reap = MT_REAP_ZERO; /* nothing waited, nothing was added */
+    } else if (!reap_ran) {
+        d->reap = MT_REAP_UNKNOWN; /* the reap may not have run */
+    } else if (!uncertain) {
         d->reap = MT_REAP_ZERO;
     } else if (before->reap == MT_REAP_POSITIVE &&
                uncertain_left == uncertain) {
