@@ -72,12 +72,12 @@ asan() {
     export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
     configure build-asan -DCMAKE_BUILD_TYPE=Debug -DDV_SANITIZE=ON
     cmake --build build-asan -j "$jobs" --target dv_model
-    build-asan/tests/dv_model --seed 1 --sequences 1000 --calls 1000 "${model_args[@]}"
-    build-asan/tests/dv_model --seed 100000 --sequences 30 --calls 25000 \
+    build-asan/tests/dv_model --seed 1 --sequences 2000 --calls 1000 "${model_args[@]}"
+    build-asan/tests/dv_model --seed 100000 --sequences 40 --calls 25000 \
         "${model_args[@]}"
     build-asan/tests/dv_model --seed 1 --sequences 16 --calls 20000 --threads 4 \
         "${model_args[@]}"
-    end asan "1000 x 1000 + 30 x 25000 calls; 16 x 4 threads x 20000 calls"
+    end asan "2000 x 1000 + 40 x 25000 calls; 16 x 4 threads x 20000 calls"
 }
 
 fuzz() {
