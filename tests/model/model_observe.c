@@ -205,6 +205,16 @@ void mt_read_pages(mt_world_t *w, mt_dev_t *d, mt_vbar_t *v, uint8_t *flags,
         }                                                                      \
     } while (0)
 
+#define VSAME(what, got, want)                                                 \
+    do {                                                                       \
+        uint64_t got_ = (got), want_ = (want);                                 \
+        if (got_ != want_) {                                                   \
+            mt_fail(w, check, "d%d v%d %s is %llu, the model says %llu",       \
+                    d->name, v->name, what, (unsigned long long)got_,          \
+                    (unsigned long long)want_);                                \
+        }                                                                      \
+    } while (0)
+
 static void check_stats(mt_world_t *w, mt_dev_t *d) {
     dv_device_stats_t st;
     dv_result_t r = dv_device_get_stats(d->h, &st);
@@ -295,16 +305,16 @@ static void check_vbar(mt_world_t *w, mt_dev_t *d, mt_vbar_t *v, int rank,
         resident += pg->resident;
     }
     const char *check = "vbar-info";
-    SAME("vbar base", in.base, v->base);
-    SAME("vbar size", in.size, v->size);
-    SAME("vbar page_size", in.page_size, d->ps);
-    SAME("vbar page_count", in.page_count, v->pages);
-    SAME("vbar resident_bytes", in.resident_bytes, resident * d->ps);
+    VSAME("base", in.base, v->base);
+    VSAME("size", in.size, v->size);
+    VSAME("page_size", in.page_size, d->ps);
+    VSAME("page_count", in.page_count, v->pages);
+    VSAME("resident_bytes", in.resident_bytes, resident * d->ps);
     check = "watermark";
-    SAME("vbar watermark", in.watermark, v->wm);
-    SAME("vbar watermark_limit", in.watermark_limit, v->limit);
+    VSAME("watermark", in.watermark, v->wm);
+    VSAME("watermark_limit", in.watermark_limit, v->limit);
     check = "priority";
-    SAME("vbar priority_rank", in.priority_rank, (uint64_t)rank);
+    VSAME("priority_rank", in.priority_rank, (uint64_t)rank);
     for (uint64_t i = 0; i < v->pages; i++) {
         mt_verify_page(w, d, v, i, full);
     }
