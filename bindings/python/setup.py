@@ -47,12 +47,13 @@ def _platform_ok(src):
 
 
 def _library_sources():
-    """Core sources from CMakeLists.txt's DV_CORE_SOURCES, backend sources and
-    their DV_HAVE_* definitions from hal/<name>/backend.cmake."""
-    top = _read("CMakeLists.txt")
-    core = re.search(r"set\(DV_CORE_SOURCES(.*?)\)", top, re.S).group(1)
-    srcs = re.findall(r"[\w/]+\.c", core)
-    srcs += re.findall(r"(core/os_\w+\.c)", top)
+    """The library's sources from the lists the CMake build uses:
+    base/base.cmake, core/core.cmake, hal/<name>/backend.cmake (with their
+    DV_HAVE_* definitions) and the registry."""
+    srcs = []
+    for path in ("base/base.cmake", "core/core.cmake"):
+        srcs += re.findall(r"(?:base|core)/[\w/]+\.c", _read(path))
+    srcs.append("hal/registry.c")
     defs = []
     for backend in ("host", "cuda", "hip", "levelzero"):
         path = "hal/%s/backend.cmake" % backend
@@ -95,7 +96,9 @@ if not os.path.exists(os.path.join(ROOT, "include", "dynvram.h")):
              "(bindings/python of a dynvram checkout)")
 
 lib_sources, lib_defs = _library_sources()
-cflags = [] if IS_WIN else ["-std=c11", "-fvisibility=hidden"]
+# C11 as in the CMake build (CMAKE_C_STANDARD 11): MSVC needs /std:c11 for
+# _Static_assert and the other C11 the core uses.
+cflags = ["/std:c11"] if IS_WIN else ["-std=c11", "-fvisibility=hidden"]
 native_sources = ["src/" + n
                   for n in ("module.c", "device.c", "vbar.c", "dlpack.c")]
 libs = [] if IS_WIN else ["dl", "pthread"]
@@ -103,7 +106,8 @@ extensions = [
     Extension(
         "dynvram._native",
         sources=native_sources + lib_sources,
-        include_dirs=[os.path.join(ROOT, "include"), ROOT,
+        include_dirs=[os.path.join(ROOT, "include"),
+                      os.path.join(ROOT, "base", "include"), ROOT,
                       os.path.join(ROOT, "bindings", "interpose")],
         define_macros=[("DYNVRAM_BUILDING", None),
                        ("Py_LIMITED_API", "0x03080000")] + lib_defs,

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "base/os.h"
 #include "testdev.h"
 
 Test(units, every_result_has_a_name_and_text) {
@@ -124,4 +125,47 @@ Test(units, backend_without_free_memory_needs_a_limit) {
     TD_OK(dv_unpin(dev, v, 0, 3 * TD_PAGE, NULL));
     TD_OK(dv_vbar_destroy(dev, v));
     TD_OK(dv_device_close(dev));
+}
+
+/* core/os.h: a mutex initialised at compile time, and atomic ints
+ * (what the Python extension uses instead of pthreads and GCC builtins). */
+#define OS_THREADS 4
+#define OS_ROUNDS 100000
+
+static dv__mutex_t os_static_mutex = DV__MUTEX_INIT;
+static volatile uint64_t os_counter;
+static volatile int os_go;
+static volatile int os_done;
+
+static void *os_worker(void *arg) {
+    (void)arg;
+    while (!dv__atomic_load_int(&os_go)) {
+        /* spin: the main thread's store must become visible */
+    }
+    for (int i = 0; i < OS_ROUNDS; i++) {
+        dv__mutex_lock(&os_static_mutex);
+        os_counter = os_counter + 1; /* exact only because of the lock */
+        dv__mutex_unlock(&os_static_mutex);
+    }
+    dv__mutex_lock(&os_static_mutex);
+    dv__atomic_store_int(&os_done, dv__atomic_load_int(&os_done) + 1);
+    dv__mutex_unlock(&os_static_mutex);
+    return NULL;
+}
+
+Test(units, os_static_mutex_and_atomic_int) {
+    cr_assert_eq(dv__atomic_load_int(&os_go), 0, "zeroed storage holds 0");
+    dv__atomic_store_int(&os_go, -7);
+    cr_assert_eq(dv__atomic_load_int(&os_go), -7);
+    dv__atomic_store_int(&os_go, 0);
+    pthread_t t[OS_THREADS];
+    for (int i = 0; i < OS_THREADS; i++) {
+        cr_assert_eq(pthread_create(&t[i], NULL, os_worker, NULL), 0);
+    }
+    dv__atomic_store_int(&os_go, 1);
+    for (int i = 0; i < OS_THREADS; i++) {
+        pthread_join(t[i], NULL);
+    }
+    cr_assert_eq(os_counter, (uint64_t)OS_THREADS * OS_ROUNDS);
+    cr_assert_eq(dv__atomic_load_int(&os_done), OS_THREADS);
 }

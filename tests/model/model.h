@@ -99,6 +99,7 @@ typedef struct mt_dev {
     dv_device_t *h; /* NULL: free slot */
     int name;
     dv_device_options_t o;
+    char bopts[48]; /* o.backend_options: the simulated capacity */
     uint64_t ps, cap, pool_limit; /* page size, capacity, pool limit (pages) */
     mt_vbar_t vb[MT_VBARS];
     int order[MT_VBARS]; /* priority list: order[0] is the top, slot indices */
@@ -247,6 +248,8 @@ void mt_note_reap_busy(mt_world_t *w, mt_dev_t *d);
 uint64_t mt_reclaim(mt_dev_t *d, uint64_t need);
 
 /* ---- watermark recovery (model_recovery.c) ---- */
+/* How many devices the host backend has (DYNVRAM_HOST_DEVICES, default 4). */
+int mt_host_devices(void);
 /* DYNVRAM_WATERMARK_RECOVERY's default, as the core reads it. */
 int mt_recovery_default(void);
 void mt_rec_init(mt_vbar_t *v);

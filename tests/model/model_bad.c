@@ -137,8 +137,7 @@ static void expect_call(mt_world_t *w, mt_fn_t fn, dv_result_t r,
     w->n_errors_checked++;
 }
 
-/* ---- NULL handles and outputs
- * ------------------------------------------------ */
+/* ---- NULL handles and outputs ---- */
 
 static void bad_null(mt_world_t *w) {
     mt_dev_t *d = mt_any_dev(w);
@@ -237,8 +236,7 @@ static void bad_null(mt_world_t *w) {
     mt_check_all(w);
 }
 
-/* ---- ranges
- * -------------------------------------------------------------------- */
+/* ---- ranges ---- */
 
 static void bad_range(mt_world_t *w) {
     mt_dev_t *d = mt_any_dev(w);
@@ -312,8 +310,7 @@ static void bad_range(mt_world_t *w) {
     mt_check_all(w);
 }
 
-/* ---- another device's VBAR
- * ------------------------------------------------------ */
+/* ---- another device's VBAR ---- */
 
 static void bad_wrong_device(mt_world_t *w) {
     mt_dev_t *a = mt_any_dev(w), *b = mt_any_dev(w);
@@ -333,8 +330,36 @@ static void bad_wrong_device(mt_world_t *w) {
     mt_check_all(w);
 }
 
-/* ---- sizes and options
- * -------------------------------------------------------- */
+/* ---- sizes and options ---- */
+
+/* Options from a newer header: unknown fields zero are accepted (the
+ * device opens and closes), non-zero is DV_ERROR_NOT_SUPPORTED. */
+static void newer_header(mt_world_t *w) {
+    struct {
+        dv_device_options_t o;
+        uint64_t later[2];
+    } big;
+    memset(&big, 0, sizeof(big));
+    dv_device_options_init(&big.o);
+    big.o.size = (uint32_t)sizeof(big);
+    big.o.backend = "host";
+    big.o.page_size = 4096;
+    big.o.backend_options = "capacity=64K";
+    int set = mt_chance(&w->src, 50);
+    big.later[1] = set ? 1 + mt_pick(&w->src, 1000) : 0;
+    dv_device_t *h = NULL;
+    mt_call(w, "dv_device_open(options of a newer header, unknown field %s)",
+            set ? "set" : "zero");
+    dv_result_t r = dv_device_open(&big.o, &h);
+    mt_ret(w, r);
+    mt_expect(w, MT_FN_DEV_OPEN, r, set ? DV_ERROR_NOT_SUPPORTED : DV_OK);
+    if (r == DV_OK) {
+        mt_call(w, "dv_device_close(that device)");
+        r = dv_device_close(h);
+        mt_ret(w, r);
+        mt_expect(w, MT_FN_DEV_CLOSE, r, DV_OK);
+    }
+}
 
 static void bad_options(mt_world_t *w) {
     mt_dev_t *d = mt_any_dev(w);
@@ -351,9 +376,19 @@ static void bad_options(mt_world_t *w) {
         dv_device_options_t o;
         dv_device_options_init(&o);
         o.backend = "host";
-        o.host_capacity = 1 << 20;
+        o.backend_options = "capacity=1M";
         dv_result_t want = INV;
-        switch (mt_pick(&w->src, 5)) {
+        switch (mt_pick(&w->src, 7)) {
+        case 5:
+            o.size = (uint32_t)mt_pick(&w->src, 8); /* not initialised */
+            break;
+        case 6: {
+            static const char *bad[] = {"speed=fast", "capacity=12x",
+                                        "capacity=0", "=4096",
+                                        "capacity=1M,colour=red"};
+            o.backend_options = bad[mt_pick(&w->src, 5)];
+            break;
+        }
         case 0:
             o.ordinal = -1 - (int)mt_pick(&w->src, 5);
             break;
@@ -362,7 +397,7 @@ static void bad_options(mt_world_t *w) {
                 DV_RECOVERY_OFF + 1 + (uint32_t)mt_pick(&w->src, 0x7fffffff);
             break;
         case 1:
-            o.ordinal = 4 + (int)mt_pick(&w->src, 100);
+            o.ordinal = mt_host_devices() + (int)mt_pick(&w->src, 100);
             want = DV_ERROR_DEVICE_NOT_FOUND;
             break;
         case 2:
@@ -373,8 +408,9 @@ static void bad_options(mt_world_t *w) {
             break;
         }
         dv_device_t *h = (dv_device_t *)(uintptr_t)1;
-        mt_call(w, "dv_device_open(%s:%d page %llu)", o.backend, o.ordinal,
-                (unsigned long long)o.page_size);
+        mt_call(w, "dv_device_open(%s:%d page %llu size %u options '%s')",
+                o.backend, o.ordinal, (unsigned long long)o.page_size, o.size,
+                o.backend_options);
         r = dv_device_open(&o, &h);
         expect_call(w, MT_FN_DEV_OPEN, r, want);
         if (want == INV && o.backend[0] == 'h') {
@@ -387,6 +423,7 @@ static void bad_options(mt_world_t *w) {
         mt_call(w, "dv_device_open_hal(NULL ops)");
         expect_call(w, MT_FN_DEV_OPEN, dv_device_open_hal(NULL, &o, &h), INV);
         dv_device_options_init(NULL); /* documented as harmless */
+        newer_header(w);
     }
     if (mt_chance(&w->src, 20)) {
         int n = dv_backend_count();
@@ -409,8 +446,7 @@ static void bad_options(mt_world_t *w) {
     mt_check_all(w);
 }
 
-/* ---- dead handles and junk streams (dead_handles)
- * -------------------------------- */
+/* ---- dead handles and junk streams (dead_handles) ---- */
 
 static void *junk_stream(mt_world_t *w, mt_dev_t *d, char *what, size_t len) {
     switch (mt_pick(&w->src, 4)) {

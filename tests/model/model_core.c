@@ -34,7 +34,7 @@
 #include <sanitizer/common_interface_defs.h>
 #endif
 
-/* ---- choice source ------------------------------------------------------ */
+/* ---- choice source ---- */
 
 void mt_src_seed(mt_src_t *s, uint64_t seed) {
     memset(s, 0, sizeof(*s));
@@ -75,8 +75,7 @@ uint64_t mt_pick(mt_src_t *s, uint64_t n) {
 
 int mt_chance(mt_src_t *s, unsigned pct) { return mt_pick(s, 100) < pct; }
 
-/* ---- trace ----------------------------------------------------------------
- */
+/* ---- trace ---- */
 
 static pthread_mutex_t print_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Thread_local mt_world_t *crash_world;
@@ -191,7 +190,7 @@ void mt_install_crash_report(mt_world_t *w) {
     pthread_once(&once, install_handlers);
 }
 
-/* ---- documented results ------------------------------------------------- */
+/* ---- documented results ---- */
 
 #define R(x) (1u << ((x) + 16))
 #define ROK R(DV_OK)

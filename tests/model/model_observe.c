@@ -99,7 +99,7 @@ void mt_pre_call(mt_world_t *w) {
     w->fence_slack = 0;
 }
 
-/* ---- contents ------------------------------------------------------------ */
+/* ---- contents ---- */
 
 uint64_t mt_pattern_word(uint64_t token, uint64_t word) {
     uint64_t z = token ^ (word * 0x9e3779b97f4a7c15ull);
@@ -179,7 +179,7 @@ void mt_verify_page(mt_world_t *w, mt_dev_t *d, mt_vbar_t *v, uint64_t i,
     }
 }
 
-/* ---- comparison ---------------------------------------------------------- */
+/* ---- comparison ---- */
 
 void mt_read_pages(mt_world_t *w, mt_dev_t *d, mt_vbar_t *v, uint8_t *flags,
                    uint64_t *gens) {

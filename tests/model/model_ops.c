@@ -14,8 +14,7 @@
 
 #include "model.h"
 
-/* ---- fault and unpin ------------------------------------------------------
- */
+/* ---- fault and unpin ---- */
 
 static void pin_range(mt_dev_t *d, mt_vbar_t *v, uint64_t first, uint64_t last,
                       uint64_t *gen) {
@@ -230,7 +229,7 @@ static void op_walk(mt_world_t *w) {
     }
 }
 
-/* ---- priorities and watermarks ------------------------------------------- */
+/* ---- priorities and watermarks ---- */
 
 static void op_prioritize(mt_world_t *w) {
     mt_dev_t *d = mt_any_dev(w);
@@ -341,8 +340,7 @@ static void op_evict(mt_world_t *w) {
     mt_check_all(w);
 }
 
-/* ---- introspection with ranges of its own ----------------------------------
- */
+/* ---- introspection with ranges of its own ---- */
 
 static void op_introspect(mt_world_t *w) {
     mt_dev_t *d = mt_any_dev(w);
@@ -396,8 +394,7 @@ static void op_introspect(mt_world_t *w) {
     mt_check_all(w);
 }
 
-/* ---- copies to and from pinned pages ---------------------------------------
- */
+/* ---- copies to and from pinned pages ---- */
 
 static void op_copy(mt_world_t *w) {
     mt_dev_t *d = mt_any_dev(w);
@@ -457,8 +454,7 @@ static void op_copy(mt_world_t *w) {
     mt_check_all(w);
 }
 
-/* ---- VBAR lifetime ----------------------------------------------------------
- */
+/* ---- VBAR lifetime ---- */
 
 void mt_create_vbar(mt_world_t *w, mt_dev_t *d) {
     int s = -1;

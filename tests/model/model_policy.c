@@ -210,7 +210,7 @@ dv_result_t mt_predict_fault_slow(mt_world_t *w, mt_dev_t *d, int s,
     return DV_OK;
 }
 
-/* ---- the inexact case ------------------------------------------------- */
+/* ---- the inexact case ---- */
 
 static int in_list(const mt_pref_t *l, int n, int s, uint64_t i) {
     for (int k = 0; k < n; k++) {

@@ -13,13 +13,13 @@
  * input ends. Each op checks the model after its calls.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dynvram_hal.h"
 #include "model.h"
 
-/* ---- picking
- * ----------------------------------------------------------------- */
+/* ---- picking ---- */
 
 mt_dev_t *mt_any_dev(mt_world_t *w) {
     int k = (int)mt_pick(&w->src, MT_DEVS);
@@ -128,8 +128,13 @@ void mt_grave_stream(mt_world_t *w, void *h) {
     w->dead_stream[w->n_dead_stream++ % MT_GRAVE] = h;
 }
 
-/* ---- devices and VBARs
- * ------------------------------------------------------------ */
+int mt_host_devices(void) {
+    const char *e = getenv("DYNVRAM_HOST_DEVICES");
+    int n = e && *e ? atoi(e) : 4;
+    return n >= 1 && n <= 64 ? n : 4;
+}
+
+/* ---- devices and VBARs ---- */
 
 static const uint64_t page_sizes[] = {4096, 8192, 3 * 4096, 5000, 16384, 1};
 
@@ -139,13 +144,21 @@ void mt_open_device(mt_world_t *w, int slot) {
     dv_device_options_t *o = &d->o;
     dv_device_options_init(o);
     o->backend = "host";
-    o->ordinal = (int)mt_pick(&w->src, 4);
+    o->ordinal = (int)mt_pick(&w->src, (uint64_t)mt_host_devices());
     o->page_size = page_sizes[mt_pick(&w->src, 6)];
     uint64_t ps = (o->page_size + 4095) / 4096 * 4096;
-    o->host_capacity = (2 + mt_pick(&w->src, 9)) * ps;
+    uint64_t cap = (2 + mt_pick(&w->src, 9)) * ps;
     if (mt_chance(&w->src, 20)) {
-        o->host_capacity += 1 + mt_pick(&w->src, ps - 1);
+        cap += 1 + mt_pick(&w->src, ps - 1);
     }
+    if (cap % 1024 == 0 && mt_chance(&w->src, 30)) {
+        snprintf(d->bopts, sizeof(d->bopts), "capacity=%lluK",
+                 (unsigned long long)(cap / 1024));
+    } else {
+        snprintf(d->bopts, sizeof(d->bopts), " capacity = %llu ",
+                 (unsigned long long)cap);
+    }
+    o->backend_options = d->bopts;
     if (mt_chance(&w->src, 50)) {
         o->vram_limit = (1 + mt_pick(&w->src, 8)) * ps;
         if (mt_chance(&w->src, 20)) {
@@ -168,7 +181,7 @@ void mt_open_device(mt_world_t *w, int slot) {
         (o->watermark_recovery == DV_RECOVERY_DEFAULT && mt_recovery_default());
     d->name = w->next_name++;
     d->ps = ps;
-    d->cap = o->host_capacity;
+    d->cap = cap;
     d->pool_limit = o->pool_limit == UINT64_MAX ? 8 : o->pool_limit / ps;
     d->reap = MT_REAP_ZERO;
     dv_device_t *h = (dv_device_t *)(uintptr_t)1;
@@ -176,7 +189,7 @@ void mt_open_device(mt_world_t *w, int slot) {
             "dv_device_open(host:%d page %llu cap %llu limit %llu "
             "headroom %llu pool %llu fence %u recovery %u) = d%d",
             o->ordinal, (unsigned long long)o->page_size,
-            (unsigned long long)o->host_capacity,
+            (unsigned long long)cap,
             (unsigned long long)o->vram_limit, (unsigned long long)o->headroom,
             (unsigned long long)o->pool_limit, o->fence_interval,
             o->watermark_recovery, d->name);
@@ -276,8 +289,7 @@ void mt_unpin_all(mt_world_t *w, mt_dev_t *d) {
     }
 }
 
-/* ---- the sequence
- * ------------------------------------------------------------------- */
+/* ---- the sequence ---- */
 
 void mt_world_init(mt_world_t *w, uint64_t seed) {
     memset(w, 0, sizeof(*w));

@@ -462,7 +462,10 @@ uint64_t mt_run_threads(const mt_thread_opts_t *o) {
         opt.backend = "host";
         opt.ordinal = d;
         opt.page_size = sizes[d];
-        opt.host_capacity = (uint64_t)(2 + 3 * o->threads) * sizes[d];
+        char bopts[48];
+        snprintf(bopts, sizeof(bopts), "capacity=%llu",
+                 (unsigned long long)(2 + 3 * o->threads) * sizes[d]);
+        opt.backend_options = bopts; /* read during the open only */
         opt.vram_limit =
             o->seed % 2 ? (uint64_t)(2 + 2 * o->threads) * sizes[d] : 0;
         opt.fence_interval = (uint32_t)(1 + o->seed % 3);

@@ -62,15 +62,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { (void)d; (void)n; retur
   unset(CMAKE_REQUIRED_LINK_OPTIONS)
 endif()
 if(DV_HAVE_LIBFUZZER)
-  # The library once more, instrumented for the fuzzer's coverage.
-  set(dv_fuzz_lib_sources "")
-  foreach(f ${DV_CORE_SOURCES} ${DV_HAL_SOURCES})
+  # The library once more, instrumented for the fuzzer's coverage: the
+  # same sources and settings as the layer targets of the top CMakeLists.
+  set(dv_fuzz_lib_sources ${PROJECT_SOURCE_DIR}/hal/registry.c)
+  foreach(f ${DV_BASE_SOURCES} ${DV_CORE_SOURCES})
     list(APPEND dv_fuzz_lib_sources ${PROJECT_SOURCE_DIR}/${f})
+  endforeach()
+  foreach(b ${DV_HAL_BACKENDS})
+    string(TOUPPER ${b} B)
+    foreach(f ${DV_HAL_${B}_SOURCES})
+      if(IS_ABSOLUTE ${f})
+        list(APPEND dv_fuzz_lib_sources ${f})
+      else()
+        list(APPEND dv_fuzz_lib_sources ${PROJECT_SOURCE_DIR}/${f})
+      endif()
+    endforeach()
   endforeach()
   add_library(dv_model_fuzz_lib STATIC ${dv_fuzz_lib_sources})
   target_include_directories(dv_model_fuzz_lib PUBLIC
-    ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR})
-  target_compile_definitions(dv_model_fuzz_lib PRIVATE DYNVRAM_BUILDING
+    ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/base/include
+    ${PROJECT_SOURCE_DIR})
+  target_compile_definitions(dv_model_fuzz_lib PRIVATE ${DV_LAYER_DEFS}
     ${DV_HAL_DEFS})
   target_compile_options(dv_model_fuzz_lib PRIVATE -fsanitize=fuzzer-no-link)
   target_link_libraries(dv_model_fuzz_lib PUBLIC ${DV_SYSTEM_LIBS})

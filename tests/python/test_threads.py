@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Many Python threads on one device: no errors, invariants hold."""
 import threading
+import time
 
 import dynvram
 from conftest import PAGE
@@ -91,4 +92,51 @@ def test_close_refused_while_another_thread_is_inside(dev):
     if not closed:
         v.close()
     assert errors == []
+    dev.check()
+
+
+def test_views_made_and_dropped_by_threads_while_closing(dev):
+    """Threads make views and numpy arrays of a VBAR and drop them while
+    the main thread closes it: the count never goes wrong, a view is either
+    made before close (and then counted) or refused with ValueError, and
+    the range is given back exactly once, after the last export."""
+    import numpy as np
+    v = dynvram.VBAR(dev, 8 * PAGE)
+    assert v.fault(0, PAGE) is not None
+    v.unpin(0, PAGE)
+    go = threading.Event()
+    errors = []
+    kept = []
+
+    def churn(seed):
+        go.wait()
+        for i in range(100000):  # until the close refuses a new view
+            try:
+                a = np.from_dlpack(v.dlpack((seed * 64 + i) % 4096, 64))
+                if i % 50 == 0:
+                    kept.append(a)  # survives the close
+            except ValueError as e:
+                if "closed" not in str(e):  # pragma: no cover
+                    errors.append(e)
+                return
+            except Exception as e:  # pragma: no cover
+                errors.append(e)
+                return
+
+    ts = [threading.Thread(target=churn, args=(k,)) for k in range(4)]
+    for t in ts:
+        t.start()
+    go.set()
+    while len(kept) < 8 and not errors:  # close while the threads churn
+        time.sleep(0.001)
+    v.close()
+    for t in ts:
+        t.join()
+    assert errors == []
+    assert v.closed
+    assert v.exports == len(kept) >= 8
+    assert not v.released  # kept arrays hold the range
+    del kept[:]
+    assert v.exports == 0 and v.released
+    assert dev.stats().vbar_count == 0
     dev.check()

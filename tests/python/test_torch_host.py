@@ -68,6 +68,8 @@ def test_offload_outputs_equal_resident(limit_kib):
     assert off._entries[0].offset == 0
     dev.check()
     off.remove()
+    # No tensor over the VBAR is left: everything was given back at once.
+    assert off.vbar.released and off.device.released
     with torch.no_grad():
         assert torch.equal(model(x), ref)  # back on the host, intact
 
@@ -110,3 +112,33 @@ def test_offload_unpins_when_forward_raises():
     if "always_call" in torch.nn.Module.register_forward_hook.__code__.co_varnames:
         assert d.stats().pinned_bytes == 0
     off.remove()
+
+
+def test_tensor_read_after_close_in_child():
+    # A torch tensor over a VBAR (through DLPack) keeps the range reserved
+    # across vbar.close(); before, reading it after close was a SIGSEGV.
+    import child
+    r = child.run("""
+import ctypes
+import torch
+import dynvram.torch as dvt
+assert vbar.fault(0, PAGE) is not None
+t = dvt.tensor(vbar, 256, (4, 2), torch.float32)
+t.copy_(torch.arange(8, dtype=torch.float32).view(4, 2))
+vbar.unpin(0, PAGE)
+vbar.close()
+report("state", [vbar.closed, vbar.released, vbar.exports])
+report("values", t.flatten().tolist())
+u = t[1:]  # a torch view shares the storage: still the one export
+del t
+report("middle", [vbar.released, vbar.exports, u.sum().item()])
+del u
+report("after", [vbar.released, dev.stats().vbar_count])
+dev.close()
+report("dev", dev.released)
+""")
+    assert r["state"] == [True, False, 1]
+    assert r["values"] == [float(i) for i in range(8)]
+    assert r["middle"] == [False, 1, float(sum(range(2, 8)))]
+    assert r["after"] == [True, 0]
+    assert r["dev"] is True

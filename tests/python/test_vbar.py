@@ -239,3 +239,23 @@ def test_numpy_ints_accepted(vbar):
     g = vbar.fault(np.uint64(0), np.int64(MIB))
     assert g is not None
     vbar.unpin(np.int32(0), np.uint32(MIB))
+
+
+def test_alloc_bad_input(vbar):
+    for bad in (1.5, "16", None):
+        with pytest.raises(TypeError):
+            vbar.alloc(bad)
+        with pytest.raises(TypeError):
+            vbar.alloc(16, align=bad)
+    for n in (-1, 0):
+        with pytest.raises(ValueError):
+            vbar.alloc(n)
+    with pytest.raises(ValueError):
+        vbar.alloc(16, align=0)
+    with pytest.raises(MemoryError):
+        vbar.alloc(2**70)
+    assert vbar.allocated == 0
+    vbar.close()
+    with pytest.raises(ValueError) as ei:
+        vbar.alloc(16)
+    assert "closed" in str(ei.value)

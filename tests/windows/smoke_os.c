@@ -1,7 +1,8 @@
 /*
- * smoke_os.c - core/os_win.c checked on Windows (or Wine): mutex, once,
- * library loading and its error text, clock, environment. Links the static
- * library to reach the internal dv__ functions.
+ * smoke_os.c - core/os_win.c checked on Windows (or Wine): mutex (also
+ * statically initialised), once, atomic ints, library loading and its error
+ * text, clock, environment. Links the static library to reach the internal
+ * dv__ functions.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -11,7 +12,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "core/os.h"
+#include "base/os.h"
 
 #define THREADS 4
 #define ROUNDS 200000
@@ -62,6 +63,50 @@ static void test_mutex_once(void) {
     dv__mutex_destroy(&mtx);
 }
 
+/* DV__MUTEX_INIT (no init call) and atomic ints, as the Python
+ * extension uses them. */
+static dv__mutex_t static_mtx = DV__MUTEX_INIT;
+static volatile uint64_t static_counter;
+static volatile int go;
+static volatile int done;
+
+static DWORD WINAPI static_worker(LPVOID arg) {
+    (void)arg;
+    while (!dv__atomic_load_int(&go)) {
+        /* spin until the main thread's store is visible */
+    }
+    for (int i = 0; i < ROUNDS; i++) {
+        dv__mutex_lock(&static_mtx);
+        static_counter = static_counter + 1;
+        dv__mutex_unlock(&static_mtx);
+    }
+    dv__mutex_lock(&static_mtx);
+    dv__atomic_store_int(&done, dv__atomic_load_int(&done) + 1);
+    dv__mutex_unlock(&static_mtx);
+    return 0;
+}
+
+static void test_static_mutex_atomic(void) {
+    CHECK(dv__atomic_load_int(&go) == 0);
+    dv__atomic_store_int(&go, -7);
+    CHECK(dv__atomic_load_int(&go) == -7);
+    dv__atomic_store_int(&go, 0);
+    HANDLE t[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        t[i] = CreateThread(NULL, 0, static_worker, NULL, 0, NULL);
+        CHECK(t[i] != NULL);
+    }
+    dv__atomic_store_int(&go, 1);
+    for (int i = 0; i < THREADS; i++) {
+        if (t[i]) {
+            WaitForSingleObject(t[i], INFINITE);
+            CloseHandle(t[i]);
+        }
+    }
+    CHECK(static_counter == (uint64_t)THREADS * ROUNDS);
+    CHECK(dv__atomic_load_int(&done) == THREADS);
+}
+
 static void test_lib(void) {
     char err[256] = "";
     void *k = dv__lib_open("kernel32.dll", err, sizeof(err));
@@ -109,6 +154,7 @@ static void test_env(void) {
 
 int main(void) {
     test_mutex_once();
+    test_static_mutex_atomic();
     test_lib();
     test_clock();
     test_env();

@@ -17,6 +17,7 @@ Library messages go to the ``logging`` logger named ``"dynvram"``.
 
 import atexit as _atexit
 import logging as _logging
+import operator as _operator
 import sys as _sys
 import threading as _threading
 import types as _types
@@ -225,6 +226,14 @@ class VBAR(_native.VBAR):
     The fast path is ``gen = vbar.fault(offset, size)`` (None when
     offloaded) and ``vbar.unpin(offset, size, stream)``; ``pinned()`` wraps
     the pair as a context manager.
+
+    ``close()`` (also at the end of a ``with`` block) gives the pages and
+    the address range back at once, unless views of the VBAR (``dlpack()``,
+    ``cuda_array()``) or arrays made from them are still alive: then the
+    VBAR is closed for every call at once, moved to the bottom of the
+    priority list, and given back when the last of them is gone
+    (``exports``, ``released``). Reading a view outside a fault..unpin
+    window is undefined (see dynvram._views).
     """
 
     def __init__(self, device, size):
@@ -242,9 +251,12 @@ class VBAR(_native.VBAR):
     def alloc(self, nbytes, align=512):
         """Place `nbytes` at the next offset aligned to `align` (a power of
         two). Returns Allocation(offset, size, address). Uses no memory.
-        Raises MemoryError when the VBAR is full, ValueError on bad input."""
-        nbytes = int(nbytes)
-        align = int(align)
+        Raises MemoryError when the VBAR is full, ValueError on bad input
+        or when the VBAR is closed."""
+        nbytes = _operator.index(nbytes)
+        align = _operator.index(align)
+        if self.closed:
+            raise ValueError("VBAR is closed")
         if nbytes <= 0:
             raise ValueError("nbytes must be positive")
         if align <= 0 or align & (align - 1):
@@ -300,11 +312,14 @@ class VBAR(_native.VBAR):
 
     def dlpack(self, offset, nbytes):
         """A DLPack producer over the range (torch.from_dlpack, numpy
-        .from_dlpack on the host backend): 1-D uint8, writable."""
+        .from_dlpack on the host backend): 1-D uint8, writable. The bytes
+        are defined only while the range is faulted and pinned. ValueError
+        for a closed VBAR or a range outside it."""
         return DLPackView(self, offset, nbytes)
 
     def cuda_array(self, offset, nbytes):
-        """An object with __cuda_array_interface__ over the range."""
+        """An object with __cuda_array_interface__ over the range (same
+        rules as dlpack())."""
         return CudaArrayView(self, offset, nbytes)
 
     def __enter__(self):

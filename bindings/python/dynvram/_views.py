@@ -9,11 +9,24 @@ than by asking the driver about the pointer, so a view can be made while the
 pages are not mapped. ``CudaArrayView`` exposes ``__cuda_array_interface__``
 (version 3) for consumers that prefer it (CuPy, Numba, torch.as_tensor).
 
-A view holds a reference to its VBAR, so the address range outlives it. The
-bytes are only valid while the range is faulted and pinned (between
-``fault`` and ``unpin``); using a view outside that window reads unmapped or
-stale memory, exactly as with a raw pointer.
+Lifetime. A view, and every array made from it through DLPack, keeps its
+VBAR's address range reserved: ``VBAR.close()`` while any of them is alive
+closes the VBAR object at once (its calls and new views raise ValueError)
+and gives the pages and the range back when the last of them is gone
+(``VBAR.exports`` counts them, ``VBAR.released`` says when). So a stale array
+never points into memory that was handed to something else.
+
+Reading or writing a view outside a fault..unpin window is undefined: the
+range is only guaranteed to be mapped, and to hold the bytes the caller put
+there, while it is faulted and pinned. Outside it a page may be absent or
+refilled. On the host backend an absent page (never faulted, or evicted) is
+inaccessible memory and touching it kills the process with SIGSEGV; on a GPU
+it is an illegal address that breaks the CUDA/HIP context. Making a view is
+always allowed (before the fault, for instance); using it is the caller's
+protocol, exactly as with a raw pointer.
 """
+
+import operator
 
 from . import _native
 
@@ -28,22 +41,32 @@ _BACKEND_DL = {"cuda": DL_CUDA, "hip": DL_ROCM, "levelzero": DL_ONEAPI,
 
 
 def _check_range(vbar, offset, nbytes):
-    offset = int(offset)
-    nbytes = int(nbytes)
-    if offset < 0 or nbytes <= 0 or offset + nbytes > vbar.size:
+    if not isinstance(vbar, _native.VBAR):
+        raise TypeError("vbar must be a dynvram.VBAR")
+    offset = operator.index(offset)
+    nbytes = operator.index(nbytes)
+    if vbar.closed:
+        raise ValueError("VBAR is closed: no new views of it")
+    if nbytes <= 0:
+        raise ValueError("a view needs a positive size, not %d" % nbytes)
+    if offset < 0 or offset + nbytes > vbar.size:
         raise ValueError("range [%d, +%d) outside the VBAR's %d bytes"
                          % (offset, nbytes, vbar.size))
     return offset, nbytes
 
 
 class DLPackView:
-    """DLPack producer over ``nbytes`` bytes at ``offset`` of ``vbar``."""
+    """DLPack producer over ``nbytes`` bytes at ``offset`` of ``vbar``.
 
-    __slots__ = ("vbar", "offset", "nbytes", "address", "_device")
+    Counted in ``vbar.exports`` while it lives, like each array made from it
+    (see the module's notes on lifetime)."""
+
+    __slots__ = ("vbar", "offset", "nbytes", "address", "_device", "_export")
 
     def __init__(self, vbar, offset, nbytes):
-        self.vbar = vbar
         self.offset, self.nbytes = _check_range(vbar, offset, nbytes)
+        self._export = vbar._export()
+        self.vbar = vbar
         self.address = vbar.base + self.offset
         backend = vbar.device.caps().backend
         dl_type = _BACKEND_DL.get(backend, DL_CPU)
@@ -60,23 +83,29 @@ class DLPackView:
         # ("dltensor") capsule is a valid answer to any max_version.
         if copy:
             raise BufferError("dynvram views are zero-copy")
-        return _native.dlpack_capsule(self.address, self.nbytes,
-                                      self._device[0], self._device[1],
-                                      self.vbar)
+        # ValueError once the VBAR is closed: no new arrays from it.
+        return _native.dlpack_capsule(self.vbar, self.offset, self.nbytes,
+                                      self._device[0], self._device[1])
 
 
 class CudaArrayView:
-    """``__cuda_array_interface__`` over a VBAR range (uint8, 1-D)."""
+    """``__cuda_array_interface__`` over a VBAR range (uint8, 1-D).
 
-    __slots__ = ("vbar", "offset", "nbytes", "address")
+    Consumers keep this object alive as long as their array (the protocol's
+    rule), and it is counted in ``vbar.exports`` while it lives."""
+
+    __slots__ = ("vbar", "offset", "nbytes", "address", "_export")
 
     def __init__(self, vbar, offset, nbytes):
-        self.vbar = vbar
         self.offset, self.nbytes = _check_range(vbar, offset, nbytes)
+        self._export = vbar._export()
+        self.vbar = vbar
         self.address = vbar.base + self.offset
 
     @property
     def __cuda_array_interface__(self):
+        if self.vbar.closed:
+            raise ValueError("VBAR is closed: no new arrays from its views")
         return {
             "shape": (self.nbytes,),
             "typestr": "|u1",

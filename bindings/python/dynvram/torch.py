@@ -52,7 +52,10 @@ def tensor(vbar, offset, shape, dtype, via="dlpack"):
     device explicitly, so it works whether or not the pages are mapped at
     that moment; via="cai" goes through __cuda_array_interface__ instead
     (torch asks the driver about the pointer, so the range must be
-    mapped). Either way the result is a view: writes land in the VBAR.
+    mapped). Either way the result is a view: writes land in the VBAR,
+    and it keeps the VBAR's address range reserved past ``vbar.close()``
+    until it is freed (see dynvram._views; reading it outside a
+    fault..unpin window is undefined).
     """
     torch = _torch()
     if isinstance(shape, int):

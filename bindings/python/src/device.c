@@ -8,6 +8,17 @@
  * under another thread. The handle is closed by close() or on deallocation
  * (the VBAR objects hold a strong reference, so a device is never closed
  * under a live VBAR object).
+ *
+ * close() while the only VBARs left are closed ones whose views are still
+ * alive (vbar.c) closes the object at once and the handle when the last of
+ * those VBARs is destroyed, so `with Device(...)` blocks end cleanly even
+ * when an array made from a view outlives them.
+ *
+ * Streams made by stream_create are remembered, so stream_destroy can
+ * refuse a value that is not one of them (a junk int, a stream destroyed
+ * already, another device's stream) without handing it to the library.
+ * Every other call taking a stream accepts any native stream (torch's own,
+ * for one) and leaves checking it to the library.
  */
 #include "native.h"
 
@@ -34,15 +45,16 @@ static int dvpy_device_init(PyObject *op, PyObject *args, PyObject *kw) {
     dvpy_device *self = (dvpy_device *)op;
     static char *kwlist[] = {"backend",   "ordinal",       "vram_limit",
                              "headroom",  "page_size",     "host_capacity",
-                             "pool_limit", "fence_interval", NULL};
-    const char *backend = NULL;
+                             "pool_limit", "fence_interval",
+                             "backend_options", NULL};
+    const char *backend = NULL, *backend_options = NULL;
     int ordinal = 0;
     PyObject *vram_limit = NULL, *headroom = NULL, *page_size = NULL;
     PyObject *host_capacity = NULL, *pool_limit = NULL, *fence = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|ziOOOOOO", kwlist, &backend,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|ziOOOOOOz", kwlist, &backend,
                                      &ordinal, &vram_limit, &headroom,
                                      &page_size, &host_capacity, &pool_limit,
-                                     &fence)) {
+                                     &fence, &backend_options)) {
         return -1;
     }
     if (self->dev) {
@@ -51,13 +63,13 @@ static int dvpy_device_init(PyObject *op, PyObject *args, PyObject *kw) {
     }
     dv_device_options_t o;
     dv_device_options_init(&o);
-    uint64_t fence_interval = 0;
+    uint64_t fence_interval = 0, capacity = 0;
     o.backend = backend;
     o.ordinal = ordinal;
     if (dvpy_opt_u64(vram_limit, "vram_limit", &o.vram_limit, 0) < 0 ||
         dvpy_opt_u64(headroom, "headroom", &o.headroom, 0) < 0 ||
         dvpy_opt_u64(page_size, "page_size", &o.page_size, 0) < 0 ||
-        dvpy_opt_u64(host_capacity, "host_capacity", &o.host_capacity, 0) < 0 ||
+        dvpy_opt_u64(host_capacity, "host_capacity", &capacity, 0) < 0 ||
         dvpy_opt_u64(pool_limit, "pool_limit", &o.pool_limit, o.pool_limit) < 0 ||
         dvpy_opt_u64(fence, "fence_interval", &fence_interval, 0) < 0) {
         return -1;
@@ -67,6 +79,21 @@ static int dvpy_device_init(PyObject *op, PyObject *args, PyObject *kw) {
         return -1;
     }
     o.fence_interval = (uint32_t)fence_interval;
+    /* host_capacity is shorthand for the host backend's capacity option. */
+    char opts[512];
+    if (capacity) {
+        int n = snprintf(opts, sizeof(opts), "%s%scapacity=%llu",
+                         backend_options ? backend_options : "",
+                         backend_options && backend_options[0] ? "," : "",
+                         (unsigned long long)capacity);
+        if (n < 0 || (size_t)n >= sizeof(opts)) {
+            PyErr_SetString(PyExc_ValueError, "backend_options is too long");
+            return -1;
+        }
+        o.backend_options = opts;
+    } else {
+        o.backend_options = backend_options;
+    }
     dv_device_t *dev = NULL;
     dv_result_t r;
     Py_BEGIN_ALLOW_THREADS
@@ -89,19 +116,42 @@ static int dvpy_device_init(PyObject *op, PyObject *args, PyObject *kw) {
     return 0;
 }
 
+/* Close `dev` from a destructor: on failure (VBARs made through the C API
+ * behind our back) leak it rather than free it under them, and warn. */
+static void dvpy_device_close_quietly(dv_device_t *dev) {
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+    dv_result_t r = dv_device_close(dev);
+    if (r != DV_OK) {
+        if (PyErr_WarnFormat(PyExc_ResourceWarning, 1,
+                             "dynvram: device not closed: %s",
+                             dv_last_error()) < 0) {
+            PyErr_WriteUnraisable(NULL);
+        }
+    }
+    dvpy_log_poll();
+    PyErr_Restore(et, ev, tb);
+}
+
+void dvpy_device_finish_close(dvpy_device *d) {
+    if (d->deferred && d->deferred_vbars == 0) {
+        dv_device_t *dev = d->deferred;
+        d->deferred = NULL;
+        dvpy_device_close_quietly(dev);
+    }
+}
+
 static void dvpy_device_dealloc(PyObject *op) {
     dvpy_device *self = (dvpy_device *)op;
-    if (self->dev) {
-        dv_result_t r = dv_device_close(self->dev);
-        if (r != DV_OK) {
-            /* VBARs created through the C API behind our back: leak the
-             * device rather than free it under them. */
-            PyErr_WarnFormat(PyExc_ResourceWarning, 1,
-                             "dynvram: device not closed: %s", dv_last_error());
-            PyErr_Clear();
-        }
-        self->dev = NULL;
+    /* A deferred handle cannot be left here: each deferred VBAR object
+     * holds a reference to this one. Close whichever handle remains. */
+    dv_device_t *dev = self->dev ? self->dev : self->deferred;
+    self->dev = NULL;
+    self->deferred = NULL;
+    if (dev) {
+        dvpy_device_close_quietly(dev);
     }
+    Py_CLEAR(self->streams);
     PyTypeObject *tp = Py_TYPE(op);
     freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
     tp_free(op);
@@ -123,10 +173,26 @@ static PyObject *dvpy_device_close(PyObject *op, PyObject *unused) {
     self->dev = NULL;
     dv_result_t r;
     DVPY_CALL(self, dv_device_close(dev), r);
+    if (r == DV_ERROR_BUSY && self->deferred_vbars > 0) {
+        /* Busy only because of VBARs closed with live views: close the
+         * object now, the handle after the last of them. */
+        char msg[1024];
+        snprintf(msg, sizeof(msg), "%s", dv_last_error());
+        dv_device_stats_t st;
+        if (dv_device_get_stats(dev, &st) == DV_OK &&
+            st.vbar_count <= (uint32_t)self->deferred_vbars) {
+            self->deferred = dev;
+            Py_CLEAR(self->streams);
+            Py_RETURN_NONE;
+        }
+        self->dev = dev;
+        return dvpy_raise_msg(r, msg);
+    }
     if (r != DV_OK) {
         self->dev = dev; /* nothing changed (VBARs still exist) */
         return dvpy_raise(r);
     }
+    Py_CLEAR(self->streams); /* gone with the device */
     Py_RETURN_NONE;
 }
 
@@ -341,39 +407,86 @@ static PyObject *dvpy_device_stream_create(PyObject *op, PyObject *unused) {
     if (dvpy_device_ready(self) < 0) {
         return NULL;
     }
+    if (!self->streams && !(self->streams = PySet_New(NULL))) {
+        return NULL;
+    }
     void *stream = NULL;
     dv_result_t r;
     DVPY_CALL(self, dv_stream_create(self->dev, &stream), r);
     if (r != DV_OK) {
         return dvpy_raise(r);
     }
-    return PyLong_FromUnsignedLongLong((uint64_t)(uintptr_t)stream);
+    /* (close() refuses while the call was in flight: self->streams and
+     * self->dev are still there.) */
+    PyObject *key = PyLong_FromUnsignedLongLong((uint64_t)(uintptr_t)stream);
+    if (!key || PySet_Add(self->streams, key) < 0) {
+        /* Not remembered, so never destroyable: destroy it now. */
+        Py_XDECREF(key);
+        dv_stream_destroy(self->dev, stream);
+        return NULL;
+    }
+    return key;
 }
 
-static PyObject *dvpy_device_stream_op(PyObject *op, PyObject *arg, int sync) {
+static PyObject *dvpy_device_stream_destroy(PyObject *op, PyObject *arg) {
+    dvpy_device *self = (dvpy_device *)op;
+    uint64_t s;
+    if (dvpy_device_ready(self) < 0 || dvpy_u64(arg, "stream", &s) < 0) {
+        return NULL;
+    }
+    PyObject *key = PyLong_FromUnsignedLongLong(s);
+    if (!key) {
+        return NULL;
+    }
+    /* Forget it before the GIL is released: a second destroy racing this
+     * one is refused instead of reaching the library. */
+    int known = self->streams ? PySet_Discard(self->streams, key) : 0;
+    if (known <= 0) {
+        Py_DECREF(key);
+        if (known < 0) {
+            return NULL;
+        }
+        char msg[160];
+        if (s == 0) {
+            snprintf(msg, sizeof(msg),
+                     "stream_destroy: stream 0 is the default stream, it "
+                     "cannot be destroyed");
+        } else {
+            snprintf(msg, sizeof(msg),
+                     "stream_destroy: stream 0x%llx is not a live stream of "
+                     "this device (not made by its stream_create, or "
+                     "destroyed already)",
+                     (unsigned long long)s);
+        }
+        return dvpy_raise_msg(DV_ERROR_INVALID_ARGUMENT, msg);
+    }
+    dv_result_t r;
+    DVPY_CALL(self, dv_stream_destroy(self->dev, (void *)(uintptr_t)s), r);
+    if (r != DV_OK) {
+        /* The library keeps the stream when it fails (settling its work
+         * failed): it stays destroyable. */
+        if (self->streams && PySet_Add(self->streams, key) < 0) {
+            PyErr_Clear();
+        }
+        Py_DECREF(key);
+        return dvpy_raise(r);
+    }
+    Py_DECREF(key);
+    Py_RETURN_NONE;
+}
+
+static PyObject *dvpy_device_stream_sync(PyObject *op, PyObject *arg) {
     dvpy_device *self = (dvpy_device *)op;
     uint64_t s;
     if (dvpy_device_ready(self) < 0 || dvpy_u64(arg, "stream", &s) < 0) {
         return NULL;
     }
     dv_result_t r;
-    if (sync) {
-        DVPY_CALL(self, dv_stream_synchronize(self->dev, (void *)(uintptr_t)s),
-                  r);
-    } else {
-        DVPY_CALL(self, dv_stream_destroy(self->dev, (void *)(uintptr_t)s), r);
-    }
+    DVPY_CALL(self, dv_stream_synchronize(self->dev, (void *)(uintptr_t)s), r);
     if (r != DV_OK) {
         return dvpy_raise(r);
     }
     Py_RETURN_NONE;
-}
-
-static PyObject *dvpy_device_stream_destroy(PyObject *op, PyObject *arg) {
-    return dvpy_device_stream_op(op, arg, 0);
-}
-static PyObject *dvpy_device_stream_sync(PyObject *op, PyObject *arg) {
-    return dvpy_device_stream_op(op, arg, 1);
 }
 
 static PyObject *dvpy_device_get_handle(PyObject *op, void *closure) {
@@ -385,6 +498,12 @@ static PyObject *dvpy_device_get_handle(PyObject *op, void *closure) {
 static PyObject *dvpy_device_get_closed(PyObject *op, void *closure) {
     (void)closure;
     return PyBool_FromLong(((dvpy_device *)op)->dev == NULL);
+}
+
+static PyObject *dvpy_device_get_released(PyObject *op, void *closure) {
+    (void)closure;
+    dvpy_device *self = (dvpy_device *)op;
+    return PyBool_FromLong(self->dev == NULL && self->deferred == NULL);
 }
 
 static PyObject *dvpy_device_get_ordinal(PyObject *op, void *closure) {
@@ -424,7 +543,9 @@ static PyMethodDef dvpy_device_methods[] = {
      "host_unregister(address)"},
     {"stream_create", dvpy_device_stream_create, METH_NOARGS,
      "A new native stream handle (int)."},
-    {"stream_destroy", dvpy_device_stream_destroy, METH_O, "Destroy a stream."},
+    {"stream_destroy", dvpy_device_stream_destroy, METH_O,
+     "Destroy a stream made by stream_create (ValueError for any other "
+     "value, including a stream destroyed already)."},
     {"stream_synchronize", dvpy_device_stream_sync, METH_O,
      "Wait for a stream (0 = default stream)."},
     {NULL, NULL, 0, NULL},
@@ -434,6 +555,10 @@ static PyGetSetDef dvpy_device_getset[] = {
     {"handle", dvpy_device_get_handle, NULL,
      "Address of the dv_device_t (0 when closed).", NULL},
     {"closed", dvpy_device_get_closed, NULL, "True after close().", NULL},
+    {"released", dvpy_device_get_released, NULL,
+     "True once the library's device is closed: at close(), or after the "
+     "last view of its closed VBARs is gone.",
+     NULL},
     {"ordinal", dvpy_device_get_ordinal, NULL, "Device ordinal.", NULL},
     {"page_size", dvpy_device_get_page_size, NULL, "Residency unit in bytes.",
      NULL},

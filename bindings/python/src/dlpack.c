@@ -9,10 +9,11 @@
  * follow the DLPack 0.x ABI ("dltensor" capsules, DLManagedTensor); only
  * the fields used here are named.
  *
- * Ownership: the managed tensor holds a strong reference to `owner` (the
- * VBAR object) so the address range outlives every tensor viewing it. The
- * deleter may run on any thread (a framework freeing the tensor), so it
- * takes the GIL to drop that reference.
+ * Ownership: the managed tensor is an export of its VBAR (vbar.c): it holds
+ * a strong reference to the VBAR object and keeps the address range
+ * reserved, even across VBAR.close(), until the consumer calls the deleter.
+ * The deleter may run on any thread (a framework freeing the tensor), so it
+ * takes the GIL to release the export.
  */
 #include "native.h"
 
@@ -58,55 +59,71 @@ typedef struct dvpy_dl_managed {
 typedef struct dvpy_dl_block {
     dvpy_dl_managed m;
     int64_t shape[1];
-    PyObject *owner;
+    dvpy_vbar *owner;
 } dvpy_dl_block;
 
 static void dvpy_dl_deleter(dvpy_dl_managed *m) {
     dvpy_dl_block *b = (dvpy_dl_block *)m;
     if (Py_IsInitialized()) {
         PyGILState_STATE st = PyGILState_Ensure();
-        Py_XDECREF(b->owner);
+        dvpy_vbar_export_release(b->owner);
         PyGILState_Release(st);
     }
     free(b);
 }
 
 static void dvpy_dl_capsule_destructor(PyObject *cap) {
-    /* Renamed to "used_dltensor" once a consumer took ownership. */
+    /* Renamed to "used_dltensor" once a consumer took ownership (its
+     * deleter is then the consumer's to call). IsValid sets no exception,
+     * and one already pending (the capsule freed while it propagates) must
+     * survive. */
     if (PyCapsule_IsValid(cap, "dltensor")) {
         dvpy_dl_managed *m = PyCapsule_GetPointer(cap, "dltensor");
         if (m && m->deleter) {
             m->deleter(m);
         }
-    } else {
-        PyErr_Clear();
     }
 }
 
-/* dlpack_capsule(address, nbytes, device_type, device_id, owner) */
+/* dlpack_capsule(vbar, offset, nbytes, device_type, device_id) */
 PyObject *dvpy_dlpack_capsule(PyObject *mod, PyObject *args) {
     (void)mod;
-    PyObject *addrobj, *nobj, *owner;
+    PyObject *vobj, *offobj, *nobj;
     int dtype, did;
-    if (!PyArg_ParseTuple(args, "OOiiO", &addrobj, &nobj, &dtype, &did,
-                          &owner)) {
+    if (!PyArg_ParseTuple(args, "OOOii", &vobj, &offobj, &nobj, &dtype, &did)) {
         return NULL;
     }
-    uint64_t addr, n;
-    if (dvpy_u64(addrobj, "address", &addr) < 0 ||
+    if (!PyObject_TypeCheck(vobj, dvpy_vbar_type)) {
+        PyErr_SetString(PyExc_TypeError, "vbar must be a dynvram.VBAR");
+        return NULL;
+    }
+    dvpy_vbar *v = (dvpy_vbar *)vobj;
+    uint64_t off, n;
+    if (dvpy_u64(offobj, "offset", &off) < 0 ||
         dvpy_u64(nobj, "nbytes", &n) < 0) {
         return NULL;
     }
-    if (n > (uint64_t)INT64_MAX) {
-        PyErr_SetString(PyExc_ValueError, "nbytes is too large");
-        return NULL;
+    if (n == 0 || off > v->size || n > v->size - off) {
+        char msg[160];
+        snprintf(msg, sizeof(msg),
+                 "dlpack_capsule: range [%llu, +%llu) is empty or outside the "
+                 "VBAR's %llu bytes",
+                 (unsigned long long)off, (unsigned long long)n,
+                 (unsigned long long)v->size);
+        return dvpy_raise_msg(
+            n == 0 ? DV_ERROR_INVALID_ARGUMENT : DV_ERROR_OUT_OF_RANGE, msg);
     }
     dvpy_dl_block *b = calloc(1, sizeof(*b));
     if (!b) {
         return PyErr_NoMemory();
     }
-    b->shape[0] = (int64_t)n;
-    b->m.dl_tensor.data = (void *)(uintptr_t)addr;
+    if (dvpy_vbar_export_acquire(v) < 0) {
+        free(b);
+        return NULL;
+    }
+    b->owner = v;
+    b->shape[0] = (int64_t)n; /* n <= the VBAR's size < 2^63 */
+    b->m.dl_tensor.data = (void *)(uintptr_t)(v->base + off);
     b->m.dl_tensor.device.device_type = dtype;
     b->m.dl_tensor.device.device_id = did;
     b->m.dl_tensor.ndim = 1;
@@ -118,11 +135,9 @@ PyObject *dvpy_dlpack_capsule(PyObject *mod, PyObject *args) {
     b->m.dl_tensor.byte_offset = 0;
     b->m.manager_ctx = b;
     b->m.deleter = dvpy_dl_deleter;
-    Py_INCREF(owner);
-    b->owner = owner;
     PyObject *cap = PyCapsule_New(&b->m, "dltensor", dvpy_dl_capsule_destructor);
     if (!cap) {
-        Py_DECREF(owner);
+        dvpy_vbar_export_release(v);
         free(b);
         return NULL;
     }

@@ -18,7 +18,6 @@
  */
 #include "native.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,7 +29,7 @@ PyObject *dvpy_error;
 static PyObject *dvpy_value_error;
 static PyObject *dvpy_memory_error;
 
-int dvpy_log_count;
+volatile int dvpy_log_count;
 
 /* ---- exceptions ---------------------------------------------------------- */
 
@@ -121,7 +120,7 @@ typedef struct dvpy_logmsg {
 
 #define DVPY_LOG_QUEUE_MAX 4096
 
-static pthread_mutex_t dvpy_log_mu = PTHREAD_MUTEX_INITIALIZER;
+static dv__mutex_t dvpy_log_mu = DV__MUTEX_INIT;
 static dvpy_logmsg *dvpy_log_head;
 static dvpy_logmsg *dvpy_log_tail;
 static int dvpy_log_scheduled;
@@ -144,14 +143,14 @@ static void dvpy_log_emit(int level, const char *text) {
 
 /* Emit every queued message. GIL held. Preserves any pending exception. */
 void dvpy_log_drain(void) {
-    pthread_mutex_lock(&dvpy_log_mu);
+    dv__mutex_lock(&dvpy_log_mu);
     dvpy_logmsg *m = dvpy_log_head;
     unsigned long dropped = dvpy_log_dropped;
     dvpy_log_head = dvpy_log_tail = NULL;
-    __atomic_store_n(&dvpy_log_count, 0, __ATOMIC_RELAXED);
+    dv__atomic_store_int(&dvpy_log_count, 0);
     dvpy_log_dropped = 0;
     dvpy_log_scheduled = 0;
-    pthread_mutex_unlock(&dvpy_log_mu);
+    dv__mutex_unlock(&dvpy_log_mu);
     if (!m && !dropped) {
         return;
     }
@@ -184,8 +183,9 @@ static void dvpy_log_callback(dv_log_level_t level, const char *msg,
     size_t len = strlen(msg);
     dvpy_logmsg *m = malloc(sizeof(*m) + len + 1);
     int schedule = 0;
-    pthread_mutex_lock(&dvpy_log_mu);
-    if (!m || dvpy_log_count >= DVPY_LOG_QUEUE_MAX) {
+    dv__mutex_lock(&dvpy_log_mu);
+    int count = dv__atomic_load_int(&dvpy_log_count);
+    if (!m || count >= DVPY_LOG_QUEUE_MAX) {
         dvpy_log_dropped++;
         free(m);
         m = NULL;
@@ -199,18 +199,18 @@ static void dvpy_log_callback(dv_log_level_t level, const char *msg,
             dvpy_log_head = m;
         }
         dvpy_log_tail = m;
-        __atomic_store_n(&dvpy_log_count, dvpy_log_count + 1, __ATOMIC_RELAXED);
+        dv__atomic_store_int(&dvpy_log_count, count + 1);
     }
     if (!dvpy_log_scheduled) {
         dvpy_log_scheduled = 1;
         schedule = 1;
     }
-    pthread_mutex_unlock(&dvpy_log_mu);
+    dv__mutex_unlock(&dvpy_log_mu);
     if (schedule && Py_AddPendingCall(dvpy_log_pending, NULL) != 0) {
         /* The interpreter's queue is full: try again on the next message. */
-        pthread_mutex_lock(&dvpy_log_mu);
+        dv__mutex_lock(&dvpy_log_mu);
         dvpy_log_scheduled = 0;
-        pthread_mutex_unlock(&dvpy_log_mu);
+        dv__mutex_unlock(&dvpy_log_mu);
     }
 }
 
@@ -340,8 +340,9 @@ static PyMethodDef dvpy_methods[] = {
     {"set_log_level", dvpy_set_log_level, METH_O, "dv_log_set_level."},
     {"get_log_level", dvpy_get_log_level, METH_NOARGS, "dv_log_get_level."},
     {"dlpack_capsule", dvpy_dlpack_capsule, METH_VARARGS,
-     "dlpack_capsule(address, nbytes, device_type, device_id, owner): a "
-     "'dltensor' capsule of nbytes uint8 keeping owner alive."},
+     "dlpack_capsule(vbar, offset, nbytes, device_type, device_id): a "
+     "'dltensor' capsule of nbytes uint8 at vbar.base + offset, an export "
+     "of the VBAR until its deleter runs."},
     {"interpose_api", dvpy_interpose_api, METH_NOARGS,
      "Address of the dv_interpose_api_t of this extension's dynvram."},
     {NULL, NULL, 0, NULL},
@@ -357,13 +358,31 @@ static int dvpy_add_int(PyObject *m, const char *name, long v) {
     return PyModule_AddIntConstant(m, name, v);
 }
 
-static int dvpy_add_constants(PyObject *m) {
-#define DVPY_RESULT_CONST(name, value, text)                                   \
-    if (dvpy_add_int(m, #name + 3, (long)(value)) < 0) {                       \
-        return -1;                                                             \
-    }
+/* Every result code, by its C name. */
+static const struct dvpy_result_const {
+    const char *name;
+    long value;
+} dvpy_result_consts[] = {
+#define DVPY_RESULT_CONST(name, value, text) {#name, (long)(value)},
     DV_RESULT_LIST(DVPY_RESULT_CONST)
 #undef DVPY_RESULT_CONST
+};
+
+static int dvpy_add_constants(PyObject *m) {
+    /* The module's names drop the C prefix: DV_ERROR_BUSY is
+     * dynvram._native.ERROR_BUSY. */
+    static const char prefix[] = "DV_";
+    const size_t plen = sizeof(prefix) - 1;
+    size_t n = sizeof(dvpy_result_consts) / sizeof(dvpy_result_consts[0]);
+    for (size_t i = 0; i < n; i++) {
+        const char *name = dvpy_result_consts[i].name;
+        if (strncmp(name, prefix, plen) == 0) {
+            name += plen;
+        }
+        if (dvpy_add_int(m, name, dvpy_result_consts[i].value) < 0) {
+            return -1;
+        }
+    }
     if (dvpy_add_int(m, "PAGE_RESIDENT", DV_PAGE_RESIDENT) < 0 ||
         dvpy_add_int(m, "PAGE_PINNED", DV_PAGE_PINNED) < 0 ||
         dvpy_add_int(m, "CAP_FENCES", DV_CAP_FENCES) < 0 ||

@@ -24,6 +24,7 @@
 
 #include <stdint.h>
 
+#include "base/os.h"
 #include "dynvram.h"
 
 /* METH_FASTCALL joined the stable ABI in 3.10, unchanged since CPython 3.7
@@ -41,6 +42,15 @@ typedef struct dvpy_device {
     int busy;
     int ordinal;
     uint64_t page_size;
+    /* Streams made by stream_create and not destroyed yet (a set of ints,
+     * NULL until the first): stream_destroy refuses any other value. */
+    PyObject *streams;
+    /* VBARs of this device closed while views of them were alive: their
+     * handles are destroyed when the last view goes (vbar.c). */
+    int deferred_vbars;
+    /* The handle of a device closed while deferred_vbars > 0: closed when
+     * the last of them is destroyed. NULL otherwise. */
+    dv_device_t *deferred;
 } dvpy_device;
 
 #define DVPY_GEN_CACHE 256
@@ -51,6 +61,13 @@ typedef struct dvpy_vbar {
     dv_device_t *dev;
     dv_vbar_t *vbar; /* NULL once closed */
     int busy;
+    /* Live views (DLPackView, CudaArrayView) and arrays made from them
+     * (DLPack capsules until their deleter ran). Each holds a reference to
+     * this object; while any is alive the address range stays reserved. */
+    int exports;
+    /* The handle of a VBAR closed while exports > 0: destroyed when the
+     * last export is released. NULL otherwise. */
+    dv_vbar_t *deferred;
     uint64_t base;
     uint64_t size;
     uint64_t page_size;
@@ -80,19 +97,22 @@ int dvpy_u64(PyObject *o, const char *what, uint64_t *out);
 
 /* Queued log messages (module.c). Written under the queue's mutex, read
  * without it: a stale read only delays a message to the next drain. */
-extern int dvpy_log_count;
+extern volatile int dvpy_log_count;
 /* Emit queued messages to the Python handler. GIL held; keeps any pending
  * exception. */
 void dvpy_log_drain(void);
 
 static inline void dvpy_log_poll(void) {
-    if (__atomic_load_n(&dvpy_log_count, __ATOMIC_RELAXED)) {
+    if (dv__atomic_load_int(&dvpy_log_count)) {
         dvpy_log_drain();
     }
 }
 
 /* Run `expr` into `r` with the GIL released; self->busy counts the call so
- * close() cannot free the handle under it. */
+ * close() cannot free the handle under it. Queued log messages are emitted
+ * after a success only: a Python log handler may call dynvram and replace
+ * the thread's dv_last_error(), so after a failure dvpy_raise() copies the
+ * message first and then drains the queue. */
 #define DVPY_CALL(self, expr, r)                                               \
     do {                                                                       \
         (self)->busy++;                                                        \
@@ -100,12 +120,25 @@ static inline void dvpy_log_poll(void) {
         (r) = (expr);                                                          \
         PyEval_RestoreThread(dvpy_ts_);                                        \
         (self)->busy--;                                                        \
-        dvpy_log_poll();                                                       \
+        if ((r) >= 0) {                                                        \
+            dvpy_log_poll();                                                   \
+        }                                                                      \
     } while (0)
 
 /* Type specs, instantiated by module init. */
 extern PyType_Spec dvpy_device_spec;
 extern PyType_Spec dvpy_vbar_spec;
+
+/* Views (vbar.c). acquire: count a new export of `v` and take a reference
+ * to it; ValueError (returns -1) when the VBAR is closed. release: drop
+ * both; the last release of a closed VBAR destroys its handle (and closes
+ * its device if that was closed meanwhile). GIL held; release keeps any
+ * pending exception. */
+int dvpy_vbar_export_acquire(dvpy_vbar *v);
+void dvpy_vbar_export_release(dvpy_vbar *v);
+
+/* A closed device's handle once its last deferred VBAR is gone (device.c). */
+void dvpy_device_finish_close(dvpy_device *d);
 
 /* Module-level functions defined outside module.c. */
 PyObject *dvpy_dlpack_capsule(PyObject *mod, PyObject *args);

@@ -15,6 +15,17 @@
  * fault() returns the generation as an int; a small per-VBAR cache indexed
  * by value returns the same int object for a generation seen before, so the
  * steady state (every weight resident) allocates nothing.
+ *
+ * Views. A view (DLPackView, CudaArrayView) and every array made from one
+ * through DLPack is an *export*: it holds a reference to this object and is
+ * counted in `exports`. close() with no export destroys the handle at once.
+ * close() with live exports closes the object (every call, new views
+ * included, raises ValueError from then on), moves the VBAR to the bottom
+ * of the priority list and keeps the handle in `deferred`: the pages stay
+ * evictable by pressure and the address range stays reserved, so a stale
+ * array never reads memory that was handed to something else. The last
+ * export released destroys the handle. Reading a range outside a
+ * fault..unpin window is undefined either way (the pages may be absent).
  */
 #include "native.h"
 
@@ -116,19 +127,88 @@ static void dvpy_vbar_clear_cache(dvpy_vbar *self) {
     }
 }
 
+/* Destroy handle `h` from a destructor, keeping any pending exception. */
+static void dvpy_vbar_destroy_quietly(dvpy_vbar *self, dv_vbar_t *h) {
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+    dv_result_t r = dv_vbar_destroy(self->dev, h);
+    if (r != DV_OK) {
+        /* Pinned pages left behind: leaking the range is the only safe
+         * choice, the GPU may still read it. */
+        if (PyErr_WarnFormat(PyExc_ResourceWarning, 1,
+                             "dynvram: VBAR leaked: %s", dv_last_error()) < 0) {
+            PyErr_WriteUnraisable(NULL);
+        }
+    }
+    dvpy_log_poll();
+    PyErr_Restore(et, ev, tb);
+}
+
+/* The last export of a VBAR closed with live exports is gone. */
+static void dvpy_vbar_finish_close(dvpy_vbar *self) {
+    dv_vbar_t *h = self->deferred;
+    self->deferred = NULL;
+    dvpy_vbar_destroy_quietly(self, h);
+    self->owner->deferred_vbars--;
+    dvpy_device_finish_close(self->owner);
+}
+
+int dvpy_vbar_export_acquire(dvpy_vbar *v) {
+    if (!v->vbar) {
+        dvpy_raise_msg(DV_ERROR_INVALID_ARGUMENT,
+                       "VBAR is closed: no new views of it");
+        return -1;
+    }
+    v->exports++;
+    Py_INCREF(v);
+    return 0;
+}
+
+void dvpy_vbar_export_release(dvpy_vbar *v) {
+    if (--v->exports == 0 && v->deferred) {
+        dvpy_vbar_finish_close(v);
+    }
+    Py_DECREF(v);
+}
+
+#define DVPY_EXPORT_NAME "dynvram.export"
+
+static void dvpy_export_destructor(PyObject *cap) {
+    dvpy_vbar *v = PyCapsule_GetPointer(cap, DVPY_EXPORT_NAME);
+    if (v) {
+        dvpy_vbar_export_release(v);
+    }
+}
+
+/* _export() -> an opaque token counted as an export until it is freed. */
+static PyObject *dvpy_vbar_export(PyObject *op, PyObject *unused) {
+    (void)unused;
+    dvpy_vbar *self = (dvpy_vbar *)op;
+    if (dvpy_vbar_export_acquire(self) < 0) {
+        return NULL;
+    }
+    PyObject *cap =
+        PyCapsule_New(self, DVPY_EXPORT_NAME, dvpy_export_destructor);
+    if (!cap) {
+        dvpy_vbar_export_release(self);
+    }
+    return cap;
+}
+
 static void dvpy_vbar_dealloc(PyObject *op) {
     dvpy_vbar *self = (dvpy_vbar *)op;
-    if (self->vbar) {
-        dv_result_t r = dv_vbar_destroy(self->dev, self->vbar);
-        if (r != DV_OK) {
-            /* Pinned pages left behind: leaking the range is the only safe
-             * choice, the GPU may still read it. */
-            PyErr_WarnFormat(PyExc_ResourceWarning, 1,
-                             "dynvram: VBAR leaked: %s", dv_last_error());
-            PyErr_Clear();
+    /* Every export holds a reference to this object, so a deferred handle
+     * is destroyed before this runs; whichever handle is left, destroy. */
+    dv_vbar_t *h = self->vbar ? self->vbar : self->deferred;
+    int was_deferred = !self->vbar && self->deferred;
+    self->vbar = NULL;
+    self->deferred = NULL;
+    if (h) {
+        dvpy_vbar_destroy_quietly(self, h);
+        if (was_deferred) {
+            self->owner->deferred_vbars--;
+            dvpy_device_finish_close(self->owner);
         }
-        self->vbar = NULL;
-        dvpy_log_poll();
     }
     dvpy_vbar_clear_cache(self);
     Py_CLEAR(self->owner);
@@ -136,6 +216,50 @@ static void dvpy_vbar_dealloc(PyObject *op) {
     freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
     tp_free(op);
     Py_DECREF(tp);
+}
+
+/* 1 when a page of the VBAR is pinned, 0 when none is, -1 on error. */
+static int dvpy_vbar_any_pinned(dvpy_vbar *self) {
+    uint8_t *flags = malloc(self->page_count ? (size_t)self->page_count : 1);
+    if (!flags) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    dv_result_t r =
+        dv_vbar_residency(self->dev, self->vbar, 0, self->page_count, flags);
+    int pinned = 0;
+    for (uint64_t i = 0; r == DV_OK && i < self->page_count; i++) {
+        pinned |= (flags[i] & DV_PAGE_PINNED) != 0;
+    }
+    free(flags);
+    if (r != DV_OK) {
+        dvpy_raise(r);
+        return -1;
+    }
+    return pinned;
+}
+
+/* close() while views are alive: see the top of this file. */
+static PyObject *dvpy_vbar_close_deferred(dvpy_vbar *self) {
+    int pinned = dvpy_vbar_any_pinned(self);
+    if (pinned < 0) {
+        return NULL;
+    }
+    if (pinned) {
+        /* What dv_vbar_destroy would refuse, refused now. */
+        return dvpy_raise_msg(DV_ERROR_BUSY,
+                              "VBAR.close: pages are still pinned; unpin "
+                              "them first (nothing changed)");
+    }
+    dv_result_t r = dv_vbar_deprioritize(self->dev, self->vbar);
+    if (r != DV_OK) {
+        return dvpy_raise(r);
+    }
+    self->deferred = self->vbar;
+    self->vbar = NULL;
+    self->owner->deferred_vbars++;
+    dvpy_vbar_clear_cache(self);
+    Py_RETURN_NONE;
 }
 
 static PyObject *dvpy_vbar_close(PyObject *op, PyObject *unused) {
@@ -146,6 +270,9 @@ static PyObject *dvpy_vbar_close(PyObject *op, PyObject *unused) {
     }
     if (self->busy) {
         return dvpy_raise_msg(DV_ERROR_BUSY, "VBAR is in use by another thread");
+    }
+    if (self->exports > 0) {
+        return dvpy_vbar_close_deferred(self);
     }
     /* Detach the handle before the GIL is released: another thread must
      * see the VBAR as closed, not call into it while it is destroyed. */
@@ -176,11 +303,14 @@ static PyObject *dvpy_vbar_fault(PyObject *op, PyObject *const *args,
         return NULL;
     }
     dv_result_t r = dv_fault(self->dev, self->vbar, off, size, &gen);
-    dvpy_log_poll();
+    /* After a failure dvpy_raise takes the message before the log queue
+     * runs Python code (see DVPY_CALL). */
     if (r == DV_OK) {
+        dvpy_log_poll();
         return dvpy_gen_obj(self, gen);
     }
     if (r == DV_OFFLOADED) {
+        dvpy_log_poll();
         Py_RETURN_NONE;
     }
     return dvpy_raise(r);
@@ -203,10 +333,10 @@ static PyObject *dvpy_vbar_unpin(PyObject *op, PyObject *const *args,
     }
     dv_result_t r = dv_unpin(self->dev, self->vbar, off, size,
                              (void *)(uintptr_t)stream);
-    dvpy_log_poll();
     if (r != DV_OK) {
         return dvpy_raise(r);
     }
+    dvpy_log_poll();
     Py_RETURN_NONE;
 }
 
@@ -427,6 +557,17 @@ static PyObject *dvpy_vbar_get_closed(PyObject *op, void *closure) {
     return PyBool_FromLong(((dvpy_vbar *)op)->vbar == NULL);
 }
 
+static PyObject *dvpy_vbar_get_released(PyObject *op, void *closure) {
+    (void)closure;
+    dvpy_vbar *self = (dvpy_vbar *)op;
+    return PyBool_FromLong(self->vbar == NULL && self->deferred == NULL);
+}
+
+static PyObject *dvpy_vbar_get_exports(PyObject *op, void *closure) {
+    (void)closure;
+    return PyLong_FromLong(((dvpy_vbar *)op)->exports);
+}
+
 static PyObject *dvpy_vbar_get_device(PyObject *op, void *closure) {
     (void)closure;
     PyObject *d = (PyObject *)((dvpy_vbar *)op)->owner;
@@ -443,7 +584,10 @@ static PyMethodDef dvpy_vbar_methods[] = {
     {"unpin", (PyCFunction)(void (*)(void))dvpy_vbar_unpin, METH_FASTCALL,
      "unpin(offset, size, stream=0)"},
     {"close", dvpy_vbar_close, METH_NOARGS,
-     "Release the VBAR's pages and address range."},
+     "Close the VBAR: its pages and address range are released now, or, "
+     "while views of it are alive, when the last of them is gone."},
+    {"_export", dvpy_vbar_export, METH_NOARGS,
+     "A token counted in `exports` until it is freed (for views)."},
     {"prioritize", dvpy_vbar_prioritize, METH_NOARGS,
      "Move to the top of the priority list; reset the watermark."},
     {"deprioritize", dvpy_vbar_deprioritize, METH_NOARGS,
@@ -471,6 +615,12 @@ static PyGetSetDef dvpy_vbar_getset[] = {
     {"page_count", dvpy_vbar_get_page_count, NULL, "Number of pages.", NULL},
     {"handle", dvpy_vbar_get_handle, NULL, "Address of the dv_vbar_t.", NULL},
     {"closed", dvpy_vbar_get_closed, NULL, "True after close().", NULL},
+    {"released", dvpy_vbar_get_released, NULL,
+     "True once the pages and address range are given back: at close(), or "
+     "when the last view alive at close() is gone.",
+     NULL},
+    {"exports", dvpy_vbar_get_exports, NULL,
+     "Live views of this VBAR and arrays made from them.", NULL},
     {"device", dvpy_vbar_get_device, NULL, "The owning Device.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };

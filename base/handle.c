@@ -9,7 +9,7 @@
  */
 #include <stdlib.h>
 
-#include "core/handle.h"
+#include "base/handle.h"
 
 _Static_assert(sizeof(void *) == 8, "handles need 64-bit pointers");
 

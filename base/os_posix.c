@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/os.h"
+#include "base/os.h"
 
 int dv__mutex_init(dv__mutex_t *m) { return pthread_mutex_init(&m->m, NULL); }
 void dv__mutex_destroy(dv__mutex_t *m) { pthread_mutex_destroy(&m->m); }

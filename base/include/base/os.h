@@ -9,6 +9,9 @@
  *
  * Contract:
  *  - dv__mutex_*: a non-recursive mutex. init returns 0 on success.
+ *    DV__MUTEX_INIT initialises a mutex of static storage duration at
+ *    compile time instead (no init call, never destroyed), for code that
+ *    has no single-threaded start to call init from.
  *  - dv__once: runs fn exactly once per flag, all callers return after it ran.
  *  - dv__lib_open: loads a shared library by name or path; NULL on failure,
  *    with the loader's message in `err` (may be NULL). dv__lib_sym: NULL if
@@ -31,6 +34,7 @@
 typedef struct dv__mutex {
     void *srw; /* SRWLOCK */
 } dv__mutex_t;
+#define DV__MUTEX_INIT {0} /* SRWLOCK_INIT */
 typedef struct dv__once {
     void *ptr; /* INIT_ONCE */
 } dv__once_t;
@@ -40,6 +44,7 @@ typedef struct dv__once {
 typedef struct dv__mutex {
     pthread_mutex_t m;
 } dv__mutex_t;
+#define DV__MUTEX_INIT {PTHREAD_MUTEX_INITIALIZER}
 typedef struct dv__once {
     pthread_once_t o;
 } dv__once_t;

@@ -6,8 +6,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "core/native.h"
-#include "core/os.h"
+#include "base/native.h"
+#include "base/os.h"
 
 #define NATIVE_TEXT 384
 

@@ -35,7 +35,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/os.h"
+#include "base/os.h"
 
 typedef enum dv__handle_kind {
     DV__HK_DEVICE = 1,

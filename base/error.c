@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/error.h"
-#include "core/os.h"
+#include "base/error.h"
+#include "base/os.h"
 
 #define DV__MSG_LEN 1024
 

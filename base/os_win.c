@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/os.h"
+#include "base/os.h"
 
 _Static_assert(sizeof(SRWLOCK) == sizeof(((dv__mutex_t *)0)->srw),
                "dv__mutex_t must hold an SRWLOCK");

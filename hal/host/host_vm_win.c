@@ -1,23 +1,18 @@
 /*
- * host_win.c - the host backend on Windows: a simulated device made of
- * pagefile-backed sections mapped into placeholder reservations.
+ * host_vm_win.c - host_vm.h on Windows: pagefile-backed sections mapped
+ * into placeholder reservations.
  *
  * SPDX-License-Identifier: Apache-2.0
  *
- * The Windows twin of host_posix.c; it has the same caps, capacity
- * accounting and stream/fence semantics, and differs only in how virtual
- * memory is driven:
- *
  *   reserve    VirtualAlloc2(MEM_RESERVE | MEM_RESERVE_PLACEHOLDER): one
- *              placeholder covering the whole VBAR, no memory.
- *   create     CreateFileMapping(pagefile, SEC_COMMIT) of `size` bytes: the
- *              "physical" handle, counted against the simulated capacity.
+ *              placeholder covering the whole range, no memory.
+ *   create     CreateFileMapping(pagefile, SEC_COMMIT) of `size` bytes.
  *   map        split the placeholder around [va, va + size) (VirtualFree
  *              MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER) and replace that
  *              piece with a view (MapViewOfFile3 MEM_REPLACE_PLACEHOLDER).
  *   unmap      UnmapViewOfFile2(MEM_PRESERVE_PLACEHOLDER) turns each view
  *              back into a placeholder; neighbouring placeholders are then
- *              coalesced so a VBAR returns to few pieces.
+ *              coalesced so a reservation returns to few pieces.
  *   unreserve  unmap what is left, coalesce, VirtualFree(MEM_RELEASE).
  *
  * Windows will not tell which pieces of a reservation are placeholders
@@ -29,28 +24,21 @@
  * VirtualAlloc2, MapViewOfFile3 and UnmapViewOfFile2 exist from Windows 10
  * 1803 (kernelbase.dll). They are resolved at run time so that dynvram.dll
  * loads on older systems; there, and wherever placeholders do not work (a
- * trial reservation in probe checks it, Wine 8 fails it), the backend
- * reports DV_ERROR_BACKEND_UNAVAILABLE with the reason.
- *
- * Locking: the core serializes calls per device and every ctx belongs to one
- * device, so a ctx needs no lock. The resolved API table is written once.
+ * trial reservation checks it, Wine 8 fails it), `available` says why.
  */
 #ifndef WIN32_LEAN_AND_MEAN
 #define WIN32_LEAN_AND_MEAN
 #endif
 #include <windows.h>
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "dynvram_hal.h"
-
-#include "core/error.h"
-#include "core/os.h"
-#include "hal/host/host_env.h"
-#include "hal/host/host_stream.h"
+#include "base/error.h"
+#include "base/native.h"
+#include "base/os.h"
+#include "host_vm.h"
 
 /* Placeholder flags (winnt.h of the 10.0.17134 SDK); older headers lack
  * them, and their values are ABI. */
@@ -59,7 +47,6 @@
 #define HOST_MEM_PRESERVE_PLACEHOLDER 0x00000002u
 #define HOST_MEM_COALESCE_PLACEHOLDERS 0x00000001u
 
-#define HOST_DEFAULT_CAPACITY (4ull << 30)
 
 /* The extended-parameter arrays are never used: void * stands for
  * MEM_EXTENDED_PARAMETER * so no new SDK header is needed. */
@@ -87,13 +74,9 @@ static dv__once_t host_api_once = DV__ONCE_INIT;
 
 /* ---- native errors ------------------------------------------------------ */
 
-static DV__THREAD_LOCAL struct {
-    int64_t code;
-    char text[256];
-} host_err;
-
-/* Record GetLastError() after `what` failed; returns the code. */
-static DWORD host_native(const char *what) {
+/* A failed Win32 call: GetLastError() is the native code, with the
+ * system's text; returns r. */
+static dv_result_t win_fail(dv_result_t r, const char *what) {
     DWORD code = GetLastError();
     char sys[200];
     DWORD n = FormatMessageA(
@@ -104,33 +87,14 @@ static DWORD host_native(const char *what) {
         n--;
     }
     sys[n] = '\0';
-    host_err.code = (int64_t)code;
-    snprintf(host_err.text, sizeof(host_err.text), "%s: %s", what,
-             n ? sys : "unknown error");
-    return code;
+    return dv__native_fail(r, (int64_t)code, "%s: %s", what,
+                           n ? sys : "unknown error");
 }
 
 /* Out of memory as the memory manager reports it. */
 static int host_is_oom(DWORD code) {
     return code == ERROR_NOT_ENOUGH_MEMORY || code == ERROR_OUTOFMEMORY ||
            code == ERROR_COMMITMENT_LIMIT;
-}
-
-/* A failed call: native code kept, message names it. OOM is the caller's
- * to classify (only create may report device OOM). */
-static dv_result_t host_fail_native(dv_result_t r, const char *what) {
-    host_native(what);
-    return dv__fail(r, "host backend: %s (Win32 error %lld)", host_err.text,
-                    (long long)host_err.code);
-}
-
-static void host_last_native_error(int64_t *code, char *text, size_t len) {
-    if (code) {
-        *code = host_err.code;
-    }
-    if (text && len) {
-        snprintf(text, len, "%s", host_err.text);
-    }
 }
 
 /* ---- run-time API resolution --------------------------------------------- */
@@ -170,15 +134,16 @@ static int host_trial_placeholders(void) {
     return 1;
 
 fail_release:
-    host_native(step);
+    win_fail(DV_ERROR_BACKEND, step);
     VirtualFree(p, 0, MEM_RELEASE);
     goto report;
 fail:
-    host_native(step);
-report:
+    win_fail(DV_ERROR_BACKEND, step);
+report:;
+    char text[256];
+    dv__native_get(NULL, text, sizeof(text));
     snprintf(host_api.reason, sizeof(host_api.reason),
-             "placeholder reservations do not work here (%.200s)",
-             host_err.text);
+             "placeholder reservations do not work here (%.200s)", text);
     return 0;
 }
 
@@ -193,9 +158,8 @@ static void host_api_load(void) {
     /* kernelbase.dll is loaded in every process from Windows 7 on. */
     HMODULE kb = GetModuleHandleW(L"kernelbase.dll");
     if (!kb) {
-        host_native("GetModuleHandle(kernelbase.dll)");
-        snprintf(host_api.reason, sizeof(host_api.reason), "%s",
-                 host_err.text);
+        win_fail(DV_ERROR_BACKEND, "GetModuleHandle(kernelbase.dll)");
+        dv__native_get(NULL, host_api.reason, sizeof(host_api.reason));
         return;
     }
     /* Through void (*)(void), the one function type any other converts
@@ -213,24 +177,31 @@ static void host_api_load(void) {
     host_api.available = host_trial_placeholders();
 }
 
-static dv_result_t host_api_ready(void) {
+static dv_result_t win_available(char *why, size_t len) {
     dv__once(&host_api_once, host_api_load);
     if (!host_api.available) {
-        return dv__fail(DV_ERROR_BACKEND_UNAVAILABLE, "host backend: %s",
-                        host_api.reason);
+        if (why && len) {
+            snprintf(why, len, "%s", host_api.reason);
+        }
+        return DV_ERROR_BACKEND_UNAVAILABLE;
     }
     return DV_OK;
+}
+
+static uint64_t win_granularity(void) {
+    dv__once(&host_api_once, host_api_load);
+    return host_api.granularity;
 }
 
 /* ---- per-device state ------------------------------------------------------ */
 
 /* A "physical" allocation: a pagefile-backed section. */
-typedef struct host_mem {
-    struct host_ctx *ctx; /* owner: a handle of another device is refused */
+struct dv__host_vm_mem {
     HANDLE section;
     uint64_t size;
-    uint32_t views; /* live views of it (release refuses while > 0) */
-} host_mem_t;
+    uint32_t views; /* live views of it */
+};
+typedef struct dv__host_vm_mem host_mem_t;
 
 /* A piece of a reservation: a placeholder (mem == NULL) or a view of mem. */
 typedef struct host_piece {
@@ -247,19 +218,16 @@ typedef struct host_resv {
     uint32_t cap;
 } host_resv_t;
 
-typedef struct host_ctx {
-    int ordinal;
-    uint64_t capacity;
-    uint64_t used; /* bytes of live sections */
+struct dv__host_vm {
     host_resv_t *resv;
     uint32_t resv_count;
     uint32_t resv_cap;
-} host_ctx_t;
+};
 
 /* ---- reservation pieces ---------------------------------------------------- */
 
 /* The reservation holding all of [va, va + size), or NULL. */
-static host_resv_t *host_resv_find(host_ctx_t *ctx, uint64_t va,
+static host_resv_t *host_resv_find(dv__host_vm_t *ctx, uint64_t va,
                                    uint64_t size) {
     for (uint32_t i = 0; i < ctx->resv_count; i++) {
         host_resv_t *r = &ctx->resv[i];
@@ -311,7 +279,7 @@ static dv_result_t host_split(host_resv_t *r, uint32_t i, uint64_t at) {
     uint64_t low = at - p->off;
     if (!VirtualFree((void *)(uintptr_t)(r->base + p->off), (SIZE_T)low,
                      MEM_RELEASE | HOST_MEM_PRESERVE_PLACEHOLDER)) {
-        return host_fail_native(DV_ERROR_BACKEND,
+        return win_fail(DV_ERROR_BACKEND,
                                 "VirtualFree(MEM_PRESERVE_PLACEHOLDER)");
     }
     memmove(&r->pieces[i + 2], &r->pieces[i + 1],
@@ -362,7 +330,7 @@ static dv_result_t host_unmap_piece(host_resv_t *r, uint32_t i) {
     if (!host_api.unmap_view2(GetCurrentProcess(),
                               (void *)(uintptr_t)(r->base + p->off),
                               HOST_MEM_PRESERVE_PLACEHOLDER)) {
-        return host_fail_native(DV_ERROR_BACKEND,
+        return win_fail(DV_ERROR_BACKEND,
                                 "UnmapViewOfFile2(MEM_PRESERVE_PLACEHOLDER)");
     }
     p->mem->views--;
@@ -388,7 +356,7 @@ static dv_result_t host_resv_release(host_resv_t *r) {
         host_piece_t *p = &r->pieces[r->count - 1];
         if (!VirtualFree((void *)(uintptr_t)(r->base + p->off), 0,
                          MEM_RELEASE)) {
-            return host_fail_native(DV_ERROR_BACKEND,
+            return win_fail(DV_ERROR_BACKEND,
                                     "VirtualFree(MEM_RELEASE)");
         }
         r->count--;
@@ -401,66 +369,16 @@ static dv_result_t host_resv_release(host_resv_t *r) {
 
 /* ---- ops --------------------------------------------------------------------- */
 
-static dv_result_t host_probe(int *count, char *reason, size_t len) {
-    dv__once(&host_api_once, host_api_load);
-    if (host_api.available) {
-        return dv__host_env_probe(count, reason, len);
-    }
-    *count = 0;
-    if (reason && len) {
-        snprintf(reason, len, "%s", host_api.reason);
-    }
-    return DV_ERROR_BACKEND_UNAVAILABLE;
+static dv_result_t win_open(dv__host_vm_t **vm) {
+    *vm = calloc(1, sizeof(**vm));
+    return *vm ? DV_OK
+               : dv__native_fail(DV_ERROR_OUT_OF_HOST_MEMORY, 0,
+                                 "host init: calloc");
 }
 
-/* DYNVRAM_HOST_CAPACITY: a number with an optional K, M or G suffix. */
-static uint64_t host_env_capacity(void) {
-    const char *s = dv__getenv("DYNVRAM_HOST_CAPACITY");
-    if (!s || !*s) {
-        return 0;
-    }
-    char *end = NULL;
-    unsigned long long v = strtoull(s, &end, 0);
-    uint64_t mult = 1;
-    if (end && (*end == 'k' || *end == 'K')) {
-        mult = 1ull << 10;
-    } else if (end && (*end == 'm' || *end == 'M')) {
-        mult = 1ull << 20;
-    } else if (end && (*end == 'g' || *end == 'G')) {
-        mult = 1ull << 30;
-    }
-    return (uint64_t)v * mult;
-}
-
-static dv_result_t host_init(const dv_hal_init_args_t *args, void **ctx) {
-    dv_result_t r = host_api_ready();
-    if (r != DV_OK) {
-        return r;
-    }
-    r = dv__host_env_check_ordinal(args->ordinal);
-    if (r != DV_OK) {
-        return r;
-    }
-    host_ctx_t *c = calloc(1, sizeof(*c));
-    if (!c) {
-        return DV_ERROR_OUT_OF_HOST_MEMORY;
-    }
-    c->ordinal = args->ordinal;
-    c->capacity = args->host_capacity;
-    if (!c->capacity) {
-        c->capacity = host_env_capacity();
-    }
-    if (!c->capacity) {
-        c->capacity = HOST_DEFAULT_CAPACITY;
-    }
-    *ctx = c;
-    return DV_OK;
-}
-
-/* The core destroys its VBARs and releases its handles first; whatever a
- * misbehaving caller left is given back here so nothing leaks. */
-static void host_fini(void *ctx) {
-    host_ctx_t *c = ctx;
+/* The core destroys its VBARs first; whatever a misbehaving caller left is
+ * given back here so nothing leaks. */
+static void win_close(dv__host_vm_t *c) {
     if (!c) {
         return;
     }
@@ -474,61 +392,33 @@ static void host_fini(void *ctx) {
     free(c);
 }
 
-static dv_result_t host_get_caps(void *ctx, dv_hal_caps_t *caps) {
-    host_ctx_t *c = ctx;
-    memset(caps, 0, sizeof(*caps));
-    snprintf(caps->name, sizeof(caps->name),
-             "host memory %d (%llu MiB simulated)", c->ordinal,
-             (unsigned long long)(c->capacity >> 20));
-    /* Views and placeholder splits work in allocation granules (64 KiB),
-     * not in 4 KiB pages as on POSIX. */
-    caps->granularity = host_api.granularity;
-    caps->va_alignment = host_api.granularity;
-    caps->total_memory = c->capacity;
-    caps->flags = DV_CAP_FENCES | DV_CAP_HOST_ACCESSIBLE | DV_CAP_HOST_REGISTER;
-    return DV_OK;
-}
-
-static dv_result_t host_mem_info(void *ctx, uint64_t *free_b, uint64_t *total) {
-    host_ctx_t *c = ctx;
-    *free_b = c->capacity > c->used ? c->capacity - c->used : 0;
-    *total = c->capacity;
-    return DV_OK;
-}
-
-static int host_aligned(uint64_t v) {
-    return (v & (host_api.granularity - 1)) == 0;
-}
-
-static dv_result_t host_reserve(void *ctx, uint64_t size, uint64_t *va) {
-    host_ctx_t *c = ctx;
-    if (size == 0 || !host_aligned(size) || size > (uint64_t)SIZE_MAX) {
-        return dv__fail(DV_ERROR_INVALID_ARGUMENT,
-                        "host reserve: size %llu is not a positive multiple "
-                        "of %llu",
-                        (unsigned long long)size,
-                        (unsigned long long)host_api.granularity);
+static dv_result_t win_reserve(dv__host_vm_t *c, uint64_t size, uint64_t *va) {
+    if (size > (uint64_t)SIZE_MAX) {
+        return dv__native_fail(DV_ERROR_ADDRESS_SPACE, 0,
+                               "host reserve: %llu bytes", (unsigned long long)size);
     }
     if (c->resv_count == c->resv_cap) {
         uint32_t cap = c->resv_cap ? c->resv_cap * 2 : 8;
         host_resv_t *p = realloc(c->resv, cap * sizeof(*p));
         if (!p) {
-            return DV_ERROR_OUT_OF_HOST_MEMORY;
+            return dv__native_fail(DV_ERROR_OUT_OF_HOST_MEMORY, 0,
+                                   "host reserve: reservation table");
         }
         c->resv = p;
         c->resv_cap = cap;
     }
     host_resv_t r = {0};
     if (host_pieces_grow(&r, 1) != 0) {
-        return DV_ERROR_OUT_OF_HOST_MEMORY;
+        return dv__native_fail(DV_ERROR_OUT_OF_HOST_MEMORY, 0,
+                               "host reserve: piece table");
     }
     void *p = host_api.virtual_alloc2(
         NULL, NULL, (SIZE_T)size, MEM_RESERVE | HOST_MEM_RESERVE_PLACEHOLDER,
         PAGE_NOACCESS, NULL, 0);
     if (!p) {
         free(r.pieces);
-        return host_fail_native(DV_ERROR_ADDRESS_SPACE,
-                                "VirtualAlloc2(MEM_RESERVE_PLACEHOLDER)");
+        return win_fail(DV_ERROR_ADDRESS_SPACE,
+                        "VirtualAlloc2(MEM_RESERVE_PLACEHOLDER)");
     }
     r.base = (uint64_t)(uintptr_t)p;
     r.size = size;
@@ -539,17 +429,19 @@ static dv_result_t host_reserve(void *ctx, uint64_t size, uint64_t *va) {
     return DV_OK;
 }
 
-static dv_result_t host_unreserve(void *ctx, uint64_t va, uint64_t size) {
-    host_ctx_t *c = ctx;
+static dv_result_t win_unreserve(dv__host_vm_t *c, uint64_t va,
+                                 uint64_t size) {
     uint32_t i = 0;
     while (i < c->resv_count &&
            !(c->resv[i].base == va && c->resv[i].size == size)) {
         i++;
     }
     if (i == c->resv_count) {
-        return dv__fail(DV_ERROR_INVALID_ARGUMENT,
-                        "host unreserve: 0x%llx +%llu is not a reservation",
-                        (unsigned long long)va, (unsigned long long)size);
+        return dv__native_fail(DV_ERROR_INVALID_ARGUMENT, 0,
+                               "host unreserve: 0x%llx +%llu is not a "
+                               "reservation",
+                               (unsigned long long)va,
+                               (unsigned long long)size);
     }
     dv_result_t r = host_resv_release(&c->resv[i]);
     if (r != DV_OK) {
@@ -559,24 +451,12 @@ static dv_result_t host_unreserve(void *ctx, uint64_t va, uint64_t size) {
     return DV_OK;
 }
 
-static dv_result_t host_create(void *ctx, uint64_t size, dv_hal_mem_t *mem) {
-    host_ctx_t *c = ctx;
-    if (size == 0 || !host_aligned(size)) {
-        return dv__fail(DV_ERROR_INVALID_ARGUMENT,
-                        "host create: size %llu is not a positive multiple "
-                        "of %llu",
-                        (unsigned long long)size,
-                        (unsigned long long)host_api.granularity);
-    }
-    if (c->used > c->capacity || size > c->capacity - c->used) {
-        host_err.code = ERROR_NOT_ENOUGH_MEMORY;
-        snprintf(host_err.text, sizeof(host_err.text),
-                 "create (simulated capacity)");
-        return DV_ERROR_OUT_OF_DEVICE_MEMORY;
-    }
-    host_mem_t *m = calloc(1, sizeof(*m));
+static dv_result_t win_create(dv__host_vm_t *c, uint64_t size,
+                              dv__host_vm_mem_t **mem) {
+    dv__host_vm_mem_t *m = calloc(1, sizeof(*m));
     if (!m) {
-        return DV_ERROR_OUT_OF_HOST_MEMORY;
+        return dv__native_fail(DV_ERROR_OUT_OF_HOST_MEMORY, 0,
+                               "host create: calloc");
     }
     /* SEC_COMMIT charges the whole section to the commit limit now, like
      * device memory that is really allocated at create. */
@@ -585,66 +465,41 @@ static dv_result_t host_create(void *ctx, uint64_t size, dv_hal_mem_t *mem) {
                                     (DWORD)(size >> 32), (DWORD)size, NULL);
     if (!m->section) {
         /* The commit limit is host memory, as ftruncate's ENOMEM on POSIX:
-         * the simulated device's own limit is the capacity above. */
-        dv_result_t r = host_fail_native(host_is_oom(GetLastError())
-                                             ? DV_ERROR_OUT_OF_HOST_MEMORY
-                                             : DV_ERROR_BACKEND,
-                                         "CreateFileMapping(SEC_COMMIT)");
+         * the simulated device's own limit is host.c's capacity. */
+        dv_result_t r = win_fail(host_is_oom(GetLastError())
+                                     ? DV_ERROR_OUT_OF_HOST_MEMORY
+                                     : DV_ERROR_BACKEND,
+                                 "CreateFileMapping(SEC_COMMIT)");
         free(m);
         return r;
     }
-    m->ctx = c;
     m->size = size;
-    c->used += size;
-    *mem = (dv_hal_mem_t)(uintptr_t)m;
+    *mem = m;
     return DV_OK;
 }
 
-static host_mem_t *host_mem_of(host_ctx_t *c, dv_hal_mem_t mem) {
-    host_mem_t *m = (host_mem_t *)(uintptr_t)mem;
-    return m && m->ctx == c ? m : NULL;
-}
-
-static dv_result_t host_release(void *ctx, dv_hal_mem_t mem) {
-    host_ctx_t *c = ctx;
-    host_mem_t *m = host_mem_of(c, mem);
-    if (!m) {
-        return dv__fail(DV_ERROR_INVALID_ARGUMENT,
-                        "host release: not a handle of this device");
-    }
-    /* The piece lists point at m: it must outlive its views. */
-    if (m->views) {
-        return dv__fail(DV_ERROR_BUSY, "host release: handle still mapped");
-    }
+/* host.c never releases a mapped allocation; the piece lists point at m. */
+static void win_release(dv__host_vm_t *c, dv__host_vm_mem_t *m) {
     CloseHandle(m->section);
-    c->used -= m->size;
-    m->ctx = NULL;
     free(m);
-    return DV_OK;
 }
 
-static dv_result_t host_map(void *ctx, uint64_t va, uint64_t size,
-                            dv_hal_mem_t mem) {
-    host_ctx_t *c = ctx;
-    host_mem_t *m = host_mem_of(c, mem);
-    if (!m || size == 0 || size > m->size || !host_aligned(size) ||
-        !host_aligned(va)) {
-        return dv__fail(DV_ERROR_INVALID_ARGUMENT,
-                        "host map: bad handle, size or alignment at 0x%llx "
-                        "+%llu",
-                        (unsigned long long)va, (unsigned long long)size);
-    }
+static dv_result_t win_map(dv__host_vm_t *c, uint64_t va, uint64_t size,
+                           dv__host_vm_mem_t *m) {
     host_resv_t *r = host_resv_find(c, va, size);
     uint64_t off = r ? va - r->base : 0;
     uint32_t i = r ? host_piece_at(r, off) : 0;
     if (!r || r->pieces[i].mem ||
         off + size > r->pieces[i].off + r->pieces[i].size) {
-        return dv__fail(DV_ERROR_INVALID_ARGUMENT,
-                        "host map: 0x%llx +%llu is not free reserved space",
-                        (unsigned long long)va, (unsigned long long)size);
+        return dv__native_fail(DV_ERROR_INVALID_ARGUMENT, 0,
+                               "host map: 0x%llx +%llu is not free reserved "
+                               "space",
+                               (unsigned long long)va,
+                               (unsigned long long)size);
     }
     if (host_pieces_grow(r, 2) != 0) {
-        return DV_ERROR_OUT_OF_HOST_MEMORY;
+        return dv__native_fail(DV_ERROR_OUT_OF_HOST_MEMORY, 0,
+                               "host map: piece table");
     }
     dv_result_t res = DV_OK;
     if (r->pieces[i].off < off) {
@@ -665,7 +520,7 @@ static dv_result_t host_map(void *ctx, uint64_t va, uint64_t size,
                                  HOST_MEM_REPLACE_PLACEHOLDER, PAGE_READWRITE,
                                  NULL, 0);
     if (!v) {
-        res = host_fail_native(host_is_oom(GetLastError())
+        res = win_fail(host_is_oom(GetLastError())
                                    ? DV_ERROR_OUT_OF_HOST_MEMORY
                                    : DV_ERROR_BACKEND,
                                "MapViewOfFile3(MEM_REPLACE_PLACEHOLDER)");
@@ -683,13 +538,14 @@ undo:
     return res;
 }
 
-static dv_result_t host_unmap(void *ctx, uint64_t va, uint64_t size) {
-    host_ctx_t *c = ctx;
+static dv_result_t win_unmap(dv__host_vm_t *c, uint64_t va, uint64_t size) {
     host_resv_t *r = size ? host_resv_find(c, va, size) : NULL;
     if (!r) {
-        return dv__fail(DV_ERROR_INVALID_ARGUMENT,
-                        "host unmap: 0x%llx +%llu is not reserved space",
-                        (unsigned long long)va, (unsigned long long)size);
+        return dv__native_fail(DV_ERROR_INVALID_ARGUMENT, 0,
+                               "host unmap: 0x%llx +%llu is not reserved "
+                               "space",
+                               (unsigned long long)va,
+                               (unsigned long long)size);
     }
     uint64_t off = va - r->base, end = off + size;
     uint32_t first = host_piece_at(r, off), last = host_piece_at(r, end - 1);
@@ -697,9 +553,10 @@ static dv_result_t host_unmap(void *ctx, uint64_t va, uint64_t size) {
     for (uint32_t i = first; i <= last; i++) {
         const host_piece_t *p = &r->pieces[i];
         if (p->mem && (p->off < off || p->off + p->size > end)) {
-            return dv__fail(DV_ERROR_INVALID_ARGUMENT,
-                            "host unmap: 0x%llx +%llu cuts a mapping",
-                            (unsigned long long)va, (unsigned long long)size);
+            return dv__native_fail(DV_ERROR_INVALID_ARGUMENT, 0,
+                                   "host unmap: 0x%llx +%llu cuts a mapping",
+                                   (unsigned long long)va,
+                                   (unsigned long long)size);
         }
     }
     dv_result_t res = DV_OK;
@@ -712,80 +569,15 @@ static dv_result_t host_unmap(void *ctx, uint64_t va, uint64_t size) {
     return res;
 }
 
-/* Is [va, va + size) inside views of one reservation? */
-static int host_mapped(host_ctx_t *c, uint64_t va, uint64_t size) {
-    host_resv_t *r = size ? host_resv_find(c, va, size) : NULL;
-    if (!r) {
-        return 0;
-    }
-    uint64_t off = va - r->base;
-    uint32_t first = host_piece_at(r, off);
-    uint32_t last = host_piece_at(r, off + size - 1);
-    for (uint32_t i = first; i <= last; i++) {
-        if (!r->pieces[i].mem) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
-static dv_result_t host_copy_h2d(void *ctx, uint64_t dst, const void *src,
-                                 uint64_t size, void *stream) {
-    if (!host_mapped(ctx, dst, size)) {
-        return dv__fail(DV_ERROR_INVALID_ARGUMENT,
-                        "host copy: destination 0x%llx +%llu is not mapped",
-                        (unsigned long long)dst, (unsigned long long)size);
-    }
-    memcpy((void *)(uintptr_t)dst, src, (size_t)size);
-    return DV_OK;
-}
-
-static dv_result_t host_copy_d2h(void *ctx, void *dst, uint64_t src,
-                                 uint64_t size, void *stream) {
-    if (!host_mapped(ctx, src, size)) {
-        return dv__fail(DV_ERROR_INVALID_ARGUMENT,
-                        "host copy: source 0x%llx +%llu is not mapped",
-                        (unsigned long long)src, (unsigned long long)size);
-    }
-    memcpy(dst, (const void *)(uintptr_t)src, (size_t)size);
-    return DV_OK;
-}
-
-static dv_result_t host_register(void *ctx, void *ptr, uint64_t size) {
-    return DV_OK; /* host memory needs no page-locking for host copies */
-}
-
-static dv_result_t host_unregister(void *ctx, void *ptr) { return DV_OK; }
-
-static const dv_hal_ops_t host_ops = {
-    .version = DV_HAL_VERSION,
-    .name = "host",
-    .probe = host_probe,
-    .init = host_init,
-    .fini = host_fini,
-    .get_caps = host_get_caps,
-    .mem_info = host_mem_info,
-    .reserve = host_reserve,
-    .unreserve = host_unreserve,
-    .create = host_create,
-    .release = host_release,
-    .map = host_map,
-    .unmap = host_unmap,
-    .fence_record = dv__host_fence_record,
-    .fence_query = dv__host_fence_query,
-    .fence_wait = dv__host_fence_wait,
-    .fence_destroy = dv__host_fence_destroy,
-    .stream_create = dv__host_stream_create,
-    .stream_destroy = dv__host_stream_destroy,
-    .stream_synchronize = dv__host_stream_synchronize,
-    .copy_h2d = host_copy_h2d,
-    .copy_d2h = host_copy_d2h,
-    .host_register = host_register,
-    .host_unregister = host_unregister,
-    .last_native_error = host_last_native_error,
-    .stream_check = dv__host_stream_check,
-    .stream_wait = dv__host_stream_wait,
-    .stream_is_capturing = dv__host_stream_is_capturing,
+const dv__host_vm_ops_t dv__host_vm_ops = {
+    .available = win_available,
+    .granularity = win_granularity,
+    .open = win_open,
+    .close = win_close,
+    .reserve = win_reserve,
+    .unreserve = win_unreserve,
+    .create = win_create,
+    .release = win_release,
+    .map = win_map,
+    .unmap = win_unmap,
 };
-
-const dv_hal_ops_t *dv_hal_host(void) { return &host_ops; }

@@ -25,7 +25,7 @@
 #include <stdint.h>
 
 #include "dynvram.h"
-#include "core/error.h"
+#include "base/error.h"
 
 dv_result_t dv__native_fail(dv_result_t r, int64_t code, const char *fmt, ...)
     DV__PRINTF(3, 4);
