@@ -277,8 +277,9 @@ typedef struct mt_op {
     mt_op_fn fn;
     unsigned weight;
 } mt_op_t;
-extern const mt_op_t mt_vbar_ops[], mt_dev_ops[], mt_bad_ops[];
-extern const int mt_vbar_op_count, mt_dev_op_count, mt_bad_op_count;
+extern const mt_op_t mt_vbar_ops[], mt_dev_ops[], mt_bad_ops[], mt_step_ops[];
+extern const int mt_vbar_op_count, mt_dev_op_count, mt_bad_op_count,
+    mt_step_op_count;
 /* Name of op `index` of the three tables in order (NULL past the end). */
 const char *mt_op_name(int index);
 
@@ -301,6 +302,13 @@ void mt_open_device(mt_world_t *w, int slot);
 void mt_close_device(mt_world_t *w, mt_dev_t *d, int expect_busy);
 void mt_destroy_vbar(mt_world_t *w, mt_dev_t *d, mt_vbar_t *v);
 void mt_create_vbar(mt_world_t *w, mt_dev_t *d);
+/* Checked calls the step patterns (model_steps.c) are made of. */
+dv_result_t mt_fault_range(mt_world_t *w, mt_dev_t *d, mt_vbar_t *v,
+                           uint64_t off, uint64_t size);
+void mt_unpin_range(mt_world_t *w, mt_dev_t *d, mt_vbar_t *v, uint64_t off,
+                    uint64_t size, void *stream, uint32_t sid);
+void mt_prioritize(mt_world_t *w, mt_dev_t *d, mt_vbar_t *v, int top);
+void mt_evict_bytes(mt_world_t *w, mt_dev_t *d, mt_vbar_t *v, uint64_t bytes);
 void mt_unpin_all(mt_world_t *w, mt_dev_t *d);
 void mt_grave_vbar(mt_world_t *w, dv_vbar_t *h);
 void mt_grave_dev(mt_world_t *w, dv_device_t *h);

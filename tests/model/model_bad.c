@@ -380,7 +380,7 @@ static void bad_options(mt_world_t *w) {
         dv_result_t want = INV;
         switch (mt_pick(&w->src, 7)) {
         case 5:
-            o.size = (uint32_t)mt_pick(&w->src, 8); /* not initialised */
+            o.size = 0; /* not initialised */
             break;
         case 6: {
             static const char *bad[] = {"speed=fast", "capacity=12x",

@@ -28,8 +28,8 @@ static void pin_range(mt_dev_t *d, mt_vbar_t *v, uint64_t first, uint64_t last,
 }
 
 /* Fault [off, off + size) of v, checked against the model. */
-static dv_result_t fault_range(mt_world_t *w, mt_dev_t *d, mt_vbar_t *v,
-                               uint64_t off, uint64_t size) {
+dv_result_t mt_fault_range(mt_world_t *w, mt_dev_t *d, mt_vbar_t *v,
+                           uint64_t off, uint64_t size) {
     int s = mt_vslot(d, v);
     uint64_t first, last;
     mt_page_span(d, off, size, &first, &last);
@@ -113,12 +113,10 @@ static void op_fault(mt_world_t *w) {
     if (v) {
         uint64_t off, size;
         mt_pick_range(w, d, v, &off, &size);
-        fault_range(w, d, v, off, size);
+        mt_fault_range(w, d, v, off, size);
     }
 }
 
-static void unpin_range(mt_world_t *w, mt_dev_t *d, mt_vbar_t *v, uint64_t off,
-                        uint64_t size, void *stream, uint32_t sid);
 
 static void op_unpin(mt_world_t *w) {
     mt_dev_t *d = mt_any_dev(w);
@@ -155,12 +153,12 @@ static void op_unpin(mt_world_t *w) {
     }
     uint32_t sid;
     void *stream = mt_pick_stream(w, d, &sid);
-    unpin_range(w, d, v, off, size, stream, sid);
+    mt_unpin_range(w, d, v, off, size, stream, sid);
 }
 
 /* Unpin [off, off + size) of v on `stream` (id sid), checked. */
-static void unpin_range(mt_world_t *w, mt_dev_t *d, mt_vbar_t *v, uint64_t off,
-                        uint64_t size, void *stream, uint32_t sid) {
+void mt_unpin_range(mt_world_t *w, mt_dev_t *d, mt_vbar_t *v, uint64_t off,
+                    uint64_t size, void *stream, uint32_t sid) {
     uint64_t first, last;
     mt_page_span(d, off, size, &first, &last);
     dv_result_t want = DV_OK;
@@ -196,49 +194,10 @@ static void unpin_range(mt_world_t *w, mt_dev_t *d, mt_vbar_t *v, uint64_t off,
     mt_check_all(w);
 }
 
-/* A model's step: each page (or pair) in order, faulted, used, unpinned
- * (the pattern of README's C example; it makes passes for recovery). */
-static void op_walk(mt_world_t *w) {
-    mt_dev_t *d = mt_any_dev(w);
-    mt_vbar_t *v = d ? mt_any_vbar(w, d) : NULL;
-    if (!v) {
-        return;
-    }
-    uint32_t sid;
-    void *stream = mt_pick_stream(w, d, &sid);
-    uint64_t step = 1 + mt_pick(&w->src, 2);
-    if (mt_chance(&w->src, 30)) {
-        /* Each walk starts with the caller's prioritize. */
-        mt_list_remove(d, mt_vslot(d, v));
-        mt_list_push(d, mt_vslot(d, v), 1);
-        v->wm = v->pages;
-        mt_rec_reset(v, 0);
-        mt_call(w, "dv_vbar_prioritize(d%d, v%d)", d->name, v->name);
-        dv_result_t r = dv_vbar_prioritize(d->h, v->h);
-        mt_ret(w, r);
-        mt_expect(w, MT_FN_VBAR_PRIO, r, DV_OK);
-        mt_check_all(w);
-    }
-    for (uint64_t i = 0; i < v->pages && v->h; i += step) {
-        uint64_t n = i + step <= v->pages ? step : v->pages - i;
-        mt_pre_call(w);
-        if (fault_range(w, d, v, i * d->ps, n * d->ps) == DV_OK) {
-            mt_pre_call(w);
-            unpin_range(w, d, v, i * d->ps, n * d->ps, stream, sid);
-        }
-    }
-}
-
 /* ---- priorities and watermarks ---- */
 
-static void op_prioritize(mt_world_t *w) {
-    mt_dev_t *d = mt_any_dev(w);
-    mt_vbar_t *v = d ? mt_any_vbar(w, d) : NULL;
-    if (!v) {
-        return;
-    }
+void mt_prioritize(mt_world_t *w, mt_dev_t *d, mt_vbar_t *v, int top) {
     int s = mt_vslot(d, v);
-    int top = mt_chance(&w->src, 60);
     mt_list_remove(d, s);
     mt_list_push(d, s, top);
     if (top) {
@@ -252,6 +211,14 @@ static void op_prioritize(mt_world_t *w) {
     mt_ret(w, r);
     mt_expect(w, MT_FN_VBAR_PRIO, r, DV_OK);
     mt_check_all(w);
+}
+
+static void op_prioritize(mt_world_t *w) {
+    mt_dev_t *d = mt_any_dev(w);
+    mt_vbar_t *v = d ? mt_any_vbar(w, d) : NULL;
+    if (v) {
+        mt_prioritize(w, d, v, mt_chance(&w->src, 60));
+    }
 }
 
 static uint64_t pick_bytes(mt_world_t *w, const mt_dev_t *d,
@@ -311,14 +278,9 @@ static void op_reset_limits(mt_world_t *w) {
     mt_check_all(w);
 }
 
-static void op_evict(mt_world_t *w) {
-    mt_dev_t *d = mt_any_dev(w);
-    mt_vbar_t *v = d ? mt_any_vbar(w, d) : NULL;
-    if (!v) {
-        return;
-    }
+void mt_evict_bytes(mt_world_t *w, mt_dev_t *d, mt_vbar_t *v, uint64_t bytes) {
     int s = mt_vslot(d, v);
-    uint64_t bytes = pick_bytes(w, d, v), done = 0;
+    uint64_t done = 0;
     for (uint64_t i = v->pages; i-- > 0 && done < bytes;) {
         mt_page_t *pg = &v->pg[i];
         if (pg->resident && !pg->pins && i >= v->limit) {
@@ -338,6 +300,14 @@ static void op_evict(mt_world_t *w) {
                 (unsigned long long)freed, (unsigned long long)done);
     }
     mt_check_all(w);
+}
+
+static void op_evict(mt_world_t *w) {
+    mt_dev_t *d = mt_any_dev(w);
+    mt_vbar_t *v = d ? mt_any_vbar(w, d) : NULL;
+    if (v) {
+        mt_evict_bytes(w, d, v, pick_bytes(w, d, v));
+    }
 }
 
 /* ---- introspection with ranges of its own ---- */
@@ -518,7 +488,6 @@ static void op_vbar_destroy(mt_world_t *w) {
 
 const mt_op_t mt_vbar_ops[] = {
     {"fault", op_fault, 24},
-    {"walk", op_walk, 3},
     {"unpin", op_unpin, 24},
     {"prioritize", op_prioritize, 8},
     {"watermark", op_watermark, 3},

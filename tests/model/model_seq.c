@@ -189,10 +189,9 @@ void mt_open_device(mt_world_t *w, int slot) {
             "dv_device_open(host:%d page %llu cap %llu limit %llu "
             "headroom %llu pool %llu fence %u recovery %u) = d%d",
             o->ordinal, (unsigned long long)o->page_size,
-            (unsigned long long)cap,
-            (unsigned long long)o->vram_limit, (unsigned long long)o->headroom,
-            (unsigned long long)o->pool_limit, o->fence_interval,
-            o->watermark_recovery, d->name);
+            (unsigned long long)cap, (unsigned long long)o->vram_limit,
+            (unsigned long long)o->headroom, (unsigned long long)o->pool_limit,
+            o->fence_interval, o->watermark_recovery, d->name);
     /* Sometimes through the out-of-tree entry point, on the same HAL. */
     dv_result_t r = mt_chance(&w->src, 25)
                         ? dv_device_open_hal(dv_hal_host(), o, &h)
@@ -303,17 +302,19 @@ void mt_world_init(mt_world_t *w, uint64_t seed) {
 }
 
 static const mt_op_t *pick_op(mt_world_t *w, int *index) {
-    const mt_op_t *tables[3] = {mt_vbar_ops, mt_dev_ops, mt_bad_ops};
-    const int counts[3] = {mt_vbar_op_count, mt_dev_op_count, mt_bad_op_count};
+    const mt_op_t *tables[4] = {mt_vbar_ops, mt_dev_ops, mt_bad_ops,
+                                mt_step_ops};
+    const int counts[4] = {mt_vbar_op_count, mt_dev_op_count, mt_bad_op_count,
+                           mt_step_op_count};
     unsigned total = 0;
-    for (int t = 0; t < 3; t++) {
+    for (int t = 0; t < 4; t++) {
         for (int k = 0; k < counts[t]; k++) {
             total += tables[t][k].weight;
         }
     }
     unsigned x = (unsigned)mt_pick(&w->src, total);
     int n = 0;
-    for (int t = 0; t < 3; t++) {
+    for (int t = 0; t < 4; t++) {
         for (int k = 0; k < counts[t]; k++, n++) {
             if (x < tables[t][k].weight) {
                 *index = n;
@@ -327,9 +328,11 @@ static const mt_op_t *pick_op(mt_world_t *w, int *index) {
 }
 
 const char *mt_op_name(int index) {
-    const mt_op_t *tables[3] = {mt_vbar_ops, mt_dev_ops, mt_bad_ops};
-    const int counts[3] = {mt_vbar_op_count, mt_dev_op_count, mt_bad_op_count};
-    for (int t = 0; t < 3; t++) {
+    const mt_op_t *tables[4] = {mt_vbar_ops, mt_dev_ops, mt_bad_ops,
+                                mt_step_ops};
+    const int counts[4] = {mt_vbar_op_count, mt_dev_op_count, mt_bad_op_count,
+                           mt_step_op_count};
+    for (int t = 0; t < 4; t++) {
         if (index < counts[t]) {
             return tables[t][index].name;
         }
