@@ -172,13 +172,14 @@ int dv__vm_reserve(uint64_t size, void **addr) {
 }
 
 int dv__vm_commit(void *addr, uint64_t size) {
-    return mprotect(addr, (size_t)size, PROT_READ | PROT_WRITE) == 0 ? 0 : err();
+    return mprotect(addr, (size_t)size, PROT_READ | PROT_WRITE) == 0 ? 0
+                                                                     : err();
 }
 
 int dv__vm_decommit(void *addr, uint64_t size) {
-    void *p = mmap(addr, (size_t)size, PROT_NONE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1,
-                   0);
+    void *p =
+        mmap(addr, (size_t)size, PROT_NONE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
     return p == MAP_FAILED ? err() : 0;
 }
 

@@ -43,8 +43,8 @@
 
 typedef PVOID(WINAPI *win_virtual_alloc2_fn)(HANDLE, PVOID, SIZE_T, ULONG,
                                              ULONG, void *, ULONG);
-typedef PVOID(WINAPI *win_map_view3_fn)(HANDLE, HANDLE, PVOID, ULONG64,
-                                        SIZE_T, ULONG, ULONG, void *, ULONG);
+typedef PVOID(WINAPI *win_map_view3_fn)(HANDLE, HANDLE, PVOID, ULONG64, SIZE_T,
+                                        ULONG, ULONG, void *, ULONG);
 typedef BOOL(WINAPI *win_unmap_view2_fn)(HANDLE, PVOID, ULONG);
 
 static struct {
@@ -59,8 +59,9 @@ static void win_api_load(void) {
     if (!kb) {
         return;
     }
-    win_api.virtual_alloc2 = (win_virtual_alloc2_fn)(void (*)(void))
-        GetProcAddress(kb, "VirtualAlloc2");
+    win_api.virtual_alloc2 =
+        (win_virtual_alloc2_fn)(void (*)(void))GetProcAddress(kb,
+                                                              "VirtualAlloc2");
     win_api.map_view3 =
         (win_map_view3_fn)(void (*)(void))GetProcAddress(kb, "MapViewOfFile3");
     win_api.unmap_view2 = (win_unmap_view2_fn)(void (*)(void))GetProcAddress(
@@ -91,14 +92,15 @@ void dv__os_strerror(int code, char *buf, size_t len) {
 
 int dv__os_is_oom(int code) {
     return code == (int)ERROR_NOT_ENOUGH_MEMORY ||
-           code == (int)ERROR_OUTOFMEMORY || code == (int)ERROR_COMMITMENT_LIMIT;
+           code == (int)ERROR_OUTOFMEMORY ||
+           code == (int)ERROR_COMMITMENT_LIMIT;
 }
 
 /* ---- files ------------------------------------------------------------- */
 
 int dv__file_open(const char *path, dv__osfile_t *out) {
-    int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, path, -1, NULL,
-                                0);
+    int n =
+        MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, path, -1, NULL, 0);
     if (n <= 0) {
         return win_err();
     }
@@ -107,11 +109,10 @@ int dv__file_open(const char *path, dv__osfile_t *out) {
         return (int)ERROR_NOT_ENOUGH_MEMORY;
     }
     MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, path, -1, w, n);
-    HANDLE h = CreateFileW(w, GENERIC_READ,
-                           FILE_SHARE_READ | FILE_SHARE_WRITE |
-                               FILE_SHARE_DELETE,
-                           NULL, OPEN_EXISTING,
-                           FILE_ATTRIBUTE_NORMAL | FILE_FLAG_OVERLAPPED, NULL);
+    HANDLE h = CreateFileW(
+        w, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+        NULL, OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL | FILE_FLAG_OVERLAPPED,
+        NULL);
     int e = h == INVALID_HANDLE_VALUE ? win_err() : 0;
     free(w);
     if (e) {
@@ -252,16 +253,14 @@ static uint64_t round_page(uint64_t n) {
 
 /* A view of the section replacing a placeholder at m->addr. */
 static int view_into_placeholder(dv__filemap_t *m) {
-    void *v = win_api.map_view3((HANDLE)m->section, GetCurrentProcess(),
-                                m->addr, 0, (SIZE_T)m->span,
-                                WIN_MEM_REPLACE_PLACEHOLDER, PAGE_READONLY,
-                                NULL, 0);
+    void *v = win_api.map_view3(
+        (HANDLE)m->section, GetCurrentProcess(), m->addr, 0, (SIZE_T)m->span,
+        WIN_MEM_REPLACE_PLACEHOLDER, PAGE_READONLY, NULL, 0);
     return v ? 0 : win_err();
 }
 
 static int map_placeholder(dv__filemap_t *m) {
-    void *p = win_api.virtual_alloc2(GetCurrentProcess(), NULL,
-                                     (SIZE_T)m->span,
+    void *p = win_api.virtual_alloc2(GetCurrentProcess(), NULL, (SIZE_T)m->span,
                                      MEM_RESERVE | WIN_MEM_RESERVE_PLACEHOLDER,
                                      PAGE_NOACCESS, NULL, 0);
     if (!p) {

@@ -116,7 +116,8 @@ static void host_reader(void *p) {
         }
         uint64_t n = a->size - off < a->chunk ? a->size - off : a->chunk;
         size_t got = 0;
-        a->bad += dv__file_pread(a->f, buf, (size_t)n, off, &got) != 0 || got != n;
+        a->bad +=
+            dv__file_pread(a->f, buf, (size_t)n, off, &got) != 0 || got != n;
     }
     free(buf);
 }
@@ -311,8 +312,8 @@ void bench_io_run(const args_t *a, const char *path, results_t *res) {
     dv_file_t *f = NULL;
     CHECK(dv_file_open(path, &f));
 
-    res->h2d = pinned_h2d(d, di.base, a->h2d < a->size ? a->h2d : a->size,
-                          a->runs);
+    res->h2d =
+        pinned_h2d(d, di.base, a->h2d < a->size ? a->h2d : a->size, a->runs);
     /* Warm: the cache holds the file after the first host read. */
     for (int i = 0; i < a->runs + 1; i++) {
         double g = host_read(path, a, a->threads);

@@ -34,17 +34,24 @@ static uint64_t number(const char *flag, const char *v, uint64_t lo,
     errno = 0;
     unsigned long long n = v ? strtoull(v, &end, 10) : 0;
     if (!v || !*v || *end || errno || n < lo || n > hi || v[0] == '-') {
-        fprintf(stderr, "dv_bench_io: %s needs a whole number in [%llu, %llu]\n",
-                flag, (unsigned long long)lo, (unsigned long long)hi);
+        fprintf(stderr,
+                "dv_bench_io: %s needs a whole number in [%llu, %llu]\n", flag,
+                (unsigned long long)lo, (unsigned long long)hi);
         exit(2);
     }
     return n;
 }
 
 static void parse(int argc, char **argv, args_t *a) {
-    *a = (args_t){.dir = ".", .size = 8192 * MIB, .chunk = 8 * MIB,
-                  .reg_total = 8192 * MIB, .reg_step = 512 * MIB,
-                  .h2d = 1024 * MIB, .threads = 8, .slots = 16, .runs = 3};
+    *a = (args_t){.dir = ".",
+                  .size = 8192 * MIB,
+                  .chunk = 8 * MIB,
+                  .reg_total = 8192 * MIB,
+                  .reg_step = 512 * MIB,
+                  .h2d = 1024 * MIB,
+                  .threads = 8,
+                  .slots = 16,
+                  .runs = 3};
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int takes = 1;
@@ -142,12 +149,13 @@ static void table(const args_t *a, const results_t *r, const verdict_t *v) {
            (double)a->size / MIB,
            v->rss_ok ? "bounded by the ring" : "NOT bounded by the ring");
     if (r->reg_hostbuf >= 0) {
-        printf("  register %llu MiB: host buffer in %llu MiB steps %.3f ms/GiB, "
-               "one plain allocation %.3f ms/GiB (ratio %.2f)\n",
-               (unsigned long long)(a->reg_total / MIB),
-               (unsigned long long)(a->reg_step / MIB), r->reg_hostbuf * 1e3,
-               r->reg_plain * 1e3,
-               r->reg_plain > 0 ? r->reg_hostbuf / r->reg_plain : 0);
+        printf(
+            "  register %llu MiB: host buffer in %llu MiB steps %.3f ms/GiB, "
+            "one plain allocation %.3f ms/GiB (ratio %.2f)\n",
+            (unsigned long long)(a->reg_total / MIB),
+            (unsigned long long)(a->reg_step / MIB), r->reg_hostbuf * 1e3,
+            r->reg_plain * 1e3,
+            r->reg_plain > 0 ? r->reg_hostbuf / r->reg_plain : 0);
     } else {
         printf("  registration: the backend cannot register host memory\n");
     }
@@ -183,19 +191,19 @@ static void json(const args_t *a, const results_t *r, const verdict_t *v,
             "\"pread_1t_cold\": %.4f, \"h2d_pinned\": %.4f},\n",
             r->dyn_warm, r->dyn_cold, r->mt_warm, r->mt_cold, r->one_warm,
             r->one_cold, r->h2d);
-    fprintf(f,
-            "  \"cold_cache_dropped\": %s,\n  \"peak_rss_delta_bytes\": %llu,\n"
-            "  \"staging_bytes\": %llu,\n"
-            "  \"registration_ms_per_gib\": {\"hostbuf_steps\": %.6f, "
-            "\"plain\": %.6f},\n"
-            "  \"ratios\": {\"warm\": %.4f, \"warm_target\": 0.9, \"warm_met\": "
-            "%s, \"cold\": %.4f, \"cold_target\": 0.95, \"cold_met\": %s, "
-            "\"rss_bounded\": %s}\n}\n",
-            r->cold_ok ? "true" : "false", (unsigned long long)r->rss_delta,
-            (unsigned long long)r->staging, r->reg_hostbuf * 1e3,
-            r->reg_plain * 1e3,
-            v->warm, v->warm_ok ? "true" : "false", v->cold,
-            v->cold_ok ? "true" : "false", v->rss_ok ? "true" : "false");
+    fprintf(
+        f,
+        "  \"cold_cache_dropped\": %s,\n  \"peak_rss_delta_bytes\": %llu,\n"
+        "  \"staging_bytes\": %llu,\n"
+        "  \"registration_ms_per_gib\": {\"hostbuf_steps\": %.6f, "
+        "\"plain\": %.6f},\n"
+        "  \"ratios\": {\"warm\": %.4f, \"warm_target\": 0.9, \"warm_met\": "
+        "%s, \"cold\": %.4f, \"cold_target\": 0.95, \"cold_met\": %s, "
+        "\"rss_bounded\": %s}\n}\n",
+        r->cold_ok ? "true" : "false", (unsigned long long)r->rss_delta,
+        (unsigned long long)r->staging, r->reg_hostbuf * 1e3,
+        r->reg_plain * 1e3, v->warm, v->warm_ok ? "true" : "false", v->cold,
+        v->cold_ok ? "true" : "false", v->rss_ok ? "true" : "false");
     fclose(f);
     printf("\n  JSON: %s\n", path);
 }

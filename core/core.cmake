@@ -14,6 +14,7 @@ set(DV_CORE_SOURCES
   core/framework.c
   core/vbar.c
   core/io.c
+  core/hostbuf_pin.c
   core/hostbuf.c
   core/modelfile.c
   core/devbuf.c

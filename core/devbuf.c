@@ -149,7 +149,8 @@ dv_result_t dv_devbuf_destroy(dv_device_t *h, dv_devbuf_t *bh) {
     static const char fn[] = "dv_devbuf_destroy";
     dv__dev_t *dev = NULL;
     dv__devbuf_t *db = NULL;
-    dv_result_t r = dv__io_acquire(h, bh, DV__HK_DEVBUF, fn, &dev, (void **)&db);
+    dv_result_t r =
+        dv__io_acquire(h, bh, DV__HK_DEVBUF, fn, &dev, (void **)&db);
     if (r != DV_OK) {
         return r;
     }
@@ -173,7 +174,8 @@ dv_result_t dv_devbuf_destroy(dv_device_t *h, dv_devbuf_t *bh) {
     r = pages_drop_all(dev, db);
     dv_result_t u = dev->hal.unreserve(dev->ctx, db->base, db->max_size);
     if (u != DV_OK) {
-        u = dev->hal.unreserve(dev->ctx, db->base, db->max_size); /* once more */
+        u = dev->hal.unreserve(dev->ctx, db->base,
+                               db->max_size); /* once more */
     }
     if (u != DV_OK) {
         dv__hal_fail(dev, u, "unreserve (device buffer)");
@@ -243,7 +245,8 @@ static dv_result_t grow_locked(dv__dev_t *dev, dv__devbuf_t *db,
         return r;
     }
     uint64_t used = dv__used_locked(dev);
-    uint64_t room = (budget > used ? (budget - used) / ps : 0) + dev->pool_count;
+    uint64_t room =
+        (budget > used ? (budget - used) / ps : 0) + dev->pool_count;
     if (need > room) {
         r = dv__evict_victims_locked(dev, NULL, 0, need - room, 1, NULL);
         used = dv__used_locked(dev);
@@ -264,8 +267,8 @@ static dv_result_t grow_locked(dv__dev_t *dev, dv__devbuf_t *db,
         r = page_add(dev, db, db->pages);
         if (r != DV_OK) {
             /* Undo (a successful unmap leaves the message alone). */
-            while (db->pages > from && page_drop(dev, db, db->pages - 1) ==
-                                           DV_OK) {
+            while (db->pages > from &&
+                   page_drop(dev, db, db->pages - 1) == DV_OK) {
             }
             if (db->pages > from) {
                 /* Could not undo: keep what is mapped, counted. */
@@ -312,16 +315,16 @@ dv_result_t dv_devbuf_resize(dv_device_t *h, dv_devbuf_t *bh, uint64_t size) {
     static const char fn[] = "dv_devbuf_resize";
     dv__dev_t *dev = NULL;
     dv__devbuf_t *db = NULL;
-    dv_result_t r = dv__io_acquire(h, bh, DV__HK_DEVBUF, fn, &dev, (void **)&db);
+    dv_result_t r =
+        dv__io_acquire(h, bh, DV__HK_DEVBUF, fn, &dev, (void **)&db);
     if (r != DV_OK) {
         return r;
     }
     if (size > db->max_size) {
         dv__io_release(db);
-        return dv__fail(DV_ERROR_OUT_OF_RANGE,
-                        "%s: %llu bytes exceed max_size %llu", fn,
-                        (unsigned long long)size,
-                        (unsigned long long)db->max_size);
+        return dv__fail(
+            DV_ERROR_OUT_OF_RANGE, "%s: %llu bytes exceed max_size %llu", fn,
+            (unsigned long long)size, (unsigned long long)db->max_size);
     }
     uint64_t ps = dev->page_size;
     uint64_t want = size / ps + (size % ps != 0);
@@ -341,7 +344,8 @@ dv_result_t dv_devbuf_get_info(dv_device_t *h, dv_devbuf_t *bh,
     static const char fn[] = "dv_devbuf_get_info";
     dv__dev_t *dev = NULL;
     dv__devbuf_t *db = NULL;
-    dv_result_t r = dv__io_acquire(h, bh, DV__HK_DEVBUF, fn, &dev, (void **)&db);
+    dv_result_t r =
+        dv__io_acquire(h, bh, DV__HK_DEVBUF, fn, &dev, (void **)&db);
     if (r != DV_OK) {
         return r;
     }
@@ -377,8 +381,8 @@ static dv_result_t vbar_dst(const dv__vbar_t *v, uint64_t dst, uint64_t size,
                         (unsigned long long)v->size);
     }
     uint64_t ps = v->dev->page_size;
-    for (uint64_t i = (dst - v->base) / ps; i <= (dst + size - 1 - v->base) / ps;
-         i++) {
+    for (uint64_t i = (dst - v->base) / ps;
+         i <= (dst + size - 1 - v->base) / ps; i++) {
         if (!v->pages[i].pins) {
             return dv__fail(DV_ERROR_NOT_PINNED,
                             "%s: page %llu of the destination VBAR is not "
@@ -389,9 +393,9 @@ static dv_result_t vbar_dst(const dv__vbar_t *v, uint64_t dst, uint64_t size,
     return DV_OK;
 }
 
-dv_result_t dv__io_dst_begin_locked(dv__dev_t *dev, uint64_t dst,
-                                    uint64_t size, const char *fn,
-                                    dv__devbuf_t **out, uint64_t *ticket) {
+dv_result_t dv__io_dst_begin_locked(dv__dev_t *dev, uint64_t dst, uint64_t size,
+                                    const char *fn, dv__devbuf_t **out,
+                                    uint64_t *ticket) {
     *out = NULL;
     if (!dst) {
         return dv__fail(DV_ERROR_INVALID_ARGUMENT, "%s: destination is 0", fn);
@@ -411,18 +415,17 @@ dv_result_t dv__io_dst_begin_locked(dv__dev_t *dev, uint64_t dst,
             continue;
         }
         if (dst < db->base || dst + size > db->base + db->size) {
-            return dv__fail(DV_ERROR_OUT_OF_RANGE,
-                            "%s: destination [0x%llx, +%llu) is outside the "
-                            "device buffer's %llu usable bytes at 0x%llx",
-                            fn, (unsigned long long)dst,
-                            (unsigned long long)size,
-                            (unsigned long long)db->size,
-                            (unsigned long long)db->base);
+            return dv__fail(
+                DV_ERROR_OUT_OF_RANGE,
+                "%s: destination [0x%llx, +%llu) is outside the "
+                "device buffer's %llu usable bytes at 0x%llx",
+                fn, (unsigned long long)dst, (unsigned long long)size,
+                (unsigned long long)db->size, (unsigned long long)db->base);
         }
         uint64_t lo = dst - db->base;
         if (dv__ranges_add(&db->inflight, lo, lo + size, ticket) != 0) {
-            return dv__fail(DV_ERROR_OUT_OF_HOST_MEMORY,
-                            "%s: in-flight table", fn);
+            return dv__fail(DV_ERROR_OUT_OF_HOST_MEMORY, "%s: in-flight table",
+                            fn);
         }
         dv__io_hold(db);
         *out = db;
@@ -431,10 +434,11 @@ dv_result_t dv__io_dst_begin_locked(dv__dev_t *dev, uint64_t dst,
     return DV_OK; /* memory dynvram does not manage (a framework tensor) */
 }
 
-void dv__devbuf_io_end_locked(dv__dev_t *dev, dv__devbuf_t *db,
-                              uint64_t ticket, dv_hal_fence_t pending) {
+void dv__devbuf_io_end_locked(dv__dev_t *dev, dv__devbuf_t *db, uint64_t ticket,
+                              dv_hal_fence_t pending) {
     dv__ranges_remove(&db->inflight, ticket);
-    if (pending && dv__fenceset_add_locked(dev, &db->fences, pending) != DV_OK) {
+    if (pending &&
+        dv__fenceset_add_locked(dev, &db->fences, pending) != DV_OK) {
         dv__log(DV_LOG_ERROR, "%s", dv_last_error());
     }
     dv__io_release(db);

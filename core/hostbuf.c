@@ -1,19 +1,15 @@
 /*
  * hostbuf.c - growable host buffers at a fixed address, optionally pinned
- * part by part (public contract in dynvram_io.h).
+ * part by part (public contract in dynvram_io.h; the registration table
+ * and copies are in hostbuf_pin.c, the state in hostbuf.h).
  *
  * SPDX-License-Identifier: Apache-2.0
  *
  * A buffer reserves its maximum size once (dv__vm_reserve) and commits OS
  * pages as it grows, so its address never moves and a pointer into it
  * stays valid until the part it points to is truncated. Every registration
- * with the backend is tracked in a sorted table (the predecessor kept only
- * the last one, leaking the rest), which is what truncate, unregister and
- * destroy work from. Registrations, and the host_register calls behind
- * them, happen under the buffer's own lock, not the device lock: pinning a
- * few gigabytes takes the CUDA driver a second, and faults on other threads
- * must not wait for it (dynvram_hal.h allows these ops without the device
- * lock).
+ * with the backend is tracked (the predecessor kept only the last one,
+ * leaking the rest), which is what truncate and destroy work from.
  *
  * Two things keep memory alive under a truncate or a destroy:
  *  - reads in flight (dv__hostbuf_io_begin / _end): a truncate below one is
@@ -26,119 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/io.h"
-
-typedef struct hb_reg {
-    uint64_t off, size;
-} hb_reg_t;
-
-struct dv__hostbuf {
-    dv__ioobj_t io;
-    dv__mutex_t lock; /* everything below */
-    uint8_t *base;
-    uint64_t page;
-    uint64_t max_size, size, committed;
-    hb_reg_t *regs; /* sorted by offset, disjoint */
-    uint32_t nregs, cap;
-    uint64_t reg_bytes;
-    dv__ranges_t inflight; /* reads writing into the buffer */
-    dv__fenceset_t copies; /* also under the device lock */
-};
+#include "core/hostbuf.h"
 
 #define KNOWN_EXTEND (DV_HOSTBUF_REGISTER | DV_HOSTBUF_PREWARM)
 #define PREWARM_THREADS 4u
-
-static uint64_t up(const dv__hostbuf_t *hb, uint64_t n) {
-    return (n + hb->page - 1) / hb->page * hb->page;
-}
-
-/* ---- the registration table -------------------------------------------- */
-
-/* First registration whose end is above `off`. */
-static uint32_t reg_first_above(const dv__hostbuf_t *hb, uint64_t off) {
-    uint32_t lo = 0, hi = hb->nregs;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (hb->regs[mid].off + hb->regs[mid].size <= off) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    return lo;
-}
-
-static int reg_room(dv__hostbuf_t *hb) {
-    if (hb->nregs < hb->cap) {
-        return 0;
-    }
-    uint32_t cap = hb->cap ? hb->cap * 2 : 8;
-    hb_reg_t *p = realloc(hb->regs, cap * sizeof(*p));
-    if (!p) {
-        return -1;
-    }
-    hb->regs = p;
-    hb->cap = cap;
-    return 0;
-}
-
-/* Register [off, off + size) with the backend and record it. The caller
- * checked bounds and overlap. */
-static dv_result_t reg_add(dv__dev_t *dev, dv__hostbuf_t *hb, uint64_t off,
-                           uint64_t size, const char *fn) {
-    if (!dev->hal.host_register) {
-        return dv__fail(DV_ERROR_NOT_SUPPORTED,
-                        "%s: backend %s cannot register host memory", fn,
-                        dev->hal.name);
-    }
-    if (reg_room(hb) != 0) {
-        return dv__fail(DV_ERROR_OUT_OF_HOST_MEMORY, "%s: registration table",
-                        fn);
-    }
-    dv_result_t r = dev->hal.host_register(dev->ctx, hb->base + off, size);
-    if (r != DV_OK) {
-        char what[96];
-        snprintf(what, sizeof(what), "%s: host_register of [%llu, +%llu)", fn,
-                 (unsigned long long)off, (unsigned long long)size);
-        return dv__hal_fail(dev, r, what);
-    }
-    uint32_t i = reg_first_above(hb, off);
-    memmove(&hb->regs[i + 1], &hb->regs[i], (hb->nregs - i) * sizeof(hb_reg_t));
-    hb->regs[i] = (hb_reg_t){off, size};
-    hb->nregs++;
-    hb->reg_bytes += size;
-    return DV_OK;
-}
-
-/* Unregister registration i and forget it (kept when the backend refuses). */
-static dv_result_t reg_drop(dv__dev_t *dev, dv__hostbuf_t *hb, uint32_t i,
-                            const char *fn) {
-    hb_reg_t g = hb->regs[i];
-    dv_result_t r = dev->hal.host_unregister
-                        ? dev->hal.host_unregister(dev->ctx, hb->base + g.off)
-                        : DV_ERROR_NOT_SUPPORTED;
-    if (r != DV_OK) {
-        char what[96];
-        snprintf(what, sizeof(what), "%s: host_unregister of [%llu, +%llu)",
-                 fn, (unsigned long long)g.off, (unsigned long long)g.size);
-        return dv__hal_fail(dev, r == DV_ERROR_NOT_SUPPORTED ? DV_ERROR_BACKEND
-                                                               : r,
-                            what);
-    }
-    memmove(&hb->regs[i], &hb->regs[i + 1],
-            (hb->nregs - i - 1) * sizeof(hb_reg_t));
-    hb->nregs--;
-    hb->reg_bytes -= g.size;
-    return DV_OK;
-}
-
-/* The copies the GPU may still make from the buffer are done. */
-static dv_result_t copies_drain(dv__dev_t *dev, dv__hostbuf_t *hb) {
-    dv__mutex_lock(&dev->lock);
-    dv_result_t r = dv__fenceset_drain_locked(dev, &hb->copies);
-    dv__mutex_unlock(&dev->lock);
-    return r;
-}
 
 /* ---- create, destroy ---------------------------------------------------- */
 
@@ -167,7 +54,7 @@ dv_result_t dv_hostbuf_create(dv_device_t *h, uint64_t max_size,
         return dv__fail(DV_ERROR_OUT_OF_HOST_MEMORY, "%s", fn);
     }
     hb->page = page;
-    hb->max_size = up(hb, max_size);
+    hb->max_size = dv__hb_up(hb, max_size);
     void *base = NULL;
     int e = dv__vm_reserve(hb->max_size, &base);
     if (e) {
@@ -192,12 +79,13 @@ dv_result_t dv_hostbuf_destroy(dv_device_t *h, dv_hostbuf_t *bh) {
     static const char fn[] = "dv_hostbuf_destroy";
     dv__dev_t *dev = NULL;
     dv__hostbuf_t *hb = NULL;
-    dv_result_t r = dv__io_acquire(h, bh, DV__HK_HOSTBUF, fn, &dev, (void **)&hb);
+    dv_result_t r =
+        dv__io_acquire(h, bh, DV__HK_HOSTBUF, fn, &dev, (void **)&hb);
     if (r != DV_OK) {
         return r;
     }
     /* The copies first: a failed wait leaves the buffer as it was. */
-    r = copies_drain(dev, hb);
+    r = dv__hb_copies_drain(dev, hb);
     if (r == DV_OK) {
         r = dv__io_retire(hb, fn);
     }
@@ -219,7 +107,7 @@ dv_result_t dv_hostbuf_destroy(dv_device_t *h, dv_hostbuf_t *bh) {
     dv__mutex_unlock(&dev->lock);
     while (hb->nregs) {
         uint32_t i = hb->nregs - 1;
-        r = reg_drop(dev, hb, i, fn);
+        r = dv__hb_reg_drop(dev, hb, i, fn);
         if (r == DV_OK) {
             continue;
         }
@@ -227,7 +115,7 @@ dv_result_t dv_hostbuf_destroy(dv_device_t *h, dv_hostbuf_t *bh) {
             first = r;
             snprintf(why, sizeof(why), "%s", dv__io_msg_body(dv_last_error()));
         }
-        if (reg_drop(dev, hb, i, fn) != DV_OK) {
+        if (dv__hb_reg_drop(dev, hb, i, fn) != DV_OK) {
             hb->reg_bytes -= hb->regs[i].size;
             hb->nregs--;
         }
@@ -263,7 +151,7 @@ static void warm(void *arg) {
 /* [off, off + n) is committed and page aligned at its start. */
 static void prewarm_range(dv__hostbuf_t *hb, uint64_t off, uint64_t n,
                           uint32_t threads) {
-    uint64_t lo = off / hb->page * hb->page, hi = up(hb, off + n);
+    uint64_t lo = off / hb->page * hb->page, hi = dv__hb_up(hb, off + n);
     uint64_t pages = (hi - lo) / hb->page;
     threads = threads ? threads : PREWARM_THREADS;
     if (threads > 64) {
@@ -302,7 +190,8 @@ dv_result_t dv_hostbuf_extend(dv_device_t *h, dv_hostbuf_t *bh, uint64_t bytes,
     static const char fn[] = "dv_hostbuf_extend";
     dv__dev_t *dev = NULL;
     dv__hostbuf_t *hb = NULL;
-    dv_result_t r = dv__io_acquire(h, bh, DV__HK_HOSTBUF, fn, &dev, (void **)&hb);
+    dv_result_t r =
+        dv__io_acquire(h, bh, DV__HK_HOSTBUF, fn, &dev, (void **)&hb);
     if (r != DV_OK) {
         return r;
     }
@@ -321,7 +210,7 @@ dv_result_t dv_hostbuf_extend(dv_device_t *h, dv_hostbuf_t *bh, uint64_t bytes,
                      (unsigned long long)hb->max_size);
         goto out;
     }
-    newc = up(hb, old + bytes);
+    newc = dv__hb_up(hb, old + bytes);
     if (newc > oldc) {
         int e = dv__vm_commit(hb->base + oldc, newc - oldc);
         if (e) {
@@ -330,7 +219,7 @@ dv_result_t dv_hostbuf_extend(dv_device_t *h, dv_hostbuf_t *bh, uint64_t bytes,
         }
     }
     if ((flags & DV_HOSTBUF_REGISTER) && newc > oldc) {
-        r = reg_add(dev, hb, oldc, newc - oldc, fn);
+        r = dv__hb_reg_add(dev, hb, oldc, newc - oldc, fn);
         if (r != DV_OK) {
             dv__vm_decommit(hb->base + oldc, newc - oldc);
             goto out;
@@ -355,18 +244,18 @@ out:
  * again after unregistering it; on failure put the original back. */
 static dv_result_t reg_split(dv__dev_t *dev, dv__hostbuf_t *hb, uint32_t i,
                              uint64_t keep, const char *fn) {
-    hb_reg_t g = hb->regs[i];
-    dv_result_t r = reg_drop(dev, hb, i, fn);
+    dv__hb_reg_t g = hb->regs[i];
+    dv_result_t r = dv__hb_reg_drop(dev, hb, i, fn);
     if (r != DV_OK) {
         return r;
     }
-    r = reg_add(dev, hb, g.off, keep - g.off, fn);
+    r = dv__hb_reg_add(dev, hb, g.off, keep - g.off, fn);
     if (r == DV_OK) {
         return DV_OK;
     }
     char why[1024];
     snprintf(why, sizeof(why), "%s", dv_last_error());
-    if (reg_add(dev, hb, g.off, g.size, fn) != DV_OK) {
+    if (dv__hb_reg_add(dev, hb, g.off, g.size, fn) != DV_OK) {
         dv__log(DV_LOG_ERROR, "%s: registration [%llu, +%llu) lost: %s", fn,
                 (unsigned long long)g.off, (unsigned long long)g.size,
                 dv_last_error());
@@ -393,9 +282,9 @@ static dv_result_t truncate_check(dv__hostbuf_t *hb, uint64_t size,
                         "nothing changed",
                         fn, (unsigned long long)busy, (unsigned long long)size);
     }
-    uint32_t j = reg_first_above(hb, size);
+    uint32_t j = dv__hb_reg_first_above(hb, size);
     int straddles = j < hb->nregs && hb->regs[j].off < size &&
-                    hb->regs[j].off + hb->regs[j].size > up(hb, size);
+                    hb->regs[j].off + hb->regs[j].size > dv__hb_up(hb, size);
     int cuts = hb->nregs && hb->regs[hb->nregs - 1].off >= size;
     if ((straddles || cuts) && !(flags & DV_HOSTBUF_UNREGISTER)) {
         return dv__fail(DV_ERROR_BUSY,
@@ -412,25 +301,26 @@ dv_result_t dv_hostbuf_truncate(dv_device_t *h, dv_hostbuf_t *bh, uint64_t size,
     static const char fn[] = "dv_hostbuf_truncate";
     dv__dev_t *dev = NULL;
     dv__hostbuf_t *hb = NULL;
-    dv_result_t r = dv__io_acquire(h, bh, DV__HK_HOSTBUF, fn, &dev, (void **)&hb);
+    dv_result_t r =
+        dv__io_acquire(h, bh, DV__HK_HOSTBUF, fn, &dev, (void **)&hb);
     if (r != DV_OK) {
         return r;
     }
     dv__mutex_lock(&hb->lock);
     r = truncate_check(hb, size, flags, fn);
     if (r == DV_OK) {
-        r = copies_drain(dev, hb);
+        r = dv__hb_copies_drain(dev, hb);
     }
-    uint64_t keep = up(hb, size);
+    uint64_t keep = dv__hb_up(hb, size);
     /* The one registration that may straddle the new end: split first, it
      * is the only step that can be undone. */
-    uint32_t j = reg_first_above(hb, size);
+    uint32_t j = dv__hb_reg_first_above(hb, size);
     if (r == DV_OK && j < hb->nregs && hb->regs[j].off < size &&
         hb->regs[j].off + hb->regs[j].size > keep) {
         r = reg_split(dev, hb, j, keep, fn);
     }
     while (r == DV_OK && hb->nregs && hb->regs[hb->nregs - 1].off >= size) {
-        r = reg_drop(dev, hb, hb->nregs - 1, fn);
+        r = dv__hb_reg_drop(dev, hb, hb->nregs - 1, fn);
     }
     if (r == DV_OK && keep < hb->committed) {
         int e = dv__vm_decommit(hb->base + keep, hb->committed - keep);
@@ -451,116 +341,21 @@ dv_result_t dv_hostbuf_truncate(dv_device_t *h, dv_hostbuf_t *bh, uint64_t size,
     return r;
 }
 
-/* ---- registrations ------------------------------------------------------ */
-
-static dv_result_t in_bounds(const dv__hostbuf_t *hb, uint64_t off,
-                             uint64_t size, const char *fn) {
-    if (size == 0) {
-        return dv__fail(DV_ERROR_INVALID_ARGUMENT, "%s: size is 0", fn);
-    }
-    if (off > hb->size || size > hb->size - off) {
-        return dv__fail(DV_ERROR_OUT_OF_RANGE,
-                        "%s: range [%llu, +%llu) is outside the host buffer "
-                        "of %llu bytes",
-                        fn, (unsigned long long)off, (unsigned long long)size,
-                        (unsigned long long)hb->size);
-    }
-    return DV_OK;
-}
-
-dv_result_t dv_hostbuf_register(dv_device_t *h, dv_hostbuf_t *bh,
-                                uint64_t offset, uint64_t size) {
-    static const char fn[] = "dv_hostbuf_register";
-    dv__dev_t *dev = NULL;
-    dv__hostbuf_t *hb = NULL;
-    dv_result_t r = dv__io_acquire(h, bh, DV__HK_HOSTBUF, fn, &dev, (void **)&hb);
-    if (r != DV_OK) {
-        return r;
-    }
-    dv__mutex_lock(&hb->lock);
-    r = in_bounds(hb, offset, size, fn);
-    uint32_t i = reg_first_above(hb, offset);
-    if (r == DV_OK && i < hb->nregs && hb->regs[i].off < offset + size) {
-        r = dv__fail(DV_ERROR_INVALID_ARGUMENT,
-                     "%s: [%llu, +%llu) overlaps the registration [%llu, "
-                     "+%llu)",
-                     fn, (unsigned long long)offset, (unsigned long long)size,
-                     (unsigned long long)hb->regs[i].off,
-                     (unsigned long long)hb->regs[i].size);
-    }
-    if (r == DV_OK) {
-        r = reg_add(dev, hb, offset, size, fn);
-    }
-    dv__mutex_unlock(&hb->lock);
-    dv__io_release(hb);
-    return r == DV_OK ? dv__ok() : r;
-}
-
-dv_result_t dv_hostbuf_unregister(dv_device_t *h, dv_hostbuf_t *bh,
-                                  uint64_t offset) {
-    static const char fn[] = "dv_hostbuf_unregister";
-    dv__dev_t *dev = NULL;
-    dv__hostbuf_t *hb = NULL;
-    dv_result_t r = dv__io_acquire(h, bh, DV__HK_HOSTBUF, fn, &dev, (void **)&hb);
-    if (r != DV_OK) {
-        return r;
-    }
-    dv__mutex_lock(&hb->lock);
-    uint32_t i = reg_first_above(hb, offset);
-    if (i == hb->nregs || hb->regs[i].off != offset) {
-        r = dv__fail(DV_ERROR_INVALID_ARGUMENT,
-                     "%s: no registration starts at offset %llu", fn,
-                     (unsigned long long)offset);
-    } else {
-        r = copies_drain(dev, hb);
-    }
-    if (r == DV_OK) {
-        r = reg_drop(dev, hb, i, fn);
-    }
-    dv__mutex_unlock(&hb->lock);
-    dv__io_release(hb);
-    return r == DV_OK ? dv__ok() : r;
-}
-
-dv_result_t dv_hostbuf_registrations(dv_device_t *h, dv_hostbuf_t *bh,
-                                     dv_hostbuf_range_t *out, uint32_t cap,
-                                     uint32_t *count) {
-    static const char fn[] = "dv_hostbuf_registrations";
-    dv__dev_t *dev = NULL;
-    dv__hostbuf_t *hb = NULL;
-    dv_result_t r = dv__io_acquire(h, bh, DV__HK_HOSTBUF, fn, &dev, (void **)&hb);
-    if (r != DV_OK) {
-        return r;
-    }
-    if (!count || (cap && !out)) {
-        dv__io_release(hb);
-        return dv__fail(DV_ERROR_INVALID_ARGUMENT,
-                        "%s: count is NULL, or out is NULL with cap %u", fn,
-                        cap);
-    }
-    dv__mutex_lock(&hb->lock);
-    for (uint32_t i = 0; i < hb->nregs && i < cap; i++) {
-        out[i] = (dv_hostbuf_range_t){hb->regs[i].off, hb->regs[i].size};
-    }
-    *count = hb->nregs;
-    dv__mutex_unlock(&hb->lock);
-    dv__io_release(hb);
-    return dv__ok();
-}
-
 /* ---- use ---------------------------------------------------------------- */
 
-dv_result_t dv_hostbuf_prewarm(dv_device_t *h, dv_hostbuf_t *bh, uint64_t offset,
-                               uint64_t size, uint32_t threads) {
+dv_result_t dv_hostbuf_prewarm(dv_device_t *h, dv_hostbuf_t *bh,
+                               uint64_t offset, uint64_t size,
+                               uint32_t threads) {
     static const char fn[] = "dv_hostbuf_prewarm";
     dv__dev_t *dev = NULL;
     dv__hostbuf_t *hb = NULL;
-    dv_result_t r = dv__io_acquire(h, bh, DV__HK_HOSTBUF, fn, &dev, (void **)&hb);
+    dv_result_t r =
+        dv__io_acquire(h, bh, DV__HK_HOSTBUF, fn, &dev, (void **)&hb);
     if (r != DV_OK) {
         return r;
     }
     dv__mutex_lock(&hb->lock);
-    r = in_bounds(hb, offset, size, fn);
+    r = dv__hb_in_bounds(hb, offset, size, fn);
     if (r == DV_OK) {
         prewarm_range(hb, offset, size, threads);
     }
@@ -574,7 +369,8 @@ dv_result_t dv_hostbuf_get_info(dv_device_t *h, dv_hostbuf_t *bh,
     static const char fn[] = "dv_hostbuf_get_info";
     dv__dev_t *dev = NULL;
     dv__hostbuf_t *hb = NULL;
-    dv_result_t r = dv__io_acquire(h, bh, DV__HK_HOSTBUF, fn, &dev, (void **)&hb);
+    dv_result_t r =
+        dv__io_acquire(h, bh, DV__HK_HOSTBUF, fn, &dev, (void **)&hb);
     if (r != DV_OK) {
         return r;
     }
@@ -597,75 +393,13 @@ dv_result_t dv_hostbuf_get_info(dv_device_t *h, dv_hostbuf_t *bh,
 }
 
 /* Queue the copy and keep a fence that covers it (device lock held). */
-static dv_result_t copy_locked(dv__dev_t *dev, dv__hostbuf_t *hb,
-                               const void *src, uint64_t size, uint64_t dst,
-                               void *stream, const char *fn) {
-    uint32_t slot;
-    dv_result_t r = dv__stream_slot_locked(dev, stream, fn, &slot);
-    int capturing = 0;
-    if (r == DV_OK && stream && dev->hal.stream_is_capturing &&
-        dev->hal.stream_is_capturing(dev->ctx, stream, &capturing) == DV_OK &&
-        capturing) {
-        r = dv__fail(DV_ERROR_NOT_SUPPORTED,
-                     "%s: stream %p is being captured into a graph", fn, stream);
-    }
-    if (r != DV_OK) {
-        return r;
-    }
-    r = dev->hal.copy_h2d(dev->ctx, dst, src, size, stream);
-    if (r != DV_OK) {
-        return dv__hal_fail(dev, r, fn);
-    }
-    if (!(dev->caps.flags & DV_CAP_ASYNC_COPY)) {
-        return DV_OK; /* done already */
-    }
-    dv_hal_fence_t f = NULL;
-    if (dev->hal.fence_record &&
-        dev->hal.fence_record(dev->ctx, stream, &f) == DV_OK) {
-        return dv__fenceset_add_locked(dev, &hb->copies, f);
-    }
-    /* No fence: finish the copy now rather than lose track of it. */
-    return dv__stream_sync_locked(dev, slot);
-}
-
-dv_result_t dv_hostbuf_copy_h2d(dv_device_t *h, dv_hostbuf_t *bh,
-                                uint64_t offset, uint64_t size, uint64_t dst,
-                                void *stream) {
-    static const char fn[] = "dv_hostbuf_copy_h2d";
-    dv__dev_t *dev = NULL;
-    dv__hostbuf_t *hb = NULL;
-    dv_result_t r = dv__io_acquire(h, bh, DV__HK_HOSTBUF, fn, &dev, (void **)&hb);
-    if (r != DV_OK) {
-        return r;
-    }
-    dv__mutex_lock(&hb->lock);
-    r = in_bounds(hb, offset, size, fn);
-    if (r == DV_OK && (!dst || dst > UINT64_MAX - size)) {
-        r = dv__fail(DV_ERROR_INVALID_ARGUMENT,
-                     "%s: destination 0x%llx is 0 or its end overflows", fn,
-                     (unsigned long long)dst);
-    }
-    if (r == DV_OK && !dev->hal.copy_h2d) {
-        r = dv__fail(DV_ERROR_NOT_SUPPORTED, "%s: backend %s has no copies",
-                     fn, dev->hal.name);
-    }
-    if (r == DV_OK) {
-        dv__mutex_lock(&dev->lock);
-        r = copy_locked(dev, hb, hb->base + offset, size, dst, stream, fn);
-        dv__mutex_unlock(&dev->lock);
-    }
-    dv__mutex_unlock(&hb->lock);
-    dv__io_release(hb);
-    return r == DV_OK ? dv__ok() : r;
-}
-
 /* ---- for the reader ----------------------------------------------------- */
 
-dv_result_t dv__hostbuf_io_begin(dv__hostbuf_t *hb, uint64_t off,
-                                 uint64_t size, const char *fn, uint8_t **ptr,
+dv_result_t dv__hostbuf_io_begin(dv__hostbuf_t *hb, uint64_t off, uint64_t size,
+                                 const char *fn, uint8_t **ptr,
                                  uint64_t *ticket) {
     dv__mutex_lock(&hb->lock);
-    dv_result_t r = in_bounds(hb, off, size, fn);
+    dv_result_t r = dv__hb_in_bounds(hb, off, size, fn);
     if (r == DV_OK && dv__ranges_add(&hb->inflight, off, off + size, ticket)) {
         r = dv__fail(DV_ERROR_OUT_OF_HOST_MEMORY, "%s: in-flight table", fn);
     }

@@ -54,7 +54,8 @@ static dv_result_t bad_handle(const void *oh, uint32_t kind, const char *fn) {
         return dv__fail(DV_ERROR_INVALID_ARGUMENT, "%s: %s is NULL", fn, want);
     }
     for (uint32_t k = 1; k <= DV__HK_DEVBUF; k++) {
-        if (k != kind && dv__handle_get(dv__handle_of(oh), (dv__handle_kind_t)k)) {
+        if (k != kind &&
+            dv__handle_get(dv__handle_of(oh), (dv__handle_kind_t)k)) {
             return dv__fail(DV_ERROR_INVALID_ARGUMENT,
                             "%s: %p is a %s handle, not a %s", fn, oh,
                             dv__io_kind_name(k), want);

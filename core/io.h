@@ -27,9 +27,9 @@
 
 #include "dynvram_io.h"
 
-#include "core/internal.h"
 #include "base/os_file.h"
 #include "base/os_thread.h"
+#include "core/internal.h"
 
 typedef struct dv__ioobj {
     uint64_t handle; /* the public handle value */
@@ -122,8 +122,8 @@ void dv__ranges_free(dv__ranges_t *rs);
 
 /* hostbuf.c: [off, off + size) of hb is written by a read from now until
  * dv__hostbuf_io_end(ticket); *ptr is its address. */
-dv_result_t dv__hostbuf_io_begin(dv__hostbuf_t *hb, uint64_t off,
-                                 uint64_t size, const char *fn, uint8_t **ptr,
+dv_result_t dv__hostbuf_io_begin(dv__hostbuf_t *hb, uint64_t off, uint64_t size,
+                                 const char *fn, uint8_t **ptr,
                                  uint64_t *ticket);
 void dv__hostbuf_io_end(dv__hostbuf_t *hb, uint64_t ticket);
 
@@ -137,11 +137,11 @@ dv_result_t dv__file_range(dv__file_t *f, uint64_t off, uint64_t size,
  * (inside one's size). A device buffer's range is marked in flight and the
  * buffer held (*db, *ticket) until dv__devbuf_io_end_locked, which keeps
  * `pending` (optional: a fence covering the copies) for its shrink. */
-dv_result_t dv__io_dst_begin_locked(dv__dev_t *dev, uint64_t dst,
-                                    uint64_t size, const char *fn,
-                                    dv__devbuf_t **db, uint64_t *ticket);
-void dv__devbuf_io_end_locked(dv__dev_t *dev, dv__devbuf_t *db,
-                              uint64_t ticket, dv_hal_fence_t pending);
+dv_result_t dv__io_dst_begin_locked(dv__dev_t *dev, uint64_t dst, uint64_t size,
+                                    const char *fn, dv__devbuf_t **db,
+                                    uint64_t *ticket);
+void dv__devbuf_io_end_locked(dv__dev_t *dev, dv__devbuf_t *db, uint64_t ticket,
+                              dv_hal_fence_t pending);
 /* devbuf.c: the accounting invariants of device buffers (check.c). */
 dv_result_t dv__devbuf_check_locked(dv__dev_t *dev);
 

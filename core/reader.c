@@ -146,8 +146,9 @@ static dv_result_t options(const dv_reader_options_t *o, dv__reader_t *rd,
                            const char *fn) {
     uint32_t cpus = dv__cpu_count();
     rd->threads = o->threads ? o->threads
-                  : cpus < DV_READER_DEFAULT_THREADS ? cpus
-                                                     : DV_READER_DEFAULT_THREADS;
+                  : cpus < DV_READER_DEFAULT_THREADS
+                      ? cpus
+                      : DV_READER_DEFAULT_THREADS;
     rd->nslots = o->slots ? o->slots : 2 * rd->threads;
     uint64_t page = dv__vm_page();
     uint64_t chunk = o->chunk_size ? o->chunk_size : DV_READER_DEFAULT_CHUNK;
@@ -233,7 +234,8 @@ dv_result_t dv_reader_destroy(dv_device_t *h, dv_reader_t *rh) {
     static const char fn[] = "dv_reader_destroy";
     dv__dev_t *dev = NULL;
     dv__reader_t *rd = NULL;
-    dv_result_t r = dv__io_acquire(h, rh, DV__HK_READER, fn, &dev, (void **)&rd);
+    dv_result_t r =
+        dv__io_acquire(h, rh, DV__HK_READER, fn, &dev, (void **)&rd);
     if (r != DV_OK) {
         return r;
     }
@@ -254,7 +256,8 @@ dv_result_t dv_reader_get_info(dv_device_t *h, dv_reader_t *rh,
     static const char fn[] = "dv_reader_get_info";
     dv__dev_t *dev = NULL;
     dv__reader_t *rd = NULL;
-    dv_result_t r = dv__io_acquire(h, rh, DV__HK_READER, fn, &dev, (void **)&rd);
+    dv_result_t r =
+        dv__io_acquire(h, rh, DV__HK_READER, fn, &dev, (void **)&rd);
     if (r != DV_OK) {
         return r;
     }
@@ -279,7 +282,8 @@ dv_result_t dv_reader_get_info(dv_device_t *h, dv_reader_t *rh,
     return dv__ok();
 }
 
-/* ---- reads ---------------------------------------------------------------- */
+/* ---- reads ----------------------------------------------------------------
+ */
 
 /* What both reads hold while they run. */
 typedef struct read_ctx {
@@ -291,8 +295,8 @@ typedef struct read_ctx {
 static dv_result_t read_begin(dv_device_t *h, dv_reader_t *rh, dv_file_t *fh,
                               uint32_t flags, const char *fn, read_ctx_t *c) {
     memset(c, 0, sizeof(*c));
-    dv_result_t r = dv__io_acquire(h, rh, DV__HK_READER, fn, &c->dev,
-                                   (void **)&c->rd);
+    dv_result_t r =
+        dv__io_acquire(h, rh, DV__HK_READER, fn, &c->dev, (void **)&c->rd);
     if (r != DV_OK) {
         return r;
     }
@@ -345,9 +349,13 @@ dv_result_t dv_read_to_host(dv_device_t *h, dv_reader_t *rh, dv_file_t *fh,
             r = dv__hostbuf_io_begin(hb, offset, size, fn, &job.host, &ticket);
         }
         if (r == DV_OK) {
-            job = (dv__job_t){.dev = c.dev, .fn = fn, .file = job.file,
-                              .foff = file_offset, .size = size,
-                              .host = job.host, .flags = flags};
+            job = (dv__job_t){.dev = c.dev,
+                              .fn = fn,
+                              .file = job.file,
+                              .foff = file_offset,
+                              .size = size,
+                              .host = job.host,
+                              .flags = flags};
             run_job(c.rd, &job);
             r = job_result(&job);
             dv__hostbuf_io_end(hb, ticket);
@@ -422,12 +430,16 @@ dv_result_t dv_read_to_device(dv_device_t *h, dv_reader_t *rh, dv_file_t *fh,
     if (r != DV_OK) {
         return r;
     }
-    dv__job_t job = {.dev = c.dev, .fn = fn, .foff = file_offset,
-                     .size = size, .dst = dst, .flags = flags};
+    dv__job_t job = {.dev = c.dev,
+                     .fn = fn,
+                     .foff = file_offset,
+                     .size = size,
+                     .dst = dst,
+                     .flags = flags};
     r = dv__file_range(c.file, file_offset, size, fn, &job.file);
     if (r == DV_OK && !c.dev->hal.copy_h2d) {
-        r = dv__fail(DV_ERROR_NOT_SUPPORTED, "%s: backend %s has no copies",
-                     fn, c.dev->hal.name);
+        r = dv__fail(DV_ERROR_NOT_SUPPORTED, "%s: backend %s has no copies", fn,
+                     c.dev->hal.name);
     }
     if (r == DV_OK) {
         r = device_job(&c, &job, stream);

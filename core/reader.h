@@ -65,11 +65,11 @@ struct dv__reader {
     dv__job_t *head, *tail; /* jobs with chunks to hand out */
     uint32_t reads;         /* reads in flight */
 
-    int ring;          /* RING_* */
-    uint8_t *stage;    /* nslots * chunk bytes, or NULL */
+    int ring;       /* RING_* */
+    uint8_t *stage; /* nslots * chunk bytes, or NULL */
     uint64_t stage_bytes;
-    int pinned;        /* the stage is registered with the backend */
-    void *stream;      /* the reader's copy stream (NULL: backend's default) */
+    int pinned;   /* the stage is registered with the backend */
+    void *stream; /* the reader's copy stream (NULL: backend's default) */
     int own_stream;
     dv__slot_t slots[DV__READER_MAX_SLOTS];
     dv__fenceset_t pending; /* fences of stream-ordered reads (device lock) */

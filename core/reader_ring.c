@@ -23,8 +23,8 @@ static int async_copies(const dv__dev_t *dev) {
 }
 
 /* Wait for a fence (no lock held) and destroy it (device lock). */
-static dv_result_t wait_drop(dv__reader_t *rd, dv__dev_t *dev,
-                             dv_hal_fence_t f, int count) {
+static dv_result_t wait_drop(dv__reader_t *rd, dv__dev_t *dev, dv_hal_fence_t f,
+                             int count) {
     dv_result_t r = dev->hal.fence_query(dev->ctx, f);
     if (r == DV_NOT_READY) {
         if (count) {
@@ -95,8 +95,10 @@ static dv_result_t ring_make(dv__reader_t *rd, dv__dev_t *dev, const char *fn) {
         rd->slots[i] = (dv__slot_t){rd->stage + i * rd->chunk, NULL, 0};
     }
     if (!pinned) {
-        dv__log(DV_LOG_INFO, "%s: backend %s cannot register host memory; "
-                "the staging ring is not pinned", fn, dev->hal.name);
+        dv__log(DV_LOG_INFO,
+                "%s: backend %s cannot register host memory; "
+                "the staging ring is not pinned",
+                fn, dev->hal.name);
     }
     return DV_OK;
 }
@@ -174,13 +176,14 @@ dv_result_t dv__ring_copy(dv__reader_t *rd, dv__dev_t *dev, dv__slot_t *slot,
     dv_result_t r = dev->hal.copy_h2d(dev->ctx, dst, slot->buf, n, rd->stream);
     if (r != DV_OK) {
         char what[96];
-        snprintf(what, sizeof(what), "%s: copy_h2d of %llu bytes to 0x%llx",
-                 fn, (unsigned long long)n, (unsigned long long)dst);
+        snprintf(what, sizeof(what), "%s: copy_h2d of %llu bytes to 0x%llx", fn,
+                 (unsigned long long)n, (unsigned long long)dst);
         dv__hal_fail(dev, r, what);
     } else if (async_copies(dev)) {
-        dv_result_t fr = dev->hal.fence_record
-                             ? dev->hal.fence_record(dev->ctx, rd->stream, fence)
-                             : DV_ERROR_NOT_SUPPORTED;
+        dv_result_t fr =
+            dev->hal.fence_record
+                ? dev->hal.fence_record(dev->ctx, rd->stream, fence)
+                : DV_ERROR_NOT_SUPPORTED;
         if (fr != DV_OK) {
             /* No fence: finish the copy before the slot is reused. */
             *fence = NULL;

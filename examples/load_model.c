@@ -41,9 +41,9 @@ int main(int argc, char **argv) {
         return 1;
     }
     /* Disk reads overlap the copies; NULL stream: back when it is there. */
-    if (failed(dv_read_to_device(dev, reader, file, 0, fi.size, vi.base, NULL,
-                                 0),
-               "read to device")) {
+    if (failed(
+            dv_read_to_device(dev, reader, file, 0, fi.size, vi.base, NULL, 0),
+            "read to device")) {
         return 1;
     }
     /* The same bytes into a pinned host buffer that grows at a fixed
@@ -66,7 +66,8 @@ int main(int argc, char **argv) {
         return 1;
     }
     unsigned char *back = malloc(fi.size);
-    if (!back || failed(dv_copy_d2h(dev, back, vi.base, fi.size, NULL), "d2h")) {
+    if (!back ||
+        failed(dv_copy_d2h(dev, back, vi.base, fi.size, NULL), "d2h")) {
         return 1;
     }
     int same = memcmp(back, hi.base, fi.size) == 0;

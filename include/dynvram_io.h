@@ -238,10 +238,10 @@ DV_API dv_result_t dv_file_open_native(int64_t native, dv_file_t **out);
 DV_API dv_result_t dv_file_close(dv_file_t *file);
 
 typedef struct dv_file_info {
-    uint64_t size;     /* bytes, as of open */
-    int64_t native;    /* the file's own descriptor / HANDLE (do not close) */
-    const void *map;   /* the read-only mapping, or NULL before dv_file_map */
-    uint64_t bounces;  /* dv_file_bounce calls that dropped pages */
+    uint64_t size;    /* bytes, as of open */
+    int64_t native;   /* the file's own descriptor / HANDLE (do not close) */
+    const void *map;  /* the read-only mapping, or NULL before dv_file_map */
+    uint64_t bounces; /* dv_file_bounce calls that dropped pages */
 } dv_file_info_t;
 
 /* Results: DV_OK; DV_ERROR_INVALID_ARGUMENT. */
@@ -283,8 +283,8 @@ DV_API dv_result_t dv_file_mark_cold(dv_file_t *file, uint64_t offset,
 /* Readers                                                                   */
 /* ------------------------------------------------------------------------ */
 
-#define DV_READER_DEFAULT_THREADS 8u          /* capped at the CPU count */
-#define DV_READER_DEFAULT_CHUNK (8ull << 20)  /* bytes per positional read */
+#define DV_READER_DEFAULT_THREADS 8u         /* capped at the CPU count */
+#define DV_READER_DEFAULT_CHUNK (8ull << 20) /* bytes per positional read */
 
 typedef struct dv_reader_options {
     /* Reading threads. 0 = min(DV_READER_DEFAULT_THREADS, CPUs); at most 64. */
@@ -325,13 +325,13 @@ typedef struct dv_reader_info {
     uint32_t threads;
     uint32_t slots;
     uint64_t chunk_size;
-    uint64_t staging_bytes;    /* 0 until the first read to device memory */
-    uint32_t staging_pinned;   /* the ring is registered with the backend */
+    uint64_t staging_bytes;  /* 0 until the first read to device memory */
+    uint32_t staging_pinned; /* the ring is registered with the backend */
     uint32_t reads_in_flight;
-    uint64_t bytes_read;       /* by every read so far */
-    uint64_t chunks;           /* positional reads issued */
-    uint64_t slot_waits;       /* chunks that waited for a free slot */
-    uint64_t fence_waits;      /* slots reused before their copy had finished */
+    uint64_t bytes_read;  /* by every read so far */
+    uint64_t chunks;      /* positional reads issued */
+    uint64_t slot_waits;  /* chunks that waited for a free slot */
+    uint64_t fence_waits; /* slots reused before their copy had finished */
 } dv_reader_info_t;
 
 /* Results: DV_OK; DV_ERROR_INVALID_ARGUMENT; DV_ERROR_WRONG_DEVICE. */

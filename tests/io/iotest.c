@@ -52,7 +52,8 @@ const char *tio_file(const char *name, uint64_t size) {
     cr_assert_geq(fd, 0, "create %s", p);
     uint8_t buf[65536];
     for (uint64_t off = 0; off < size;) {
-        size_t n = size - off < sizeof(buf) ? (size_t)(size - off) : sizeof(buf);
+        size_t n =
+            size - off < sizeof(buf) ? (size_t)(size - off) : sizeof(buf);
         for (size_t i = 0; i < n; i++) {
             buf[i] = tio_byte(off + i);
         }

@@ -73,13 +73,16 @@ Test(io_file, bounce_drops_resident_pages_and_keeps_the_mapping) {
     uint64_t r0 = rss_file();
     uint64_t sum = touch(m, size);
     uint64_t r1 = rss_file();
-    cr_assert_geq(r1, r0 + size - 2 * MIB, "touching did not raise RSS "
-                  "(%llu -> %llu)", (unsigned long long)r0,
-                  (unsigned long long)r1);
+    cr_assert_geq(r1, r0 + size - 2 * MIB,
+                  "touching did not raise RSS "
+                  "(%llu -> %llu)",
+                  (unsigned long long)r0, (unsigned long long)r1);
     TD_OK(dv_file_bounce(f));
     uint64_t r2 = rss_file();
-    cr_assert_leq(r2 + size - 2 * MIB, r1, "bounce did not lower RSS (%llu -> "
-                  "%llu)", (unsigned long long)r1, (unsigned long long)r2);
+    cr_assert_leq(r2 + size - 2 * MIB, r1,
+                  "bounce did not lower RSS (%llu -> "
+                  "%llu)",
+                  (unsigned long long)r1, (unsigned long long)r2);
     /* Every address is still valid and reads the file. */
     cr_assert_eq(tio_mismatch(m, size, 0), -1, "the mapping changed");
     cr_assert_eq(touch(m, size), sum);
@@ -106,7 +109,8 @@ Test(io_file, mark_cold_drops_the_page_cache) {
     TD_OK(dv_hostbuf_create(d, size, &hb));
     TD_OK(dv_hostbuf_extend(d, hb, size, 0, NULL));
     TD_OK(dv_read_to_host(d, r, f, 0, size, hb, 0, 0));
-    cr_assert_geq(cached(p, size), size - MIB, "a plain read left the cache "
+    cr_assert_geq(cached(p, size), size - MIB,
+                  "a plain read left the cache "
                   "cold");
     TD_OK(dv_file_mark_cold(f, 0, size));
     cr_assert_leq(cached(p, size), MIB, "mark cold kept %llu bytes cached",
@@ -128,7 +132,8 @@ Test(io_file, mark_cold_drops_the_page_cache) {
 }
 
 Test(io_file, utf8_paths_and_empty_files) {
-    const char *p = tio_file("mod\xc3\xa8le-\xe6\xa8\xa1\xe5\x9e\x8b.bin", 4096);
+    const char *p =
+        tio_file("mod\xc3\xa8le-\xe6\xa8\xa1\xe5\x9e\x8b.bin", 4096);
     dv_file_t *f = NULL;
     TD_OK(dv_file_open(p, &f));
     const void *m = NULL;

@@ -204,8 +204,8 @@ Test(io_hostbuf, explicit_registrations) {
     TIO_BAD(dv_hostbuf_register(d, hb, UINT64_MAX, 2), DV_ERROR_OUT_OF_RANGE,
             "outside");
     TD_OK(dv_hostbuf_register(d, hb, 0, MIB)); /* adjacent is fine */
-    TIO_BAD(dv_hostbuf_unregister(d, hb, MIB + 4096),
-            DV_ERROR_INVALID_ARGUMENT, "no registration starts");
+    TIO_BAD(dv_hostbuf_unregister(d, hb, MIB + 4096), DV_ERROR_INVALID_ARGUMENT,
+            "no registration starts");
     dv_hostbuf_range_t r[4];
     cr_assert_eq(regs(d, hb, r, 4), 2);
     cr_assert_eq(r[0].offset, 0);

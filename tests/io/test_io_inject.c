@@ -39,8 +39,9 @@ static dv_result_t expect(const char *what, dv_result_t r) {
     }
     fired_before = s->fired;
     if (injected == DV_ERROR_OUT_OF_DEVICE_MEMORY) {
-        cr_assert_neq(r, DV_ERROR_BACKEND, "%s: injected OOM reported as %s (%s)",
-                      what, dv_result_name(r), dv_last_error());
+        cr_assert_neq(r, DV_ERROR_BACKEND,
+                      "%s: injected OOM reported as %s (%s)", what,
+                      dv_result_name(r), dv_last_error());
     }
     if (dev) {
         td_check(dev);
@@ -76,8 +77,8 @@ static void reads(dv_reader_t *rd, dv_hostbuf_t *hb, void *stream) {
     if (CALL(dv_fault(dev, v, 0, 2 * P, &g)) == DV_OK) {
         CALL(dv_read_to_device(dev, rd, file, 3, 3 * CHUNK, vi.base + 9, NULL,
                                0));
-        CALL(dv_read_to_device(dev, rd, file, 0, 2 * CHUNK, vi.base, stream,
-                               0));
+        CALL(
+            dv_read_to_device(dev, rd, file, 0, 2 * CHUNK, vi.base, stream, 0));
         if (hb) {
             CALL(dv_hostbuf_copy_h2d(dev, hb, 0, CHUNK, vi.base, stream));
         }
@@ -88,8 +89,8 @@ static void reads(dv_reader_t *rd, dv_hostbuf_t *hb, void *stream) {
         if (CALL(dv_devbuf_resize(dev, db, 2 * P)) == DV_OK) {
             dv_devbuf_info_t di;
             dv_devbuf_get_info(dev, db, &di);
-            CALL(dv_read_to_device(dev, rd, file, 0, 2 * CHUNK, di.base,
-                                   stream, 0));
+            CALL(dv_read_to_device(dev, rd, file, 0, 2 * CHUNK, di.base, stream,
+                                   0));
             CALL(dv_devbuf_resize(dev, db, P));
         }
         TEARDOWN(dv_devbuf_destroy(dev, db));
@@ -348,8 +349,8 @@ Test(io_inject, stream_reads_wait_on_the_gpu_and_fall_back_on_the_host) {
     TD_OK(dv_read_to_device(dev, rd, file, CHUNK, CHUNK, vi.base, s, 0));
     cr_assert(td_inject_state()->fired, "stream_wait was not used");
     cr_assert_str_eq(td_inject_state()->op, "stream_wait");
-    TD_OK(dv_read_to_device(dev, rd, file, 2 * CHUNK, CHUNK, vi.base + CHUNK,
-                            s, 0));
+    TD_OK(dv_read_to_device(dev, rd, file, 2 * CHUNK, CHUNK, vi.base + CHUNK, s,
+                            0));
     TD_OK(dv_stream_synchronize(dev, s));
     cr_assert_eq(tio_device_mismatch(dev, vi.base, 2 * CHUNK, CHUNK), -1);
     TD_OK(dv_stream_destroy(dev, s));

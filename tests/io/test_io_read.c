@@ -70,9 +70,9 @@ Test(io_read, file_to_host_buffer_in_every_chunking) {
         memset(b, 0, 6 * MIB);
         TD_OK(dv_read_to_host(d, r, f, cases[k].foff, cases[k].size, hb,
                               cases[k].hoff, 0));
-        cr_assert_eq(tio_mismatch(b + cases[k].hoff, cases[k].size,
-                                  cases[k].foff),
-                     -1, "case %zu: wrong bytes", k);
+        cr_assert_eq(
+            tio_mismatch(b + cases[k].hoff, cases[k].size, cases[k].foff), -1,
+            "case %zu: wrong bytes", k);
         cr_assert_eq(b[cases[k].hoff + cases[k].size], 0,
                      "case %zu wrote past its range", k);
         dv_reader_info_t ri = rinfo(d, r);
@@ -199,12 +199,12 @@ Test(io_read, bad_files_and_ranges) {
     TD_OK(dv_hostbuf_extend(d, hb, 8192, 0, NULL));
     TIO_BAD(dv_read_to_host(d, r, f, 9000, 1001, hb, 0, 0),
             DV_ERROR_OUT_OF_RANGE, "outside the file of 10000 bytes");
-    TIO_BAD(dv_read_to_host(d, r, f, 10001, 1, hb, 0, 0),
-            DV_ERROR_OUT_OF_RANGE, "outside the file");
+    TIO_BAD(dv_read_to_host(d, r, f, 10001, 1, hb, 0, 0), DV_ERROR_OUT_OF_RANGE,
+            "outside the file");
     TIO_BAD(dv_read_to_host(d, r, f, 1, UINT64_MAX, hb, 0, 0),
             DV_ERROR_OUT_OF_RANGE, "outside the file");
-    TIO_BAD(dv_read_to_host(d, r, f, 0, 0, hb, 0, 0),
-            DV_ERROR_INVALID_ARGUMENT, "size is 0");
+    TIO_BAD(dv_read_to_host(d, r, f, 0, 0, hb, 0, 0), DV_ERROR_INVALID_ARGUMENT,
+            "size is 0");
     TIO_BAD(dv_read_to_host(d, r, f, 0, 8193, hb, 0, 0), DV_ERROR_OUT_OF_RANGE,
             "host buffer of 8192 bytes");
     TIO_BAD(dv_read_to_host(d, r, f, 0, 100, hb, UINT64_MAX - 10, 0),
@@ -214,8 +214,7 @@ Test(io_read, bad_files_and_ranges) {
     TD_OK(dv_read_to_host(d, r, f, 1808, 8192, hb, 0, 0));
     /* A short file: it shrank on disk after it was opened. */
     cr_assert_eq(truncate(p, 5000), 0);
-    TIO_BAD(dv_read_to_host(d, r, f, 0, 8192, hb, 0, 0), DV_ERROR_IO,
-            "shrank");
+    TIO_BAD(dv_read_to_host(d, r, f, 0, 8192, hb, 0, 0), DV_ERROR_IO, "shrank");
     dv_hostbuf_info_t hi;
     TD_OK(dv_hostbuf_get_info(d, hb, &hi));
     cr_assert_eq(hi.reads_in_flight, 0, "a failed read stayed in flight");
@@ -314,22 +313,22 @@ static void *reads(void *arg) {
     job_t *j = arg;
     for (int it = 0; it < 6; it++) {
         uint64_t foff = (uint64_t)(j->k * 3 + it) * 4099;
-        dv_result_t r = (it & 1)
-                            ? dv_read_to_host(j->d, j->r, j->f, foff, SPAN,
-                                              j->hb, (uint64_t)j->k * SPAN, 0)
-                            : dv_read_to_device(j->d, j->r, j->f, foff, SPAN,
-                                                j->base + (uint64_t)j->k * SPAN,
-                                                NULL, 0);
+        dv_result_t r =
+            (it & 1)
+                ? dv_read_to_host(j->d, j->r, j->f, foff, SPAN, j->hb,
+                                  (uint64_t)j->k * SPAN, 0)
+                : dv_read_to_device(j->d, j->r, j->f, foff, SPAN,
+                                    j->base + (uint64_t)j->k * SPAN, NULL, 0);
         if (r != DV_OK) {
             j->errors++;
             continue;
         }
         dv_hostbuf_info_t hi;
         dv_hostbuf_get_info(j->d, j->hb, &hi);
-        int64_t m = (it & 1) ? tio_mismatch((uint8_t *)hi.base + j->k * SPAN,
-                                            SPAN, foff)
-                             : tio_device_mismatch(j->d, j->base + j->k * SPAN,
-                                                   SPAN, foff);
+        int64_t m =
+            (it & 1)
+                ? tio_mismatch((uint8_t *)hi.base + j->k * SPAN, SPAN, foff)
+                : tio_device_mismatch(j->d, j->base + j->k * SPAN, SPAN, foff);
         j->errors += m != -1;
     }
     return NULL;
@@ -355,8 +354,7 @@ Test(io_read, threads_share_one_reader_and_its_ring) {
     }
     for (int k = 0; k < THREADS; k++) {
         pthread_join(t[k], NULL);
-        cr_assert_eq(j[k].errors, 0, "thread %d: %d bad reads", k,
-                     j[k].errors);
+        cr_assert_eq(j[k].errors, 0, "thread %d: %d bad reads", k, j[k].errors);
     }
     dv_reader_info_t ri = rinfo(d, r);
     cr_assert_eq(ri.bytes_read, THREADS * 6ull * SPAN);

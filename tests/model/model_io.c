@@ -50,7 +50,8 @@ dv_file_t *mt_io_file(mt_world_t *w) {
     for (uint64_t i = 0; b && i < MT_IO_FILE_SIZE; i++) {
         b[i] = mt_io_fbyte(i);
     }
-    if (fd < 0 || !b || write(fd, b, MT_IO_FILE_SIZE) != (ssize_t)MT_IO_FILE_SIZE) {
+    if (fd < 0 || !b ||
+        write(fd, b, MT_IO_FILE_SIZE) != (ssize_t)MT_IO_FILE_SIZE) {
         mt_fail(w, "setup", "cannot write the model's file %s", file_path);
     }
     free(b);
@@ -89,7 +90,8 @@ static dv_result_t predict_grow(mt_dev_t *d, uint64_t want) {
 }
 
 static void devbuf_create(mt_world_t *w, mt_dev_t *d) {
-    uint64_t max = (1 + mt_pick(&w->src, 6)) * d->ps - mt_pick(&w->src, 3) * 100;
+    uint64_t max =
+        (1 + mt_pick(&w->src, 6)) * d->ps - mt_pick(&w->src, 3) * 100;
     dv_result_t want = DV_OK;
     if (mt_chance(&w->src, 5)) {
         max = 0;
@@ -142,7 +144,8 @@ static void op_devbuf(mt_world_t *w) {
     if (want == DV_OK) {
         io->db_size = size;
     }
-    mt_call(w, "dv_devbuf_resize(d%d, %llu)", d->name, (unsigned long long)size);
+    mt_call(w, "dv_devbuf_resize(d%d, %llu)", d->name,
+            (unsigned long long)size);
     dv_result_t r = dv_devbuf_resize(d->h, io->db, size);
     mt_ret(w, r);
     mt_expect(w, MT_FN_DEVBUF, r, want);
@@ -189,7 +192,8 @@ static dv_result_t predict_extend(mt_io_t *io, uint64_t bytes, uint32_t flags) {
     return DV_OK;
 }
 
-static dv_result_t predict_truncate(mt_io_t *io, uint64_t size, uint32_t flags) {
+static dv_result_t predict_truncate(mt_io_t *io, uint64_t size,
+                                    uint32_t flags) {
     if (flags & ~(uint32_t)DV_HOSTBUF_UNREGISTER) {
         return DV_ERROR_INVALID_ARGUMENT;
     }
@@ -222,7 +226,8 @@ static dv_result_t predict_truncate(mt_io_t *io, uint64_t size, uint32_t flags) 
 static void hostbuf_create(mt_world_t *w, mt_dev_t *d) {
     uint64_t max = 1 + mt_pick(&w->src, 12 * HPAGE);
     dv_hostbuf_t *h = NULL;
-    mt_call(w, "dv_hostbuf_create(d%d, %llu)", d->name, (unsigned long long)max);
+    mt_call(w, "dv_hostbuf_create(d%d, %llu)", d->name,
+            (unsigned long long)max);
     dv_result_t r = dv_hostbuf_create(d->h, max, &h);
     mt_ret(w, r);
     mt_expect(w, MT_FN_HOSTBUF, r, DV_OK);
@@ -256,8 +261,8 @@ static void hostbuf_register(mt_world_t *w, mt_dev_t *d) {
     if (io->nregs && mt_chance(&w->src, 50)) {
         uint32_t k = (uint32_t)mt_pick(&w->src, io->nregs);
         uint64_t off = io->reg_off[k] + (mt_chance(&w->src, 10) ? 1 : 0);
-        dv_result_t want = off == io->reg_off[k] ? DV_OK
-                                                 : DV_ERROR_INVALID_ARGUMENT;
+        dv_result_t want =
+            off == io->reg_off[k] ? DV_OK : DV_ERROR_INVALID_ARGUMENT;
         if (want == DV_OK) {
             reg_erase(io, k);
         }

@@ -11,7 +11,9 @@
 
 #include "model.h"
 
-uint64_t mt_outside(const mt_dev_t *d) { return d->fw + d->io.db_pages * d->ps; }
+uint64_t mt_outside(const mt_dev_t *d) {
+    return d->fw + d->io.db_pages * d->ps;
+}
 
 #define ISAME(what, got, want)                                                 \
     do {                                                                       \

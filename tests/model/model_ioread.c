@@ -89,8 +89,10 @@ static void read_host(mt_world_t *w, mt_dev_t *d, uint32_t flags) {
         dv_hostbuf_info_t hi;
         dv_hostbuf_get_info(d->h, io->hb, &hi);
         if (!same_as_file((const uint8_t *)hi.base + hoff, size, foff)) {
-            mt_fail(w, "read-content", "d%d: the host buffer does not hold "
-                    "the file's bytes after dv_read_to_host", d->name);
+            mt_fail(w, "read-content",
+                    "d%d: the host buffer does not hold "
+                    "the file's bytes after dv_read_to_host",
+                    d->name);
         }
     }
 }
@@ -123,8 +125,10 @@ static void read_device(mt_world_t *w, mt_dev_t *d, uint32_t flags) {
         uint8_t *b = malloc(size);
         if (!b || dv_copy_d2h(d->h, b, di.base + doff, size, NULL) != DV_OK ||
             !same_as_file(b, size, foff)) {
-            mt_fail(w, "read-content", "d%d: the device buffer does not hold "
-                    "the file's bytes after dv_read_to_device", d->name);
+            mt_fail(w, "read-content",
+                    "d%d: the device buffer does not hold "
+                    "the file's bytes after dv_read_to_device",
+                    d->name);
         }
         free(b);
     }
@@ -220,8 +224,8 @@ static void foreign_handles(mt_world_t *w, mt_dev_t *d) {
         DV_ERROR_INVALID_ARGUMENT, "dv_devbuf_create(NULL out)");
     uint64_t junk[4] = {0};
     BAD(MT_FN_READ,
-        dv_read_to_device(d->h, (dv_reader_t *)junk, mt_io_file(w), 0, 1,
-                          4096, NULL, 0),
+        dv_read_to_device(d->h, (dv_reader_t *)junk, mt_io_file(w), 0, 1, 4096,
+                          NULL, 0),
         DV_ERROR_INVALID_ARGUMENT, "dv_read_to_device(junk reader)");
 }
 

@@ -51,11 +51,11 @@ typedef struct dv__osfile {
 } dv__osfile_t;
 
 typedef struct dv__filemap {
-    void *addr;      /* first byte of the file */
-    uint64_t size;   /* bytes of the file that are mapped */
-    uint64_t span;   /* bytes of address space taken (size rounded up) */
+    void *addr;       /* first byte of the file */
+    uint64_t size;    /* bytes of the file that are mapped */
+    uint64_t span;    /* bytes of address space taken (size rounded up) */
     intptr_t section; /* Windows: the section HANDLE; POSIX: unused */
-    int placeholder; /* Windows: the view lives in a placeholder */
+    int placeholder;  /* Windows: the view lives in a placeholder */
 } dv__filemap_t;
 
 void dv__os_strerror(int code, char *buf, size_t len);

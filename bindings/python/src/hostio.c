@@ -214,8 +214,9 @@ static PyObject *hb_registrations(PyObject *m, PyObject *const *a,
     }
     PyObject *list = PyList_New(0);
     for (uint32_t i = 0; list && i < n && i < 256; i++) {
-        PyObject *t = Py_BuildValue("(KK)", (unsigned long long)ranges[i].offset,
-                                    (unsigned long long)ranges[i].size);
+        PyObject *t =
+            Py_BuildValue("(KK)", (unsigned long long)ranges[i].offset,
+                          (unsigned long long)ranges[i].size);
         if (!t || PyList_Append(list, t) < 0) {
             Py_XDECREF(t);
             Py_CLEAR(list);
@@ -237,9 +238,9 @@ static PyObject *hb_copy(PyObject *m, PyObject *const *a, Py_ssize_t nargs) {
     U64(a[4], "dst", dst);
     U64(a[5], "stream", stream);
     dv_result_t r;
-    DEV_CALL(d,
-             dv_hostbuf_copy_h2d(d->dev, hb, off, size, dst, dvpy_stream(stream)),
-             r);
+    DEV_CALL(
+        d, dv_hostbuf_copy_h2d(d->dev, hb, off, size, dst, dvpy_stream(stream)),
+        r);
     return dvpy_io_done(r);
 }
 
@@ -288,11 +289,10 @@ static PyObject *f_info(PyObject *m, PyObject *const *a, Py_ssize_t nargs) {
     if (r != DV_OK) {
         return dvpy_raise(r);
     }
-    return Py_BuildValue("{s:K,s:L,s:K,s:K}", "size",
-                         (unsigned long long)i.size, "native",
-                         (long long)i.native, "address",
-                         (unsigned long long)(uintptr_t)i.map, "bounces",
-                         (unsigned long long)i.bounces);
+    return Py_BuildValue(
+        "{s:K,s:L,s:K,s:K}", "size", (unsigned long long)i.size, "native",
+        (long long)i.native, "address", (unsigned long long)(uintptr_t)i.map,
+        "bounces", (unsigned long long)i.bounces);
 }
 
 static PyObject *f_map(PyObject *m, PyObject *const *a, Py_ssize_t nargs) {
@@ -454,14 +454,14 @@ static PyObject *db_info(PyObject *m, PyObject *const *a, Py_ssize_t nargs) {
     if (r != DV_OK) {
         return dvpy_raise(r);
     }
-    return Py_BuildValue("{s:K,s:K,s:K,s:K}", "address",
-                         (unsigned long long)i.base, "size",
-                         (unsigned long long)i.size, "mapped",
-                         (unsigned long long)i.mapped, "max_size",
-                         (unsigned long long)i.max_size);
+    return Py_BuildValue(
+        "{s:K,s:K,s:K,s:K}", "address", (unsigned long long)i.base, "size",
+        (unsigned long long)i.size, "mapped", (unsigned long long)i.mapped,
+        "max_size", (unsigned long long)i.max_size);
 }
 
-#define FAST(name, fn, doc) {name, (PyCFunction)(void (*)(void))fn, METH_FASTCALL, doc}
+#define FAST(name, fn, doc)                                                    \
+    { name, (PyCFunction)(void (*)(void))fn, METH_FASTCALL, doc }
 
 PyMethodDef dvpy_hostio_methods[] = {
     FAST("hostbuf_create", hb_create, "dv_hostbuf_create -> handle"),
