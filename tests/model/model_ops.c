@@ -173,10 +173,11 @@ void mt_unpin_range(mt_world_t *w, mt_dev_t *d, mt_vbar_t *v, uint64_t off,
         for (uint64_t i = first; i <= last; i++) {
             mt_page_t *pg = &v->pg[i];
             pg->stream = sid;
-            if (--pg->pins || i < v->wm) {
+            if (--pg->pins || i < v->wm || i < v->limit) {
                 continue;
             }
-            /* Left pinned when the watermark dropped: freed once idle. */
+            /* Left pinned when the watermark dropped: freed once idle, but
+             * never below the watermark limit. */
             if (!busy) {
                 mt_evict_page(d, s, i, 1, 0);
                 mt_pool_trim(d, UINT64_MAX, d->pool_limit);

@@ -79,7 +79,8 @@ void mt_pool_trim(mt_dev_t *d, uint64_t budget, uint64_t keep) {
 
 int mt_reap_candidate(const mt_dev_t *d, int s, uint64_t i) {
     const mt_vbar_t *v = &d->vb[s];
-    return v->h && i < v->pages && i >= v->wm && v->pg[i].resident &&
+    return v->h && i < v->pages && i >= v->wm && i >= v->limit &&
+           v->pg[i].resident &&
            v->pg[i].pins == 0;
 }
 

@@ -273,7 +273,7 @@ void mt_unpin_all(mt_world_t *w, mt_dev_t *d) {
             while (v->pg[i].pins) {
                 mt_pre_call(w);
                 v->pg[i].stream = MT_NULL_STREAM;
-                if (--v->pg[i].pins == 0 && i >= v->wm) {
+                if (--v->pg[i].pins == 0 && i >= v->wm && i >= v->limit) {
                     mt_evict_page(d, s, i, 1, 0);
                     mt_pool_trim(d, UINT64_MAX, d->pool_limit);
                 }
