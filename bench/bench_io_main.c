@@ -215,8 +215,9 @@ int main(int argc, char **argv) {
         a.reg_step = a.reg_total;
     }
     char path[4096];
-    snprintf(path, sizeof(path), "%s/dv_bench_io-%llu.bin", a.dir,
-             (unsigned long long)a.size);
+    /* The pid keeps two runs in one folder (CTest's) apart. */
+    snprintf(path, sizeof(path), "%s/dv_bench_io-%llu-%ld.bin", a.dir,
+             (unsigned long long)a.size, (long)getpid());
     bench_io_write_file(path, a.size);
     results_t r;
     memset(&r, 0, sizeof(r));
