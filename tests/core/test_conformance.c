@@ -14,7 +14,7 @@ Test(conformance, open_reports_caps) {
     dv_device_t *dev = td_open(0);
     dv_device_caps_t caps;
     TD_OK(dv_device_get_caps(dev, &caps));
-    cr_assert_str_eq(caps.backend, td_backend());
+    cr_assert_str_eq(caps.backend, td_backend_name());
     cr_assert_gt(caps.granularity, 0);
     cr_assert_eq(caps.page_size % caps.granularity, 0);
     cr_assert_eq(caps.page_size, P);
