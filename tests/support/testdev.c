@@ -75,17 +75,20 @@ const char *td_backend_name(void) {
     return ops && ops->name ? ops->name : td_backend();
 }
 
+const char *td_backend_options(void) {
+    const char *opts = getenv("DV_TEST_BACKEND_OPTIONS");
+    if (opts) {
+        return opts;
+    }
+    return strcmp(td_backend_name(), "host") == 0 ? "capacity=1G" : NULL;
+}
+
 void td_options(dv_device_options_t *o, uint64_t limit_pages) {
     dv_device_options_init(o);
     o->backend = td_backend();
     o->page_size = TD_PAGE;
     o->vram_limit = limit_pages * TD_PAGE;
-    const char *opts = getenv("DV_TEST_BACKEND_OPTIONS");
-    if (opts) {
-        o->backend_options = opts;
-    } else if (strcmp(td_backend_name(), "host") == 0) {
-        o->backend_options = "capacity=1G";
-    }
+    o->backend_options = td_backend_options();
 }
 
 dv_device_t *td_open_opts(const dv_device_options_t *o) {

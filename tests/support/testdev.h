@@ -43,6 +43,9 @@ const char *td_hal_problem(void);
 /* Its name as the backend reports it (ops->name: "host", "cuda", ...). */
 const char *td_backend_name(void);
 
+/* The backend_options the suites use (NULL: none). */
+const char *td_backend_options(void);
+
 /* Options for the backend under test: page TD_PAGE, vram_limit of
  * `limit_pages` pages (0 = none), default pool. */
 void td_options(dv_device_options_t *o, uint64_t limit_pages);
