@@ -316,6 +316,10 @@ int dv_conformance_run(const dv_conformance_opts_t *o) {
     char where[PATH_LEN], dir[PATH_LEN], lib[PATH_LEN], tmp[PATH_LEN];
     char *known[DV_CONFORMANCE_MAX_SUITES];
     int status = 1;
+    if (!dv_tool_can_run(where, sizeof(where))) {
+        fprintf(stderr, "dynvram conformance: %s\n", where);
+        return 1;
+    }
     if (suites_dir(o, where, sizeof(where)) != 0) {
         fprintf(stderr, "dynvram conformance: cannot tell where the suites "
                         "are: give --suites-dir\n");

@@ -11,6 +11,8 @@
  * a reason).
  *
  * Contract:
+ *  - dv_tool_can_run: 1 when this platform can run the suites, else 0 with
+ *    the reason in why.
  *  - dv_tool_run: runs argv[0] (a path) with argv, this process's
  *    environment plus the "NAME=value" entries of env (NULL-terminated,
  *    overriding), stdout and stderr both to the file out_path. Waits at most
@@ -33,6 +35,7 @@
 
 #define DV_TOOL_TIMED_OUT (-1000)
 
+int dv_tool_can_run(char *why, size_t why_len);
 int dv_tool_run(const char *const *argv, const char *const *env,
                 const char *out_path, int timeout_s, int *status, char *why,
                 size_t why_len);

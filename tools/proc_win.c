@@ -13,6 +13,11 @@ static const char not_here[] =
     "dynvram conformance is not available on Windows yet (the suites are "
     "built on POSIX systems only)";
 
+int dv_tool_can_run(char *why, size_t why_len) {
+    snprintf(why, why_len, "%s", not_here);
+    return 0;
+}
+
 int dv_tool_run(const char *const *argv, const char *const *env,
                 const char *out_path, int timeout_s, int *status, char *why,
                 size_t why_len) {
