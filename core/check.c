@@ -5,6 +5,7 @@
  * SPDX-License-Identifier: Apache-2.0
  */
 #include "core/internal.h"
+#include "core/io.h"
 
 #define BROKEN(...) return dv__fail(DV_ERROR_INVARIANT, __VA_ARGS__)
 
@@ -78,6 +79,10 @@ dv_result_t dv__check_locked(dv__dev_t *dev) {
         BROKEN("pool count %llu above capacity %llu",
                (unsigned long long)dev->pool_count,
                (unsigned long long)dev->pool_cap);
+    }
+    dv_result_t dr = dv__devbuf_check_locked(dev);
+    if (dr != DV_OK) {
+        return dr;
     }
     dv_result_t sr = dv__sched_check_locked(dev);
     if (sr != DV_OK) {

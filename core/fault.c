@@ -258,9 +258,11 @@ static inline dv_result_t unpin_locked(dv__dev_t *dev, dv__vbar_t *vbar,
         pg->unpin_seq = seq;
         if (--pg->pins == 0) {
             dev->pinned_bytes -= dev->page_size;
-            if (i >= vbar->watermark && !vbar->sched) {
+            if (i >= vbar->watermark && i >= vbar->watermark_limit &&
+                !vbar->sched) {
                 /* Left pinned when the watermark dropped: free it as soon
-                 * as its work is done. */
+                 * as its work is done (never below the limit, a floor that
+                 * no eviction crosses). */
                 if (dv__page_try_idle_locked(dev, pg) &&
                     dv__evict_page_locked(dev, vbar, i, 1, 0) == DV_OK) {
                     dv__pool_trim_locked(dev, UINT64_MAX, dev->pool_limit_pages);

@@ -17,7 +17,7 @@
  *    (DV_ERROR_ADDRESS_SPACE) and for host_register host memory. Every other
  *    failure is DV_ERROR_BACKEND (or DV_ERROR_INVALID_ARGUMENT for
  *    CUDA_ERROR_INVALID_VALUE); the native code and text go to the shared
- *    per-thread record (core/native.h) for last_native_error.
+ *    per-thread record (base/native.h) for last_native_error.
  *  - The core serializes the ops of one device (HAL contract), so the
  *    per-device event cache needs no lock of its own.
  */
@@ -291,6 +291,7 @@ static const dv_hal_ops_t cu_ops = {
     .last_native_error = dv__native_get,
     .stream_check = dv__cu_stream_check,
     .stream_wait = dv__cu_stream_wait,
+    .stream_is_capturing = dv__cu_stream_is_capturing,
 };
 
 const dv_hal_ops_t *dv_hal_cuda(void) { return &cu_ops; }

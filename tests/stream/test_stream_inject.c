@@ -6,7 +6,7 @@
  * teardown. After every public call the invariants hold; every acquire
  * that succeeds hands out the right bytes; an injected out-of-memory never
  * comes back as another error; at the end nothing leaks (mappings,
- * reservations, handles, streams).
+ * reservations, handles, streams, fences).
  * SPDX-License-Identifier: Apache-2.0
  */
 #include <stdio.h>
@@ -164,6 +164,8 @@ static void sweep(dv_result_t err) {
                      op, s->live_mem);
         cr_assert_eq(s->live_streams, 0, "call %ld (%s): %ld streams leaked",
                      n, op, s->live_streams);
+        cr_assert_eq(s->live_fences, 0, "call %ld (%s): %ld fences leaked",
+                     n, op, s->live_fences);
         if (!s->fired) {
             break;
         }

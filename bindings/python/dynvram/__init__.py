@@ -5,7 +5,8 @@ Each model's weights live in a VBAR, a reserved range of device virtual
 address space that costs no memory. ``VBAR.fault(offset, size)`` maps memory
 under a range just before it is used and returns a *generation*; when memory
 is short it returns ``None`` (offloaded) and the caller streams that weight
-instead. ``VBAR.unpin`` ends the use. See the project's DESIGN.md.
+instead. ``VBAR.unpin`` ends the use. The project's README.md explains the
+terms ("Concepts") and the residency rules ("The policy, exactly").
 
 Errors: invalid arguments raise ``ValueError`` (``InvalidArgumentError``),
 out of memory raises ``MemoryError`` (``OutOfMemoryError``), any other
@@ -48,6 +49,10 @@ __all__ = [
     "CudaArrayView",
     "DLPackView",
     "Device",
+    "DeviceBuffer",
+    "HostBuffer",
+    "ModelFile",
+    "Reader",
     "Error",
     "InvalidArgumentError",
     "OutOfMemoryError",
@@ -57,6 +62,7 @@ __all__ = [
     "flush_log",
     "get_log_level",
     "last_error",
+    "read_file",
     "set_log_level",
 ]
 
@@ -174,7 +180,14 @@ class Device(_native.Device):
         interpose = _sys.modules.get(__name__ + ".interpose")
         if interpose is not None and not self.closed:
             interpose.detach_device(self)
+        if not self.closed:
+            hostio.close_default_reader(self)
         super().close()
+
+    def reader(self):
+        """The device's shared read pool (a dynvram.Reader made on first
+        use; Device.close closes it)."""
+        return hostio.default_reader(self)
 
     def __enter__(self):
         return self
@@ -189,6 +202,14 @@ class Device(_native.Device):
         c = super().caps()
         return "<dynvram.Device %s:%d %r page_size=%d>" % (
             c["backend"], c["ordinal"], c["name"], c["page_size"])
+
+
+# ---- host I/O (dynvram/hostio.py) ------------------------------------------
+
+# Device.close and Device.reader use it; it imports nothing from here.
+from . import hostio  # noqa: E402
+from .hostio import (DeviceBuffer, HostBuffer, ModelFile, Reader,  # noqa: E402
+                     read_file)
 
 
 # ---- VBARs ------------------------------------------------------------------

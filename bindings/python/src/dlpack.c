@@ -59,22 +59,26 @@ typedef struct dvpy_dl_managed {
 typedef struct dvpy_dl_block {
     dvpy_dl_managed m;
     int64_t shape[1];
-    PyObject *owner;                /* a VBAR, or a schedule (its ring) */
-    void (*release)(PyObject *owner); /* ends the owner's export */
+    dvpy_vbar *owner; /* a VBAR export, or NULL: */
+    PyObject *keep;   /* a strong reference (host buffer views) */
+    void (*release)(PyObject *keep); /* or an export of `keep` (a ring) */
 } dvpy_dl_block;
 
 static void dvpy_dl_deleter(dvpy_dl_managed *m) {
     dvpy_dl_block *b = (dvpy_dl_block *)m;
     if (Py_IsInitialized()) {
         PyGILState_STATE st = PyGILState_Ensure();
-        b->release(b->owner);
+        if (b->owner) {
+            dvpy_vbar_export_release(b->owner);
+        }
+        if (b->release) {
+            b->release(b->keep);
+        } else {
+            Py_XDECREF(b->keep);
+        }
         PyGILState_Release(st);
     }
     free(b);
-}
-
-static void dvpy_dl_vbar_release(PyObject *owner) {
-    dvpy_vbar_export_release((dvpy_vbar *)owner);
 }
 
 static void dvpy_dl_capsule_destructor(PyObject *cap) {
@@ -89,6 +93,9 @@ static void dvpy_dl_capsule_destructor(PyObject *cap) {
         }
     }
 }
+
+static void dvpy_dl_fill(dvpy_dl_block *b, uint64_t addr, uint64_t n,
+                         int dtype, int did);
 
 /* dlpack_capsule(vbar, offset, nbytes, device_type, device_id) */
 PyObject *dvpy_dlpack_capsule(PyObject *mod, PyObject *args) {
@@ -126,10 +133,21 @@ PyObject *dvpy_dlpack_capsule(PyObject *mod, PyObject *args) {
         free(b);
         return NULL;
     }
-    b->owner = (PyObject *)v;
-    b->release = dvpy_dl_vbar_release;
-    b->shape[0] = (int64_t)n; /* n <= the VBAR's size < 2^63 */
-    b->m.dl_tensor.data = (void *)(uintptr_t)(v->base + off);
+    b->owner = v;
+    dvpy_dl_fill(b, v->base + off, n, dtype, did);
+    PyObject *cap = PyCapsule_New(&b->m, "dltensor", dvpy_dl_capsule_destructor);
+    if (!cap) {
+        dvpy_vbar_export_release(v);
+        free(b);
+        return NULL;
+    }
+    return cap;
+}
+
+static void dvpy_dl_fill(dvpy_dl_block *b, uint64_t addr, uint64_t n,
+                         int dtype, int did) {
+    b->shape[0] = (int64_t)n; /* n < 2^63: a VBAR's or a host buffer's size */
+    b->m.dl_tensor.data = (void *)(uintptr_t)addr;
     b->m.dl_tensor.device.device_type = dtype;
     b->m.dl_tensor.device.device_id = did;
     b->m.dl_tensor.ndim = 1;
@@ -141,11 +159,38 @@ PyObject *dvpy_dlpack_capsule(PyObject *mod, PyObject *args) {
     b->m.dl_tensor.byte_offset = 0;
     b->m.manager_ctx = b;
     b->m.deleter = dvpy_dl_deleter;
+}
+
+/* dlpack_host_capsule(address, nbytes, owner): CPU memory the caller
+ * vouches for (a host buffer range); `owner` stays referenced until the
+ * consumer's deleter runs. */
+PyObject *dvpy_dlpack_host_capsule(PyObject *mod, PyObject *args) {
+    (void)mod;
+    PyObject *aobj, *nobj, *owner;
+    if (!PyArg_ParseTuple(args, "OOO", &aobj, &nobj, &owner)) {
+        return NULL;
+    }
+    uint64_t addr, n;
+    if (dvpy_u64(aobj, "address", &addr) < 0 ||
+        dvpy_u64(nobj, "nbytes", &n) < 0) {
+        return NULL;
+    }
+    if (!addr || n == 0 || n >> 62) {
+        return dvpy_raise_msg(DV_ERROR_INVALID_ARGUMENT,
+                              "dlpack_host_capsule: address 0 or a size of 0 "
+                              "or above 2^62");
+    }
+    dvpy_dl_block *b = calloc(1, sizeof(*b));
+    if (!b) {
+        return PyErr_NoMemory();
+    }
+    Py_INCREF(owner);
+    b->keep = owner;
+    dvpy_dl_fill(b, addr, n, DVPY_DL_CPU, 0);
     PyObject *cap = PyCapsule_New(&b->m, "dltensor", dvpy_dl_capsule_destructor);
     if (!cap) {
-        dvpy_vbar_export_release(v);
+        Py_DECREF(owner);
         free(b);
-        return NULL;
     }
     return cap;
 }
@@ -157,19 +202,9 @@ PyObject *dvpy_dlpack_owned(uint64_t addr, uint64_t n, int dtype, int did,
         release(owner);
         return PyErr_NoMemory();
     }
-    b->owner = owner;
+    b->keep = owner;
     b->release = release;
-    b->shape[0] = (int64_t)n;
-    b->m.dl_tensor.data = (void *)(uintptr_t)addr;
-    b->m.dl_tensor.device.device_type = dtype;
-    b->m.dl_tensor.device.device_id = did;
-    b->m.dl_tensor.ndim = 1;
-    b->m.dl_tensor.dtype.code = DVPY_DL_UINT;
-    b->m.dl_tensor.dtype.bits = 8;
-    b->m.dl_tensor.dtype.lanes = 1;
-    b->m.dl_tensor.shape = b->shape;
-    b->m.manager_ctx = b;
-    b->m.deleter = dvpy_dl_deleter;
+    dvpy_dl_fill(b, addr, n, dtype, did);
     PyObject *cap = PyCapsule_New(&b->m, "dltensor", dvpy_dl_capsule_destructor);
     if (!cap) {
         release(owner);
