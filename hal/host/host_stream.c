@@ -200,6 +200,8 @@ dv_result_t dv__host_stream_is_capturing(void *ctx, void *stream,
     return s || !stream ? DV_OK : hs_bad("stream_is_capturing", stream);
 }
 
+/* The public hooks below (dynvram_host.h) follow the API's contract: a
+ * success clears dv_last_error(). */
 dv_result_t dv_host_stream_set_capturing(void *stream, int capturing) {
     hs_lock_();
     host_stream_t *s = hs_get(stream);
@@ -207,7 +209,7 @@ dv_result_t dv_host_stream_set_capturing(void *stream, int capturing) {
         s->capturing = capturing != 0;
     }
     dv__mutex_unlock(&hs_lock);
-    return s ? DV_OK : dv__fail(DV_ERROR_INVALID_ARGUMENT,
+    return s ? dv__ok() : dv__fail(DV_ERROR_INVALID_ARGUMENT,
                                 "dv_host_stream_set_capturing: %p is not a "
                                 "live host stream",
                                 stream);
@@ -230,7 +232,7 @@ dv_result_t dv_host_stream_submit(void *stream) {
         s->submitted++;
     }
     dv__mutex_unlock(&hs_lock);
-    return s ? DV_OK : dv__fail(DV_ERROR_INVALID_ARGUMENT,
+    return s ? dv__ok() : dv__fail(DV_ERROR_INVALID_ARGUMENT,
                                 "dv_host_stream_submit: %p is not a live host "
                                 "stream",
                                 stream);
@@ -238,7 +240,7 @@ dv_result_t dv_host_stream_submit(void *stream) {
 
 dv_result_t dv_host_stream_complete(void *stream) {
     if (!stream) {
-        return DV_OK;
+        return dv__ok();
     }
     hs_lock_();
     host_stream_t *s = hs_get(stream);
@@ -246,7 +248,7 @@ dv_result_t dv_host_stream_complete(void *stream) {
         s->completed = s->submitted;
     }
     dv__mutex_unlock(&hs_lock);
-    return s ? DV_OK : dv__fail(DV_ERROR_INVALID_ARGUMENT,
+    return s ? dv__ok() : dv__fail(DV_ERROR_INVALID_ARGUMENT,
                                 "dv_host_stream_complete: %p is not a live "
                                 "host stream",
                                 stream);
@@ -263,7 +265,7 @@ dv_result_t dv_host_stream_counts(void *stream, uint64_t *submitted,
         *completed = s->completed;
     }
     dv__mutex_unlock(&hs_lock);
-    return s ? DV_OK : dv__fail(DV_ERROR_INVALID_ARGUMENT,
+    return s ? dv__ok() : dv__fail(DV_ERROR_INVALID_ARGUMENT,
                                 "dv_host_stream_counts: %p is not a live host "
                                 "stream",
                                 stream);

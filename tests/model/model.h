@@ -34,6 +34,7 @@
 #include "dynvram.h"
 #include "dynvram_host.h"
 #include "dynvram_io.h"
+#include "dynvram_stream.h"
 
 #define MT_DEVS 3         /* device slots of one sequence */
 #define MT_VBARS 4        /* VBAR slots per device */
@@ -131,6 +132,26 @@ typedef struct mt_dev {
     uint64_t evictions_before; /* expected evictions counter then */
 } mt_dev_t;
 
+/* Streaming schedules (model_sched.c): a device of their own, checked by
+ * rules (see that file). */
+#define MT_SUSES 12  /* uses of a schedule */
+#define MT_SRANGES 8 /* distinct ranges */
+typedef struct mt_sworld {
+    dv_device_t *dev; /* NULL until the first schedule op */
+    char bopts[48];
+    int name;
+    dv_vbar_t *vbar, *low; /* the scheduled VBAR, a lower-priority one */
+    dv_schedule_t *s;      /* NULL: none now */
+    uint64_t count, next;  /* uses; the next one in order */
+    dv_schedule_range_t rg[MT_SUSES];
+    uint8_t held[MT_SUSES];
+    uint8_t *src;          /* the ranges' bytes */
+    void *stream;          /* a host stream, or NULL */
+    uint64_t fw;           /* framework bytes reserved */
+    dv_schedule_t *dead[4];
+    int n_dead;
+} mt_sworld_t;
+
 typedef struct mt_world {
     mt_src_t src;
     uint64_t seed;
@@ -142,6 +163,7 @@ typedef struct mt_world {
     int verbose;
     int thread; /* -1 single-threaded, else thread index */
     mt_dev_t d[MT_DEVS];
+    mt_sworld_t sw;
     int next_name;
     uint32_t next_stream;
     dv_vbar_t *dead_vbar[MT_GRAVE];
@@ -188,7 +210,7 @@ typedef enum mt_fn {
     X(FW_RESERVE) X(FW_RELEASE) X(FW_EVICT) X(DEV_SIMPLE) X(DEV_STATS)         \
     X(DEV_CHECK) X(DEV_OPEN) X(DEV_CLOSE) X(DEV_CAPS) X(STREAM) X(COPY)        \
     X(HOST_REG) X(PROBE) X(HOST_HOOK) X(HOSTBUF) X(DEVBUF) X(READER)          \
-    X(READ)
+    X(READ) X(SCHED)
 /* clang-format on */
 #define MT_FN_ENUM(n) MT_FN_##n,
     MT_FN_LIST(MT_FN_ENUM)
@@ -296,9 +318,11 @@ typedef struct mt_op {
     unsigned weight;
 } mt_op_t;
 extern const mt_op_t mt_vbar_ops[], mt_dev_ops[], mt_bad_ops[], mt_step_ops[],
-    mt_io_ops[];
+    mt_io_ops[], mt_sched_ops[];
 extern const int mt_vbar_op_count, mt_dev_op_count, mt_bad_op_count,
-    mt_step_op_count, mt_io_op_count;
+    mt_step_op_count, mt_io_op_count, mt_sched_op_count;
+/* Destroy the schedule device's objects, checked (end of a sequence). */
+void mt_sched_teardown(mt_world_t *w);
 /* Name of op `index` of the op tables in order (NULL past the end). */
 const char *mt_op_name(int index);
 

@@ -243,6 +243,13 @@ static const uint32_t allowed[MT_FN_COUNT] = {
     [MT_FN_READ] = ROK | RINV | RRANGE | RWRONG | R(DV_ERROR_NOT_PINNED) |
                    R(DV_ERROR_NOT_SUPPORTED) | R(DV_ERROR_IO) |
                    R(DV_ERROR_OUT_OF_HOST_MEMORY) | RBACK,
+    /* From include/dynvram_stream.h (every schedule call). */
+    [MT_FN_SCHED] = ROK | R(DV_OFFLOADED) | RINV | RRANGE | RWRONG |
+                    R(DV_ERROR_BUSY) | R(DV_ERROR_NOT_PINNED) |
+                    R(DV_ERROR_NOT_SUPPORTED) |
+                    R(DV_ERROR_OUT_OF_DEVICE_MEMORY) |
+                    R(DV_ERROR_OUT_OF_HOST_MEMORY) |
+                    R(DV_ERROR_ADDRESS_SPACE) | RBACK,
 };
 
 static const char *fn_names[MT_FN_COUNT] = {

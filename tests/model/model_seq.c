@@ -303,19 +303,20 @@ void mt_world_init(mt_world_t *w, uint64_t seed) {
 }
 
 static const mt_op_t *pick_op(mt_world_t *w, int *index) {
-    const mt_op_t *tables[5] = {mt_vbar_ops, mt_dev_ops, mt_bad_ops,
-                                mt_step_ops, mt_io_ops};
-    const int counts[5] = {mt_vbar_op_count, mt_dev_op_count, mt_bad_op_count,
-                           mt_step_op_count, mt_io_op_count};
+    const mt_op_t *tables[6] = {mt_vbar_ops, mt_dev_ops, mt_bad_ops,
+                                mt_step_ops, mt_io_ops, mt_sched_ops};
+    const int counts[6] = {mt_vbar_op_count, mt_dev_op_count, mt_bad_op_count,
+                           mt_step_op_count, mt_io_op_count,
+                           mt_sched_op_count};
     unsigned total = 0;
-    for (int t = 0; t < 5; t++) {
+    for (int t = 0; t < 6; t++) {
         for (int k = 0; k < counts[t]; k++) {
             total += tables[t][k].weight;
         }
     }
     unsigned x = (unsigned)mt_pick(&w->src, total);
     int n = 0;
-    for (int t = 0; t < 5; t++) {
+    for (int t = 0; t < 6; t++) {
         for (int k = 0; k < counts[t]; k++, n++) {
             if (x < tables[t][k].weight) {
                 *index = n;
@@ -329,11 +330,12 @@ static const mt_op_t *pick_op(mt_world_t *w, int *index) {
 }
 
 const char *mt_op_name(int index) {
-    const mt_op_t *tables[5] = {mt_vbar_ops, mt_dev_ops, mt_bad_ops,
-                                mt_step_ops, mt_io_ops};
-    const int counts[5] = {mt_vbar_op_count, mt_dev_op_count, mt_bad_op_count,
-                           mt_step_op_count, mt_io_op_count};
-    for (int t = 0; t < 5; t++) {
+    const mt_op_t *tables[6] = {mt_vbar_ops, mt_dev_ops, mt_bad_ops,
+                                mt_step_ops, mt_io_ops, mt_sched_ops};
+    const int counts[6] = {mt_vbar_op_count, mt_dev_op_count, mt_bad_op_count,
+                           mt_step_op_count, mt_io_op_count,
+                           mt_sched_op_count};
+    for (int t = 0; t < 6; t++) {
         if (index < counts[t]) {
             return tables[t][index].name;
         }
@@ -343,6 +345,7 @@ const char *mt_op_name(int index) {
 }
 
 static void teardown(mt_world_t *w) {
+    mt_sched_teardown(w);
     for (int k = 0; k < MT_DEVS; k++) {
         mt_dev_t *d = &w->d[k];
         if (!d->h) {
