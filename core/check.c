@@ -87,5 +87,5 @@ dv_result_t dv__check_locked(dv__dev_t *dev) {
                    (unsigned long long)s->seq);
         }
     }
-    return DV_OK;
+    return dv__graphs_check_locked(dev);
 }

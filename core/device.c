@@ -23,6 +23,11 @@ static dv_result_t bad_device(dv_device_t *h, const char *fn) {
         return dv__fail(DV_ERROR_INVALID_ARGUMENT,
                         "%s: %p is a VBAR handle, not a device", fn, (void *)h);
     }
+    if (dv__handle_get(dv__handle_of(h), DV__HK_GRAPH)) {
+        return dv__fail(DV_ERROR_INVALID_ARGUMENT,
+                        "%s: %p is a graph handle, not a device", fn,
+                        (void *)h);
+    }
     return dv__fail(DV_ERROR_INVALID_ARGUMENT,
                     "%s: device handle %p is not an open device (closed, or "
                     "never a device)",
@@ -49,10 +54,14 @@ dv_result_t dv__vbar_get_fail(dv_device_t *dh, dv_vbar_t *vh, const char *fn) {
     }
     dv__vbar_t *v = (dv__vbar_t *)dv__handle_get(dv__handle_of(vh), DV__HK_VBAR);
     if (!v) {
-        if (dv__handle_get(dv__handle_of(vh), DV__HK_DEVICE)) {
+        if (dv__handle_get(dv__handle_of(vh), DV__HK_DEVICE) ||
+            dv__handle_get(dv__handle_of(vh), DV__HK_GRAPH)) {
             return dv__fail(DV_ERROR_INVALID_ARGUMENT,
-                            "%s: %p is a device handle, not a VBAR", fn,
-                            (void *)vh);
+                            "%s: %p is a %s handle, not a VBAR", fn,
+                            (void *)vh,
+                            dv__handle_get(dv__handle_of(vh), DV__HK_GRAPH)
+                                ? "graph"
+                                : "device");
         }
         return dv__fail(DV_ERROR_INVALID_ARGUMENT,
                         "%s: VBAR handle %p is not a live VBAR (destroyed, or "
@@ -357,13 +366,13 @@ dv_result_t dv_device_close(dv_device_t *h) {
         return r;
     }
     dv__mutex_lock(&dev->lock);
-    if (dev->vbar_count) {
-        uint32_t n = dev->vbar_count;
+    if (dev->vbar_count || dev->graph_count) {
+        uint32_t n = dev->vbar_count, g = dev->graph_count;
         dv__mutex_unlock(&dev->lock);
         return dv__fail(DV_ERROR_BUSY,
-                        "dv_device_close: %u VBAR(s) still exist; destroy them "
-                        "first",
-                        n);
+                        "dv_device_close: %u VBAR(s) and %u graph(s) still "
+                        "exist; destroy them first",
+                        n, g);
     }
     /* Dead from here on: a concurrent or later call with this handle gets
      * DV_ERROR_INVALID_ARGUMENT, never this memory. */
@@ -423,6 +432,7 @@ dv_result_t dv_device_get_stats(dv_device_t *h, dv_device_stats_t *st) {
         st->pinned_bytes = dev->pinned_bytes;
         st->pool_bytes = dev->pool_count * dev->page_size;
         st->framework_bytes = dev->framework_bytes;
+        st->graph_bytes = dev->graph_bytes;
         st->used = dv__used_locked(dev);
         st->vbar_count = dev->vbar_count;
     }

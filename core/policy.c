@@ -25,7 +25,7 @@
 
 uint64_t dv__used_locked(const dv__dev_t *dev) {
     return dev->resident_bytes + dev->pool_count * dev->page_size +
-           dev->framework_bytes;
+           dev->framework_bytes + dev->graph_bytes;
 }
 
 dv_result_t dv__budget_locked(dv__dev_t *dev, int fresh, uint64_t *budget) {
@@ -169,7 +169,10 @@ static int victims_next(victim_iter_t *it, dv__vbar_t **v, uint64_t *i) {
         }
         while (it->next > floor) {
             uint64_t k = --it->next;
-            if (it->v->resident_pages && dv__evictable(it->v, k)) {
+            /* A page whose last use is queued on a stream being captured
+             * cannot be waited for: not a victim until the capture ends. */
+            if (it->v->resident_pages && dv__evictable(it->v, k) &&
+                !dv__page_blocked_locked(it->v->dev, &it->v->pages[k])) {
                 *v = it->v;
                 *i = k;
                 return 1;
