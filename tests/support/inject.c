@@ -22,12 +22,40 @@ static _Thread_local const char *injected_op;
 
 static const char *fail_op; /* td_inject_fail_next: fail this op next */
 
+/* Calls per op name (every call, counted or not), for td_inject_calls. */
+#define OPS_MAX 32
+static struct {
+    const char *op;
+    long n;
+} per_op[OPS_MAX];
+
+static void count_op(const char *op) {
+    for (int k = 0; k < OPS_MAX; k++) {
+        if (!per_op[k].op || strcmp(per_op[k].op, op) == 0) {
+            per_op[k].op = op;
+            per_op[k].n++;
+            return;
+        }
+    }
+}
+
+long td_inject_calls(const char *op) {
+    long n = 0;
+    for (int k = 0; k < OPS_MAX && per_op[k].op; k++) {
+        if (!op || strcmp(per_op[k].op, op) == 0) {
+            n += per_op[k].n;
+        }
+    }
+    return n;
+}
+
 void td_inject_arm(const dv_hal_ops_t *inner, long n, dv_result_t err) {
     in = inner;
     fail_at = n;
     fail_with = err;
     fail_op = NULL;
     memset(&st, 0, sizeof(st));
+    memset(per_op, 0, sizeof(per_op));
 }
 
 void td_inject_fail_next(const char *op, dv_result_t err) {
@@ -42,6 +70,7 @@ const td_inject_state_t *td_inject_state(void) { return &st; }
 
 /* Should this call fail? `allocating`: the op can run out of memory. */
 static int hit(const char *op, int allocating) {
+    count_op(op);
     if (fail_with == DV_ERROR_OUT_OF_DEVICE_MEMORY && !allocating) {
         return 0;
     }
@@ -161,6 +190,7 @@ static dv_result_t w_fence_wait(void *ctx, dv_hal_fence_t f) {
 }
 
 static void w_fence_destroy(void *ctx, dv_hal_fence_t f) {
+    count_op("fence_destroy");
     in->fence_destroy(CTX(ctx), f);
 }
 
@@ -169,6 +199,7 @@ static dv_result_t w_stream_create(void *ctx, void **s) {
 }
 
 static dv_result_t w_stream_destroy(void *ctx, void *s) {
+    count_op("stream_destroy");
     return in->stream_destroy(CTX(ctx), s);
 }
 
@@ -179,11 +210,13 @@ static dv_result_t w_stream_synchronize(void *ctx, void *s) {
 
 static dv_result_t w_copy_h2d(void *ctx, uint64_t d, const void *s, uint64_t n,
                               void *st_) {
+    count_op("copy_h2d");
     return in->copy_h2d(CTX(ctx), d, s, n, st_);
 }
 
 static dv_result_t w_copy_d2h(void *ctx, void *d, uint64_t s, uint64_t n,
                               void *st_) {
+    count_op("copy_d2h");
     return in->copy_d2h(CTX(ctx), d, s, n, st_);
 }
 
@@ -191,11 +224,23 @@ static dv_result_t w_stream_check(void *ctx, void *s) {
     return hit("stream_check", 0) ? fail_with : in->stream_check(CTX(ctx), s);
 }
 
+static dv_result_t w_stream_wait(void *ctx, void *s, dv_hal_fence_t f) {
+    return hit("stream_wait", 0) ? fail_with : in->stream_wait(CTX(ctx), s, f);
+}
+
+static dv_result_t w_stream_is_capturing(void *ctx, void *s, int *c) {
+    return hit("stream_is_capturing", 0)
+               ? fail_with
+               : in->stream_is_capturing(CTX(ctx), s, c);
+}
+
 static dv_result_t w_host_register(void *ctx, void *p, uint64_t n) {
+    count_op("host_register");
     return in->host_register(CTX(ctx), p, n);
 }
 
 static dv_result_t w_host_unregister(void *ctx, void *p) {
+    count_op("host_unregister");
     return in->host_unregister(CTX(ctx), p);
 }
 
@@ -252,6 +297,9 @@ const dv_hal_ops_t *td_inject_ops(void) {
         .host_unregister = in->host_unregister ? w_host_unregister : NULL,
         .last_native_error = w_last_native_error,
         .stream_check = in->stream_check ? w_stream_check : NULL,
+        .stream_wait = in->stream_wait ? w_stream_wait : NULL,
+        .stream_is_capturing =
+            in->stream_is_capturing ? w_stream_is_capturing : NULL,
     };
     return &ops;
 }
