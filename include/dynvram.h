@@ -281,8 +281,10 @@ DV_API dv_result_t dv_vbar_create(dv_device_t *dev, uint64_t size,
 /*
  * Unmap and release every page and free the address range.
  * Results: DV_OK; DV_ERROR_INVALID_ARGUMENT; DV_ERROR_WRONG_DEVICE;
- * DV_ERROR_BUSY (pages still pinned; nothing changed). Waits for the fences
- * of recently unpinned pages.
+ * DV_ERROR_BUSY (pages still pinned, or a page's last use is queued on a
+ * stream being captured into a graph; the pages before it are released,
+ * the call can be repeated). Waits for the fences of recently unpinned
+ * pages.
  */
 DV_API dv_result_t dv_vbar_destroy(dv_device_t *dev, dv_vbar_t *vbar);
 
@@ -333,6 +335,10 @@ DV_API dv_result_t dv_fault(dv_device_t *dev, dv_vbar_t *vbar, uint64_t offset,
  * not pinned; nothing changed); DV_ERROR_BACKEND (no fence could be recorded
  * and synchronizing the stream failed too; nothing changed). When only the
  * fence fails, the stream is synchronized instead and the call succeeds.
+ * DV_ERROR_BUSY (nothing changed) when that fallback, or the wait for a
+ * page last unpinned on another stream, would block on a stream being
+ * captured into a graph. While `stream` is being captured its periodic
+ * fence is put off to a later unpin (dynvram_hal.h, stream_is_capturing).
  */
 DV_API dv_result_t dv_unpin(dv_device_t *dev, dv_vbar_t *vbar, uint64_t offset,
                             uint64_t size, void *stream);
@@ -392,7 +398,8 @@ DV_API dv_result_t dv_vbar_generations(dv_device_t *dev, dv_vbar_t *vbar,
 /*
  * About to allocate `size` bytes outside dynvram (a framework allocator).
  * Evicts pooled memory, then weight pages (lowest priority first, never
- * pinned, never below a watermark limit) until the allocation fits the
+ * pinned, never below a watermark limit, never one whose last use is still
+ * queued on a stream being captured) until the allocation fits the
  * budget, then counts it in the device's usage.
  * Results: DV_OK (counted); DV_ERROR_OUT_OF_DEVICE_MEMORY (cannot fit even
  * after evicting everything evictable; nothing counted, evictions done stay
@@ -416,7 +423,9 @@ DV_API dv_result_t dv_framework_evict(dv_device_t *dev, uint64_t size,
 /* Streams, copies and host memory (thin wrappers over the backend)          */
 /* ------------------------------------------------------------------------ */
 
-/* Results: DV_OK; DV_ERROR_NOT_SUPPORTED; DV_ERROR_BACKEND. */
+/* Results: DV_OK; DV_ERROR_NOT_SUPPORTED; DV_ERROR_BACKEND;
+ * dv_stream_synchronize and dv_stream_destroy: DV_ERROR_BUSY while the
+ * stream is being captured into a graph (nothing done). */
 DV_API dv_result_t dv_stream_create(dv_device_t *dev, void **stream);
 DV_API dv_result_t dv_stream_destroy(dv_device_t *dev, void *stream);
 DV_API dv_result_t dv_stream_synchronize(dv_device_t *dev, void *stream);

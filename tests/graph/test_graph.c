@@ -154,6 +154,43 @@ Test(graph, a_changed_size_breaks_once_then_both_variants_replay) {
     TD_OK(dv_device_close(dev));
 }
 
+Test(graph, asserting_no_breaks_reports_the_first_difference) {
+    dv_device_t *dev = td_open(0);
+    dv_graph_t *g = tg_graph(dev, NULL, 0, DV_GRAPH_ASSERT_NO_BREAKS);
+    tg_run_t r;
+    tg_script(dev, g, block, TG_LEN(block), &r); /* a first pass: fine */
+    tg_script(dev, g, block, TG_LEN(block), &r);
+    tg_op_t other[TG_LEN(block)];
+    memcpy(other, block, sizeof(block));
+    other[10].size = 10 * M;
+    /* Run all but the pop, which reports the break. */
+    tg_script(dev, g, other, TG_LEN(other) - 1, &r);
+    int changed = -1;
+    TD_IS(dv_graph_pop(dev, g, &changed), DV_ERROR_GRAPH_BREAK);
+    cr_assert_eq(changed, 1);
+    cr_assert(strstr(dv_last_error(), "scope 'block'") != NULL &&
+                  strstr(dv_last_error(), "10485760 bytes") != NULL &&
+                  strstr(dv_last_error(), "12582912 bytes") != NULL,
+              "%s", dv_last_error());
+    dv_graph_stats_t st = tg_stats(dev, g);
+    cr_assert_eq(st.depth, 0, "the scope is closed all the same");
+    cr_assert_eq(st.breaks, 1);
+    tg_script(dev, g, other, TG_LEN(other), &r); /* recorded: replays */
+    cr_assert_eq(r.changed[0], 0);
+    /* iterate reports it too, and reopens the scope. */
+    TD_OK(dv_graph_push(dev, g, "loop"));
+    uint64_t p = tg_alloc(dev, g, M);
+    tg_free(dev, g, p, M);
+    TD_OK(dv_graph_iterate(dev, g, "loop", NULL));
+    p = tg_alloc(dev, g, 2 * M);
+    tg_free(dev, g, p, 2 * M);
+    TD_IS(dv_graph_iterate(dev, g, "loop", NULL), DV_ERROR_GRAPH_BREAK);
+    cr_assert_eq(tg_stats(dev, g).depth, 1);
+    TD_OK(dv_graph_abort(dev, g));
+    TD_OK(dv_graph_destroy(dev, g));
+    TD_OK(dv_device_close(dev));
+}
+
 Test(graph, a_changed_order_of_frees_breaks) {
     dv_device_t *dev = td_open(0);
     dv_graph_t *g = tg_graph(dev, NULL, 0, 0);
