@@ -285,8 +285,10 @@ dv_result_t dv_graph_set_stream(dv_device_t *dh, dv_graph_t *gh, void *stream) {
 /* ---- scopes ---------------------------------------------------------------- */
 
 static void frame_open(dv__graph_t *g, dv__gev_t *root, const char *name) {
+    uint8_t lost = g->depth ? g->frames[g->depth - 1].lost : 0;
     dv__gframe_t *f = &g->frames[g->depth++];
     memset(f, 0, sizeof(*f));
+    f->lost = lost;
     f->root = root;
     f->pos = root;
     f->name = name;
@@ -314,7 +316,7 @@ static int frame_close(dv__graph_t *g, int judge, int *changed) {
     if (judge) {
         if (f->broke) {
             g->st.breaks++;
-        } else if (f->recording) {
+        } else if (f->recording || f->lost) {
             g->st.records++;
         } else {
             g->st.replays++;
@@ -520,15 +522,20 @@ dv_result_t dv_graph_alloc(dv_device_t *dh, dv_graph_t *gh, uint64_t size,
     }
     *ptr = 0;
     dv__mutex_lock(&dev->lock);
-    if (!g->depth || g->paused || stream != g->stream) {
+    dv__gframe_t *f = g->depth ? &g->frames[g->depth - 1] : NULL;
+    if (!f || f->lost || g->paused || stream != g->stream) {
         g->st.bypassed++;
         dv__mutex_unlock(&dev->lock);
         return dv__outcome(DV_OFFLOADED);
     }
-    dv__gframe_t *f = &g->frames[g->depth - 1];
     dv__grange_t *rg = NULL;
     int replayed = 0;
     r = dv__grec_alloc(dev, g, f, size, &rg, &replayed);
+    if (r == DV_OFFLOADED) { /* a recording needed inside a capture */
+        g->st.bypassed++;
+        dv__mutex_unlock(&dev->lock);
+        return dv__outcome(r);
+    }
     if (r == DV_OK) {
         rg->owner = f->serial;
         g->st.allocs++;
@@ -569,7 +576,7 @@ dv_result_t dv_graph_free(dv_device_t *dh, dv_graph_t *gh, uint64_t ptr,
                         "live allocation (freed twice, or not its first byte)",
                         fn, (unsigned long long)ptr);
     }
-    if (g->depth && !g->paused) {
+    if (g->depth && !g->paused && !g->frames[g->depth - 1].lost) {
         r = dv__grec_free(dev, g, &g->frames[g->depth - 1], rg);
     }
     if (r == DV_OK) {

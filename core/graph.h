@@ -33,6 +33,13 @@
  * (child). Outermost scopes are recordings of their own, found by name
  * (dv__gtop_t).
  *
+ * Capture. Recording calls the driver (create, map), which must not happen
+ * while the graph's stream is being captured into a CUDA graph. A pass
+ * that would record then is "lost": that allocation and every later one
+ * of the pass (and of the scopes nested in it) bypass the graph
+ * (DV_OFFLOADED: the framework's own stream-ordered allocator serves them,
+ * which a capture supports), and the pass counts as changed.
+ *
  * Lifetimes. A range belongs to its ALLOC event (`ev`). When the event is
  * dropped (the variant limit) a range that is not live becomes a zombie: it
  * stays mapped until the work queued on the graph's stream before the drop
@@ -141,7 +148,10 @@ typedef struct dv__gframe {
     uint8_t recording;  /* it left its recording: events are appended */
     uint8_t broke;      /* ... at a point that had a recording */
     uint8_t changed;    /* it or a nested pass recorded, or took another path */
-    char why[192];      /* the first difference, for DV_ERROR_GRAPH_BREAK */
+    uint8_t lost;       /* it needed to record inside a capture of the
+                           graph's stream: the rest of it bypasses the graph
+                           and leaves the recording as it was */
+    char why[512];      /* the first difference, for DV_ERROR_GRAPH_BREAK */
 } dv__gframe_t;
 
 struct dv__graph {
@@ -163,6 +173,7 @@ struct dv__graph {
 
     dv__gtop_t *tops;
     uint32_t ntops, tcap;
+    dv__gev_t *orphans; /* scopes pushed by lost passes (linked by alt) */
     dv__gframe_t *frames;
     uint32_t depth, fcap;
 

@@ -92,6 +92,12 @@ void dv__grec_drop_all(dv__dev_t *dev, dv__graph_t *g) {
         free(g->tops[k].name);
     }
     g->ntops = 0;
+    while (g->orphans) {
+        dv__gev_t *e = g->orphans;
+        g->orphans = e->alt;
+        e->alt = NULL;
+        drop_tree(dev, g, e);
+    }
 }
 
 /* ---- the pass's position -------------------------------------------------- */
@@ -150,6 +156,33 @@ static void leave(dv__gframe_t *f, const char *what) {
                  f->name, what, had, p->next && p->next->alt ? " (or another "
                  "variant)" : "");
     }
+}
+
+/* The pass needs to record at f's point while the graph's stream is being
+ * captured: give up on it (graph.h, "Capture"). */
+static void lose(dv__gframe_t *f, const char *what) {
+    const dv__gev_t *p = f->pos;
+    if (!f->recording && (p->next || p->ends)) {
+        char had[96];
+        describe(p->next, had, sizeof(had));
+        f->broke = 1;
+        snprintf(f->why, sizeof(f->why),
+                 "graph break in scope '%s' during a capture: %s where the "
+                 "recording has %s; left to the normal allocator",
+                 f->name, what, had);
+    }
+    f->lost = 1;
+    f->changed = 1;
+}
+
+/* Is the graph's stream being captured (so recording must not call the
+ * driver)? */
+static int graph_capturing(dv__dev_t *dev, const dv__graph_t *g) {
+    uint32_t slot;
+    return dev->hal.stream_is_capturing &&
+           dv__stream_slot_locked(dev, g->stream, "dv_graph_alloc", &slot) ==
+               DV_OK &&
+           dv__stream_capturing_locked(dev, slot);
 }
 
 /* Record e as the newest variant at f's point and move to it. */
@@ -218,7 +251,9 @@ dv_result_t dv__grec_push(dv__graph_t *g, dv__gframe_t *f, const char *name,
     }
     for (dv__gev_t *a = f->recording ? NULL : f->pos->next; a; a = a->alt) {
         if (a->kind == DV__GEV_PUSH && strcmp(a->name, name) == 0) {
-            advance(g, f, a);
+            if (!f->lost) {
+                advance(g, f, a);
+            }
             *root = a->child;
             *stored = a->name;
             return DV_OK;
@@ -235,10 +270,17 @@ dv_result_t dv__grec_push(dv__graph_t *g, dv__gframe_t *f, const char *name,
     }
     e->name = nm;
     e->child = r;
-    char what[DV__G_MAX_NAME + 16];
-    snprintf(what, sizeof(what), "scope '%s'", name);
-    leave(f, what);
-    append(g->dev, g, f, e);
+    if (f->lost) {
+        /* Keep the scope's own recording as it was: the nested pass runs
+         * on a scope that hangs nowhere, freed when the graph is. */
+        e->alt = g->orphans;
+        g->orphans = e;
+    } else {
+        char what[DV__G_MAX_NAME + 16];
+        snprintf(what, sizeof(what), "scope '%s'", name);
+        leave(f, what);
+        append(g->dev, g, f, e);
+    }
     *root = r;
     *stored = nm;
     return DV_OK;
@@ -259,6 +301,13 @@ dv_result_t dv__grec_alloc(dv__dev_t *dev, dv__graph_t *g, dv__gframe_t *f,
             return DV_OK;
         }
     }
+    char what[64];
+    snprintf(what, sizeof(what), "an allocation of %llu bytes",
+             (unsigned long long)size);
+    if (graph_capturing(dev, g)) {
+        lose(f, what);
+        return DV_OFFLOADED;
+    }
     if (g->nzombies) {
         dv__gspace_reap(dev, g); /* recording calls the driver anyway */
     }
@@ -275,9 +324,6 @@ dv_result_t dv__grec_alloc(dv__dev_t *dev, dv__graph_t *g, dv__gframe_t *f,
     e->size = size;
     e->range = r;
     r->ev = e;
-    char what[64];
-    snprintf(what, sizeof(what), "an allocation of %llu bytes",
-             (unsigned long long)size);
     leave(f, what);
     append(dev, g, f, e);
     *out = r;
@@ -308,6 +354,11 @@ dv_result_t dv__grec_free(dv__dev_t *dev, dv__graph_t *g, dv__gframe_t *f,
 
 void dv__grec_end(dv__graph_t *g, dv__gframe_t *f) {
     (void)g;
+    if (f->lost) {
+        f->root->path_known = 0; /* the pass was not followed to its end */
+        f->changed = 1;
+        return;
+    }
     dv__gev_t *p = f->pos;
     if (!p->ends) {
         if (!f->recording && p->next) {

@@ -255,20 +255,21 @@ Test(capture, a_graph_replays_inside_a_capture_without_a_call) {
     TD_OK(dv_device_close(dev));
 }
 
-Test(capture, graph_memory_recorded_in_a_capture_evicts_without_waiting) {
+Test(capture, a_graph_records_around_pages_of_a_capturing_stream) {
     dv_device_t *dev = open_guarded(8, 1);
-    void *s = NULL;
+    void *s = NULL, *gs = NULL;
     TD_OK(dv_stream_create(dev, &s));
+    TD_OK(dv_stream_create(dev, &gs));
     dv_vbar_t *v = NULL;
     TD_OK(dv_vbar_create(dev, 8 * P, &v));
     use_on(dev, v, 0, 4, NULL);
     use_on(dev, v, 4, 4, s);
-    dv_graph_t *g = tg_graph(dev, s, 0, 0);
+    dv_graph_t *g = tg_graph(dev, gs, 0, 0); /* its own stream is free */
     TD_OK(dv_host_stream_set_capturing(s, 1));
     TD_OK(dv_graph_push(dev, g, "b"));
     uint64_t p = tg_alloc(dev, g, 4 * P); /* takes the idle pages */
     uint64_t q = 0;
-    TD_IS(dv_graph_alloc(dev, g, 2 * P, s, &q), DV_ERROR_OUT_OF_DEVICE_MEMORY);
+    TD_IS(dv_graph_alloc(dev, g, 2 * P, gs, &q), DV_ERROR_OUT_OF_DEVICE_MEMORY);
     cr_assert_eq(violations, 0);
     cr_assert_eq(td_resident_pages(dev, v), 4);
     tg_free(dev, g, p, 4 * P);
@@ -276,6 +277,46 @@ Test(capture, graph_memory_recorded_in_a_capture_evicts_without_waiting) {
     TD_OK(dv_host_stream_set_capturing(s, 0));
     TD_OK(dv_graph_destroy(dev, g));
     TD_OK(dv_vbar_destroy(dev, v));
+    TD_OK(dv_stream_destroy(dev, gs));
+    TD_OK(dv_stream_destroy(dev, s));
+    TD_OK(dv_device_close(dev));
+}
+
+Test(capture, a_pass_that_must_record_inside_a_capture_bypasses) {
+    dv_device_t *dev = open_guarded(0, 32);
+    void *s = NULL;
+    TD_OK(dv_stream_create(dev, &s));
+    dv_graph_t *g = tg_graph(dev, s, 0, 0);
+    tg_run_t r1, r2;
+    tg_script(dev, g, block, TG_LEN(block), &r1);
+    TD_OK(dv_host_stream_set_capturing(s, 1));
+    long before = calls;
+    TD_OK(dv_graph_push(dev, g, "block"));
+    uint64_t a = tg_alloc(dev, g, 3 * M); /* replayed */
+    cr_assert_eq(a, r1.addr[0]);
+    uint64_t b = 1;
+    /* The recording has 5 MiB here: 6 MiB would need new memory. */
+    TD_IS(dv_graph_alloc(dev, g, 6 * M, s, &b), DV_OFFLOADED);
+    cr_assert_eq(b, 0);
+    TD_OK(dv_graph_push(dev, g, "nested")); /* lost too */
+    TD_IS(dv_graph_alloc(dev, g, M, s, &b), DV_OFFLOADED);
+    tg_pop(dev, g);
+    TD_IS(dv_graph_alloc(dev, g, M, s, &b), DV_OFFLOADED);
+    tg_free(dev, g, a, 3 * M);
+    cr_assert_eq(tg_pop(dev, g), 1, "the pass changed");
+    cr_assert_eq(calls, before, "the capture saw no backend memory call");
+    dv_graph_stats_t st = tg_stats(dev, g);
+    cr_assert_eq(st.breaks, 1);
+    cr_assert_eq(st.bypassed, 3);
+    cr_assert_eq(violations, 0);
+    /* After the capture the recording is as it was: the old pass replays. */
+    TD_OK(dv_host_stream_set_capturing(s, 0));
+    tg_script(dev, g, block, TG_LEN(block), &r2);
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(r1.addr[i], r2.addr[i]);
+    }
+    cr_assert_eq(tg_stats(dev, g).breaks, 1);
+    TD_OK(dv_graph_destroy(dev, g));
     TD_OK(dv_stream_destroy(dev, s));
     TD_OK(dv_device_close(dev));
 }

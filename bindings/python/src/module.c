@@ -319,6 +319,8 @@ static const dv_interpose_api_t dvpy_api = {
     .framework_release = dv_framework_release,
     .framework_evict = dv_framework_evict,
     .device_get_stats = dv_device_get_stats,
+    .graph_alloc = dv_graph_alloc,
+    .graph_free = dv_graph_free,
 };
 
 PyObject *dvpy_interpose_api(PyObject *mod, PyObject *unused) {
