@@ -198,11 +198,17 @@ dv_result_t dv_graph_destroy(dv_device_t *dh, dv_graph_t *gh) {
     dv__mutex_lock(&dev->lock);
     if (g->depth || g->live) {
         uint32_t depth = g->depth;
+        uint64_t used = g->st.used;
         dv__mutex_unlock(&dev->lock);
+        if (depth) {
+            return dv__fail(DV_ERROR_BUSY,
+                            "%s: %u scope(s) open; pop or abort them first", fn,
+                            depth);
+        }
         return dv__fail(DV_ERROR_BUSY,
-                        "%s: %u scope(s) open or allocations of the graph still "
-                        "alive; pop them and free them first",
-                        fn, depth);
+                        "%s: %llu bytes of the graph's allocations still "
+                        "alive; free them first",
+                        fn, (unsigned long long)used);
     }
     r = dv__gspace_quiesce(dev, g);
     if (r == DV_OK) {
@@ -613,11 +619,6 @@ dv_result_t dv_graph_get_stats(dv_device_t *dh, dv_graph_t *gh,
     st->stream = g->stream;
     st->depth = g->depth;
     st->paused = g->paused;
-    uint64_t n = 0;
-    for (const dv__grange_t *x = g->all; x; x = x->anext) {
-        n += x->ev != NULL;
-    }
-    st->ranges = n;
     dv__mutex_unlock(&dev->lock);
     return dv__ok();
 }

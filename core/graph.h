@@ -180,6 +180,7 @@ struct dv__graph {
     dv__grange_t *live;    /* live ranges, newest first */
     dv__grange_t *all;     /* every range (recorded, orphans, zombies) */
     uint64_t nzombies;     /* dropped ranges awaiting their unmap */
+    uint64_t mapped_pages; /* virtual pages mapped, all ranges */
     uint64_t clock;        /* bumps at every match (variant recency) */
     uint64_t serial;       /* last serial handed out (ranges, passes) */
     dv_graph_stats_t st;   /* counters; sizes are filled on query */

@@ -458,7 +458,7 @@ static dv_result_t check_range(const dv__graph_t *g, const dv__grange_t *r) {
 dv_result_t dv__gmem_check(const dv__dev_t *dev, const dv__graph_t *g) {
     (void)dev;
     uint64_t spans = 0, maps = 0, pieces = 0, mapped = 0, used = 0;
-    uint64_t zombies = 0, nlive = 0;
+    uint64_t zombies = 0, nlive = 0, recorded = 0;
     dv_result_t e = check_pages(g, &spans, &maps);
     if (e != DV_OK) {
         return e;
@@ -473,6 +473,7 @@ dv_result_t dv__gmem_check(const dv__dev_t *dev, const dv__graph_t *g) {
         used += r->live ? r->size : 0;
         zombies += r->zombie;
         nlive += r->live;
+        recorded += r->ev != NULL;
     }
     uint64_t listed = 0;
     for (const dv__grange_t *r = g->live; r; r = r->lnext) {
@@ -483,6 +484,13 @@ dv_result_t dv__gmem_check(const dv__dev_t *dev, const dv__graph_t *g) {
     if (listed != nlive) {
         BROKEN("graph live list has %llu of %llu live ranges",
                (unsigned long long)listed, (unsigned long long)nlive);
+    }
+    if (recorded != g->st.ranges || mapped != g->mapped_pages) {
+        BROKEN("graph: %llu recorded ranges counted %llu, %llu mapped pages "
+               "counted %llu",
+               (unsigned long long)recorded, (unsigned long long)g->st.ranges,
+               (unsigned long long)mapped,
+               (unsigned long long)g->mapped_pages);
     }
     if (spans != pieces || maps != mapped || used != g->st.used ||
         zombies != g->nzombies) {

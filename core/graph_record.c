@@ -324,6 +324,7 @@ dv_result_t dv__grec_alloc(dv__dev_t *dev, dv__graph_t *g, dv__gframe_t *f,
     e->size = size;
     e->range = r;
     r->ev = e;
+    g->st.ranges++;
     leave(f, what);
     append(dev, g, f, e);
     *out = r;

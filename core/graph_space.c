@@ -167,6 +167,7 @@ dv_result_t dv__gspace_map(dv__dev_t *dev, dv__graph_t *g, dv__grange_t *r) {
         if (e == DV_OK) {
             p->maps++;
             r->mapped++;
+            g->mapped_pages++;
             continue;
         }
         e = dv__hal_fail(dev, e, "map (graph range)");
@@ -201,6 +202,7 @@ dv_result_t dv__gspace_unmap(dv__dev_t *dev, dv__graph_t *g, dv__grange_t *r) {
         }
         g->pages[r->pages[i]].maps--;
         r->mapped = i;
+        g->mapped_pages--;
     }
     return DV_OK;
 }
@@ -269,6 +271,9 @@ static void make_zombie(dv__dev_t *dev, dv__graph_t *g, dv__grange_t *r) {
 }
 
 void dv__gspace_drop(dv__dev_t *dev, dv__graph_t *g, dv__grange_t *r) {
+    if (r->ev) {
+        g->st.ranges--;
+    }
     r->ev = NULL;
     if (!r->live) {
         make_zombie(dev, g, r);
@@ -362,13 +367,10 @@ dv_result_t dv__gspace_teardown(dv__dev_t *dev, dv__graph_t *g) {
 
 void dv__gspace_sizes(const dv__graph_t *g, uint64_t *mapped,
                     uint64_t *reserved) {
-    uint64_t m = 0, v = 0;
-    for (const dv__grange_t *r = g->all; r; r = r->anext) {
-        m += r->mapped;
-    }
+    uint64_t v = 0;
     for (uint32_t k = 0; k < g->narenas; k++) {
         v += g->arenas[k].pages;
     }
-    *mapped = m * g->page_size;
+    *mapped = g->mapped_pages * g->page_size;
     *reserved = v * g->page_size;
 }

@@ -12,6 +12,11 @@ out of memory raises ``MemoryError`` (``OutOfMemoryError``), any other
 failure raises ``dynvram.Error`` (a ``RuntimeError``). All three carry
 ``.code``, ``.name`` and ``.message`` (the library's last-error text).
 
+``Graph(device, stream)`` is an allocation graph: the framework allocations
+made on `stream` inside its scopes (``with graph.scope("block"):``) are
+recorded once and replayed at the same addresses with no driver call
+(``dynvram.torch.bind_graph`` routes torch's allocations into it).
+
 Library messages go to the ``logging`` logger named ``"dynvram"``.
 """
 
@@ -24,6 +29,7 @@ import types as _types
 from typing import NamedTuple as _NamedTuple
 
 from . import _native
+from ._graph import Graph, GraphBreakError
 from ._views import CudaArrayView, DLPackView
 
 Error = _native.Error
@@ -46,6 +52,8 @@ __all__ = [
     "DLPackView",
     "Device",
     "Error",
+    "Graph",
+    "GraphBreakError",
     "InvalidArgumentError",
     "OutOfMemoryError",
     "VBAR",

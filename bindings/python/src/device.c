@@ -219,7 +219,8 @@ static PyObject *dvpy_device_stats(PyObject *op, PyObject *unused) {
     }
 #define U(x) (unsigned long long)(x)
     return Py_BuildValue(
-        "{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K}",
+        "{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,"
+        "s:K,s:K}",
         "budget", U(s.budget), "used", U(s.used), "resident_bytes",
         U(s.resident_bytes), "pinned_bytes", U(s.pinned_bytes), "pool_bytes",
         U(s.pool_bytes), "framework_bytes", U(s.framework_bytes),
@@ -228,7 +229,8 @@ static PyObject *dvpy_device_stats(PyObject *op, PyObject *unused) {
         "pages_populated", U(s.pages_populated), "pool_reuses",
         U(s.pool_reuses), "evictions", U(s.evictions), "evicted_bytes",
         U(s.evicted_bytes), "fence_waits", U(s.fence_waits), "oom_retries",
-        U(s.oom_retries), "vbar_count", U(s.vbar_count));
+        U(s.oom_retries), "vbar_count", U(s.vbar_count), "watermark_rises",
+        U(s.watermark_rises), "graph_bytes", U(s.graph_bytes));
 #undef U
 }
 

@@ -28,6 +28,7 @@ PyTypeObject *dvpy_vbar_type;
 PyObject *dvpy_error;
 static PyObject *dvpy_value_error;
 static PyObject *dvpy_memory_error;
+static PyObject *dvpy_graph_break_error;
 
 volatile int dvpy_log_count;
 
@@ -69,6 +70,8 @@ PyObject *dvpy_raise_msg(dv_result_t r, const char *msg) {
     } else if (r == DV_ERROR_OUT_OF_DEVICE_MEMORY ||
                r == DV_ERROR_OUT_OF_HOST_MEMORY) {
         type = dvpy_memory_error;
+    } else if (r == DV_ERROR_GRAPH_BREAK) {
+        type = dvpy_graph_break_error;
     }
     PyObject *exc = dvpy_make_exc(type, r, msg);
     if (exc) {
@@ -440,6 +443,11 @@ PyMODINIT_FUNC PyInit__native(void) {
     if (!dvpy_memory_error) {
         goto fail;
     }
+    dvpy_graph_break_error =
+        PyErr_NewException("dynvram.GraphBreakError", dvpy_error, NULL);
+    if (!dvpy_graph_break_error) {
+        goto fail;
+    }
     dvpy_device_type = (PyTypeObject *)PyType_FromSpec(&dvpy_device_spec);
     if (!dvpy_device_type) {
         goto fail;
@@ -448,11 +456,17 @@ PyMODINIT_FUNC PyInit__native(void) {
     if (!dvpy_vbar_type) {
         goto fail;
     }
+    dvpy_graph_type = (PyTypeObject *)PyType_FromSpec(&dvpy_graph_spec);
+    if (!dvpy_graph_type) {
+        goto fail;
+    }
     if (dvpy_add_object(m, "Error", dvpy_error) < 0 ||
         dvpy_add_object(m, "InvalidArgumentError", dvpy_value_error) < 0 ||
         dvpy_add_object(m, "OutOfMemoryError", dvpy_memory_error) < 0 ||
         dvpy_add_object(m, "Device", (PyObject *)dvpy_device_type) < 0 ||
         dvpy_add_object(m, "VBAR", (PyObject *)dvpy_vbar_type) < 0 ||
+        dvpy_add_object(m, "Graph", (PyObject *)dvpy_graph_type) < 0 ||
+        dvpy_add_object(m, "GraphBreakError", dvpy_graph_break_error) < 0 ||
         dvpy_add_constants(m) < 0 ||
         PyModule_AddIntConstant(m, "DEFAULT_PAGE_SIZE",
                                 (long)DV_DEFAULT_PAGE_SIZE) < 0) {
