@@ -40,14 +40,25 @@ static uint64_t mark_word(uint64_t tag, uint64_t off) {
     return (tag * 0x9e3779b97f4a7c15ull) ^ (off + 1);
 }
 
+/* Unaligned-safe accesses: a mark may sit at any byte of an allocation. */
+static void put(uint64_t at, uint64_t v) {
+    memcpy((void *)(uintptr_t)at, &v, sizeof(v));
+}
+
+static uint64_t get(uint64_t at) {
+    uint64_t v;
+    memcpy(&v, (const void *)(uintptr_t)at, sizeof(v));
+    return v;
+}
+
 void tg_mark(uint64_t ptr, uint64_t size, uint64_t tag) {
     if (tg_cpu != 1 || size < 8) {
         return;
     }
     for (uint64_t off = 0; off + 8 <= size; off += 4096) {
-        *(volatile uint64_t *)(uintptr_t)(ptr + off) = mark_word(tag, off);
+        put(ptr + off, mark_word(tag, off));
     }
-    *(volatile uint64_t *)(uintptr_t)(ptr + size - 8) = mark_word(tag, size);
+    put(ptr + size - 8, mark_word(tag, size));
 }
 
 int tg_marked(uint64_t ptr, uint64_t size, uint64_t tag) {
@@ -55,13 +66,11 @@ int tg_marked(uint64_t ptr, uint64_t size, uint64_t tag) {
         return 1;
     }
     for (uint64_t off = 0; off + 8 <= size; off += 4096) {
-        if (*(volatile uint64_t *)(uintptr_t)(ptr + off) !=
-            mark_word(tag, off)) {
+        if (get(ptr + off) != mark_word(tag, off)) {
             return 0;
         }
     }
-    return *(volatile uint64_t *)(uintptr_t)(ptr + size - 8) ==
-           mark_word(tag, size);
+    return get(ptr + size - 8) == mark_word(tag, size);
 }
 
 uint64_t tg_alloc(dv_device_t *dev, dv_graph_t *g, uint64_t size) {
