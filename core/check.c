@@ -87,5 +87,9 @@ dv_result_t dv__check_locked(dv__dev_t *dev) {
                    (unsigned long long)s->seq);
         }
     }
-    return dv__graphs_check_locked(dev);
+    if (dev->graph_bytes && !dev->graphs_check) {
+        BROKEN("graph bytes %llu without a graph",
+               (unsigned long long)dev->graph_bytes);
+    }
+    return dev->graphs_check ? dev->graphs_check(dev) : DV_OK;
 }

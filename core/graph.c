@@ -78,6 +78,45 @@ static dv_result_t graph_get(dv_device_t *dh, dv_graph_t *gh, const char *fn,
     return graph_get_fail(dh, gh, fn);
 }
 
+/* ---- invariants (dv_device_check, through dev->graphs_check) ----------- */
+
+static dv_result_t graphs_check_locked(dv__dev_t *dev) {
+    uint64_t bytes = 0;
+    uint32_t n = 0;
+    for (const dv__graph_t *g = dev->graphs; g; g = g->gnext) {
+        if (++n > dev->graph_count ||
+            dv__handle_get(g->handle, DV__HK_GRAPH) != g || g->dev != dev) {
+            return dv__fail(DV_ERROR_INVARIANT,
+                            "graph list of the device is longer than %u, or "
+                            "holds a dead or foreign graph",
+                            dev->graph_count);
+        }
+        if (g->depth > g->fcap || g->st.used > g->st.peak_used ||
+            g->st.rogue_bytes > g->st.used) {
+            return dv__fail(DV_ERROR_INVARIANT,
+                            "graph %p: depth %u of %u, used %llu, peak %llu, "
+                            "rogue bytes %llu",
+                            (void *)graph_handle(g), g->depth, g->fcap,
+                            (unsigned long long)g->st.used,
+                            (unsigned long long)g->st.peak_used,
+                            (unsigned long long)g->st.rogue_bytes);
+        }
+        dv_result_t r = dv__gmem_check(dev, g);
+        if (r != DV_OK) {
+            return r;
+        }
+        bytes += (uint64_t)g->npages * g->page_size;
+    }
+    if (n != dev->graph_count || bytes != dev->graph_bytes) {
+        return dv__fail(DV_ERROR_INVARIANT,
+                        "%u graphs listed of %u; their pages hold %llu bytes, "
+                        "the device counts %llu",
+                        n, dev->graph_count, (unsigned long long)bytes,
+                        (unsigned long long)dev->graph_bytes);
+    }
+    return DV_OK;
+}
+
 /* ---- options and lifetime -------------------------------------------------- */
 
 void dv_graph_options_init(dv_graph_options_t *opts) {
@@ -173,6 +212,7 @@ dv_result_t dv_graph_create(dv_device_t *h, const dv_graph_options_t *opts,
     uint32_t slot;
     r = dv__stream_slot_locked(dev, o->stream, fn, &slot);
     if (r == DV_OK) {
+        dev->graphs_check = graphs_check_locked;
         g->gnext = dev->graphs;
         dev->graphs = g;
         dev->graph_count++;
@@ -621,41 +661,4 @@ dv_result_t dv_graph_get_stats(dv_device_t *dh, dv_graph_t *gh,
     st->paused = g->paused;
     dv__mutex_unlock(&dev->lock);
     return dv__ok();
-}
-
-dv_result_t dv__graphs_check_locked(dv__dev_t *dev) {
-    uint64_t bytes = 0;
-    uint32_t n = 0;
-    for (const dv__graph_t *g = dev->graphs; g; g = g->gnext) {
-        if (++n > dev->graph_count ||
-            dv__handle_get(g->handle, DV__HK_GRAPH) != g || g->dev != dev) {
-            return dv__fail(DV_ERROR_INVARIANT,
-                            "graph list of the device is longer than %u, or "
-                            "holds a dead or foreign graph",
-                            dev->graph_count);
-        }
-        if (g->depth > g->fcap || g->st.used > g->st.peak_used ||
-            g->st.rogue_bytes > g->st.used) {
-            return dv__fail(DV_ERROR_INVARIANT,
-                            "graph %p: depth %u of %u, used %llu, peak %llu, "
-                            "rogue bytes %llu",
-                            (void *)graph_handle(g), g->depth, g->fcap,
-                            (unsigned long long)g->st.used,
-                            (unsigned long long)g->st.peak_used,
-                            (unsigned long long)g->st.rogue_bytes);
-        }
-        dv_result_t r = dv__gmem_check(dev, g);
-        if (r != DV_OK) {
-            return r;
-        }
-        bytes += (uint64_t)g->npages * g->page_size;
-    }
-    if (n != dev->graph_count || bytes != dev->graph_bytes) {
-        return dv__fail(DV_ERROR_INVARIANT,
-                        "%u graphs listed of %u; their pages hold %llu bytes, "
-                        "the device counts %llu",
-                        n, dev->graph_count, (unsigned long long)bytes,
-                        (unsigned long long)dev->graph_bytes);
-    }
-    return DV_OK;
 }

@@ -135,6 +135,9 @@ struct dv__dev {
     dv__graph_t *graphs;  /* allocation graphs of this device (graph.c) */
     uint32_t graph_count;
     uint64_t graph_bytes; /* their physical pages, in the budget */
+    /* Their invariants, installed by the first dv_graph_create: the files
+     * below the graphs never call up into them. */
+    dv_result_t (*graphs_check)(dv__dev_t *dev);
 
     dv_device_stats_t st; /* counters only; sizes are filled on query */
 };
@@ -280,8 +283,7 @@ dv_result_t dv__fault_slow_locked(dv__dev_t *dev, dv__vbar_t *vbar,
                                   uint64_t first, uint64_t last,
                                   uint64_t *generation, int may_evict);
 
-/* ---- invariants (check.c; graphs: graph.c) ---- */
+/* ---- invariants (check.c; graphs: graph.c, through dev->graphs_check) ---- */
 dv_result_t dv__check_locked(dv__dev_t *dev);
-dv_result_t dv__graphs_check_locked(dv__dev_t *dev);
 
 #endif /* DV_CORE_INTERNAL_H */
