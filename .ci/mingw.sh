@@ -121,7 +121,7 @@ say "imports: $(imports "$DLL" | tr '\n' ' ')"
 say "build tests/windows smoke programs"
 "$CC" "${CFLAGS_SMOKE[@]}" -DDYNVRAM_SHARED -Iinclude tests/windows/smoke_api.c \
     -o "$BUILD/dv_smoke_api.exe" "$IMPLIB" || die "smoke_api build failed"
-"$CC" "${CFLAGS_SMOKE[@]}" -Iinclude -I. tests/windows/smoke_os.c \
+"$CC" "${CFLAGS_SMOKE[@]}" -Iinclude -Ibase/include -I. tests/windows/smoke_os.c \
     -o "$BUILD/dv_smoke_os.exe" "$STATIC" || die "smoke_os build failed"
 check_imports "$BUILD/dv_smoke_api.exe" "$SYSTEM|dynvram\.dll"
 check_imports "$BUILD/dv_smoke_os.exe" "$SYSTEM"

@@ -33,7 +33,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/os.h"
+#include "base/os.h"
 #include "dynvram.h"
 #include "dynvram_hal.h"
 #include "hal/cuda/cuda_load.h"

@@ -1,131 +1,17 @@
 /*
  * device.c - handles and argument validation shared by the core, opening
- * and closing devices, backend selection, device queries.
+ * a device on a HAL, closing it, device queries. Choosing a backend by
+ * name is the registry's (hal/registry.c), above the core.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/internal.h"
-#include "core/native.h"
-#include "hal/registry.h"
-
-/* ---- handles and validation ------------------------------------------ */
-
-/* Why a device handle is not usable, for the message. */
-static dv_result_t bad_device(dv_device_t *h, const char *fn) {
-    if (!h) {
-        return dv__fail(DV_ERROR_INVALID_ARGUMENT, "%s: device is NULL", fn);
-    }
-    if (dv__handle_get(dv__handle_of(h), DV__HK_VBAR)) {
-        return dv__fail(DV_ERROR_INVALID_ARGUMENT,
-                        "%s: %p is a VBAR handle, not a device", fn, (void *)h);
-    }
-    if (dv__handle_get(dv__handle_of(h), DV__HK_GRAPH)) {
-        return dv__fail(DV_ERROR_INVALID_ARGUMENT,
-                        "%s: %p is a graph handle, not a device", fn,
-                        (void *)h);
-    }
-    return dv__fail(DV_ERROR_INVALID_ARGUMENT,
-                    "%s: device handle %p is not an open device (closed, or "
-                    "never a device)",
-                    fn, (void *)h);
-}
-
-dv_result_t dv__dev_get(dv_device_t *h, const char *fn, dv__dev_t **dev) {
-    dv__dev_t *d = (dv__dev_t *)dv__handle_get(dv__handle_of(h), DV__HK_DEVICE);
-    if (!d) {
-        return bad_device(h, fn);
-    }
-    *dev = d;
-    return DV_OK;
-}
-
-dv_result_t dv__vbar_get_fail(dv_device_t *dh, dv_vbar_t *vh, const char *fn) {
-    dv__dev_t *dev = NULL;
-    dv_result_t r = dv__dev_get(dh, fn, &dev);
-    if (r != DV_OK) {
-        return r;
-    }
-    if (!vh) {
-        return dv__fail(DV_ERROR_INVALID_ARGUMENT, "%s: vbar is NULL", fn);
-    }
-    dv__vbar_t *v = (dv__vbar_t *)dv__handle_get(dv__handle_of(vh), DV__HK_VBAR);
-    if (!v) {
-        if (dv__handle_get(dv__handle_of(vh), DV__HK_DEVICE) ||
-            dv__handle_get(dv__handle_of(vh), DV__HK_GRAPH)) {
-            return dv__fail(DV_ERROR_INVALID_ARGUMENT,
-                            "%s: %p is a %s handle, not a VBAR", fn,
-                            (void *)vh,
-                            dv__handle_get(dv__handle_of(vh), DV__HK_GRAPH)
-                                ? "graph"
-                                : "device");
-        }
-        return dv__fail(DV_ERROR_INVALID_ARGUMENT,
-                        "%s: VBAR handle %p is not a live VBAR (destroyed, or "
-                        "never a VBAR)",
-                        fn, (void *)vh);
-    }
-    if (v->dev != dev) {
-        return dv__fail(DV_ERROR_WRONG_DEVICE,
-                        "%s: VBAR %p belongs to device %p (%s:%d), not %p "
-                        "(%s:%d)",
-                        fn, (void *)vh, (void *)dv__dev_handle(v->dev),
-                        v->dev->hal.name, v->dev->ordinal, (void *)dh,
-                        dev->hal.name, dev->ordinal);
-    }
-    return DV_ERROR_INVARIANT; /* unreachable: the fast check passes */
-}
-
-dv_result_t dv__vbar_get(dv_device_t *dh, dv_vbar_t *vh, const char *fn,
-                         dv__dev_t **dev, dv__vbar_t **vbar) {
-    return dv__vbar_fast(dh, vh, fn, dev, vbar);
-}
-
-dv_result_t dv__range(const dv__vbar_t *vbar, uint64_t offset, uint64_t size,
-                      uint64_t *first, uint64_t *last, const char *fn) {
-    if (size == 0) {
-        return dv__fail(DV_ERROR_INVALID_ARGUMENT, "%s: size is 0", fn);
-    }
-    if (offset > vbar->size || size > vbar->size - offset) {
-        return dv__fail(DV_ERROR_OUT_OF_RANGE,
-                        "%s: range [%llu, +%llu) is outside the VBAR of %llu "
-                        "bytes",
-                        fn, (unsigned long long)offset,
-                        (unsigned long long)size,
-                        (unsigned long long)vbar->size);
-    }
-    const dv__dev_t *dev = vbar->dev;
-    if (dev->page_shift) { /* the hot path: no 64-bit divisions */
-        *first = offset >> dev->page_shift;
-        *last = (offset + size - 1) >> dev->page_shift;
-    } else {
-        *first = offset / dev->page_size;
-        *last = (offset + size - 1) / dev->page_size;
-    }
-    return DV_OK;
-}
-
-dv_result_t dv__hal_fail(dv__dev_t *dev, dv_result_t r, const char *what) {
-    int64_t code = 0;
-    char text[384] = "";
-    if (dev->hal.last_native_error) {
-        dev->hal.last_native_error(&code, text, sizeof(text));
-    }
-    if (code != 0) {
-        return dv__fail(r, "%s failed on %s:%d: %s (native code %lld)", what,
-                        dev->hal.name, dev->ordinal, text[0] ? text : "?",
-                        (long long)code);
-    }
-    if (text[0]) {
-        return dv__fail(r, "%s failed on %s:%d: %s", what, dev->hal.name,
-                        dev->ordinal, text);
-    }
-    return dv__fail(r, "%s failed on %s:%d (the backend gave no reason)", what,
-                    dev->hal.name, dev->ordinal);
-}
+#include "base/native.h"
 
 /* ---- options and opening ---------------------------------------------- */
 
@@ -134,7 +20,43 @@ void dv_device_options_init(dv_device_options_t *opts) {
         return;
     }
     memset(opts, 0, sizeof(*opts));
+    opts->size = (uint32_t)sizeof(*opts);
     opts->pool_limit = UINT64_MAX;
+}
+
+/* The caller's options as this library's struct: the fields the caller's
+ * size covers, defaults for the rest. A larger size (a newer header) is
+ * accepted when every field this library does not know is zero. */
+static dv_result_t read_options(const dv_device_options_t *in,
+                                dv_device_options_t *out) {
+    dv_device_options_init(out);
+    if (!in) {
+        return DV_OK;
+    }
+    size_t have = in->size;
+    if (have < offsetof(dv_device_options_t, fence_interval)) {
+        return dv__fail(DV_ERROR_INVALID_ARGUMENT,
+                        "dv_device_open: options.size is %u: initialise the "
+                        "options with dv_device_options_init",
+                        in->size);
+    }
+    if (have > sizeof(*out)) {
+        const unsigned char *extra = (const unsigned char *)in + sizeof(*out);
+        for (size_t k = 0; k < have - sizeof(*out); k++) {
+            if (extra[k]) {
+                return dv__fail(DV_ERROR_NOT_SUPPORTED,
+                                "dv_device_open: the options set a field at "
+                                "byte %zu, unknown to dynvram %d.%d (its "
+                                "options end at byte %zu)",
+                                sizeof(*out) + k, DV_VERSION_MAJOR,
+                                DV_VERSION_MINOR, sizeof(*out));
+            }
+        }
+        have = sizeof(*out);
+    }
+    memcpy(out, in, have);
+    out->size = (uint32_t)sizeof(*out);
+    return DV_OK;
 }
 
 /* Bytes of dv_hal_ops_t a backend of `version` fills. */
@@ -197,8 +119,17 @@ static dv_result_t open_on(const dv_hal_ops_t *ops,
         dev->hal.fence_record = NULL;
     }
     dev->ordinal = o->ordinal;
-    dv_hal_init_args_t args = {.ordinal = o->ordinal,
-                               .host_capacity = o->host_capacity};
+    dv_hal_init_args_t args = {.ordinal = o->ordinal};
+    if (ops->version >= 2) {
+        args.size = (uint32_t)sizeof(args);
+        args.options = o->backend_options ? o->backend_options : "";
+    } else if (o->backend_options && o->backend_options[0]) {
+        free(dev);
+        return dv__fail(DV_ERROR_NOT_SUPPORTED,
+                        "dv_device_open: backend %s (HAL version 1) takes no "
+                        "backend_options",
+                        ops->name);
+    }
     dv_result_t r = ops->init(&args, &dev->ctx);
     if (r != DV_OK) {
         dv__hal_fail(dev, r, "init");
@@ -279,84 +210,29 @@ static dv_result_t open_on(const dv_hal_ops_t *ops,
     return dv__ok();
 }
 
-static dv_result_t check_options(const dv_device_options_t *o,
-                                 dv_device_t **out) {
+dv_result_t dv_device_open_hal(const dv_hal_ops_t *ops,
+                               const dv_device_options_t *opts,
+                               dv_device_t **out) {
     if (!out) {
-        return dv__fail(DV_ERROR_INVALID_ARGUMENT, "dv_device_open: out is NULL");
+        return dv__fail(DV_ERROR_INVALID_ARGUMENT,
+                        "dv_device_open: out is NULL");
     }
     *out = NULL;
-    if (o->ordinal < 0) {
-        return dv__fail(DV_ERROR_INVALID_ARGUMENT,
-                        "dv_device_open: ordinal %d is negative", o->ordinal);
+    dv_device_options_t o;
+    dv_result_t r = read_options(opts, &o);
+    if (r != DV_OK) {
+        return r;
     }
-    return DV_OK;
-}
-
-/* open_on, publishing the handle. */
-static dv_result_t open_publish(const dv_hal_ops_t *ops,
-                                const dv_device_options_t *o,
-                                dv_device_t **out) {
+    if (o.ordinal < 0) {
+        return dv__fail(DV_ERROR_INVALID_ARGUMENT,
+                        "dv_device_open: ordinal %d is negative", o.ordinal);
+    }
     dv__dev_t *dev = NULL;
-    dv_result_t r = open_on(ops, o, &dev);
+    r = open_on(ops, &o, &dev);
     if (r == DV_OK) {
         *out = dv__dev_handle(dev);
     }
     return r;
-}
-
-dv_result_t dv_device_open_hal(const dv_hal_ops_t *ops,
-                               const dv_device_options_t *opts,
-                               dv_device_t **out) {
-    dv_device_options_t defaults;
-    dv_device_options_init(&defaults);
-    const dv_device_options_t *o = opts ? opts : &defaults;
-    dv_result_t r = check_options(o, out);
-    return r != DV_OK ? r : open_publish(ops, o, out);
-}
-
-dv_result_t dv_device_open(const dv_device_options_t *opts, dv_device_t **out) {
-    dv_device_options_t defaults;
-    dv_device_options_init(&defaults);
-    const dv_device_options_t *o = opts ? opts : &defaults;
-    dv_result_t r = check_options(o, out);
-    if (r != DV_OK) {
-        return r;
-    }
-    const char *name = o->backend;
-    if (!name || !*name) {
-        name = dv__getenv("DYNVRAM_BACKEND");
-    }
-    if (name && *name && strcmp(name, "auto") != 0) {
-        const dv_hal_ops_t *ops = dv_hal_by_name(name);
-        if (!ops) {
-            return dv__fail(DV_ERROR_INVALID_ARGUMENT,
-                            "dv_device_open: unknown backend '%s' (known: "
-                            "cuda, hip, levelzero, host)",
-                            name);
-        }
-        return open_publish(ops, o, out);
-    }
-    /* Automatic: the first backend whose probe finds a device. */
-    char why[512] = "";
-    for (int i = 0; i < dv__hal_count(); i++) {
-        const dv_hal_ops_t *ops = dv__hal_at(i);
-        int count = 0;
-        char reason[128] = "";
-        if (ops->probe(&count, reason, sizeof(reason)) != DV_OK ||
-            count <= o->ordinal) {
-            size_t n = strlen(why);
-            snprintf(why + n, sizeof(why) - n, "%s%s: %s", n ? "; " : "",
-                     ops->name, reason[0] ? reason : "no such device");
-            continue;
-        }
-        r = open_publish(ops, o, out);
-        if (r == DV_OK) {
-            return r;
-        }
-    }
-    return dv__fail(DV_ERROR_BACKEND_UNAVAILABLE,
-                    "dv_device_open: no backend could open device %d (%s)",
-                    o->ordinal, why);
 }
 
 dv_result_t dv_device_close(dv_device_t *h) {
@@ -463,25 +339,3 @@ dv_result_t dv_device_trim_pool(dv_device_t *h) {
     dv__mutex_unlock(&dev->lock);
     return dv__ok();
 }
-
-/* ---- backends --------------------------------------------------------- */
-
-int dv_backend_count(void) { return dv__hal_count(); }
-
-dv_result_t dv_backend_probe(int index, dv_backend_info_t *info) {
-    const dv_hal_ops_t *ops = dv__hal_at(index);
-    if (!ops || !info) {
-        return dv__fail(DV_ERROR_INVALID_ARGUMENT,
-                        "dv_backend_probe: index %d out of [0, %d) or info "
-                        "NULL",
-                        index, dv__hal_count());
-    }
-    memset(info, 0, sizeof(*info));
-    snprintf(info->name, sizeof(info->name), "%s", ops->name);
-    int count = 0;
-    dv_result_t r = ops->probe(&count, info->reason, sizeof(info->reason));
-    info->available = r == DV_OK && count > 0;
-    info->device_count = count;
-    return dv__ok();
-}
-

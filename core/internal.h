@@ -21,9 +21,9 @@
 #include "dynvram.h"
 #include "dynvram_hal.h"
 
-#include "core/error.h"
-#include "core/handle.h"
-#include "core/os.h"
+#include "base/error.h"
+#include "base/handle.h"
+#include "base/os.h"
 
 /* The internal objects behind the public handles: dv_device_t * and
  * dv_vbar_t * values are handles (core/handle.h), never these addresses, so
@@ -142,7 +142,7 @@ struct dv__dev {
     dv_device_stats_t st; /* counters only; sizes are filled on query */
 };
 
-/* ---- handles and validation (device.c) ---- */
+/* ---- handles and validation (validate.c) ---- */
 /* The device behind a handle, or DV_ERROR_INVALID_ARGUMENT naming the
  * problem (NULL, closed, not a device handle). Never dereferences `h`. */
 dv_result_t dv__dev_get(dv_device_t *h, const char *fn, dv__dev_t **dev);
@@ -185,15 +185,17 @@ dv_result_t dv__hal_fail(dv__dev_t *dev, dv_result_t r, const char *what);
  * nothing evictable is left. *freed gets what went back. */
 dv_result_t dv__reclaim_locked(dv__dev_t *dev, uint64_t need, uint64_t *freed);
 
-/* ---- budget and pool (policy.c) ---- */
+/* ---- budget and pool (budget.c) ---- */
 /* What pages + pool + framework may hold now. Queries mem_info when
  * `fresh` or when the last reading is older than DV__BUDGET_TTL_NS. */
 dv_result_t dv__budget_locked(dv__dev_t *dev, int fresh, uint64_t *budget);
 uint64_t dv__used_locked(const dv__dev_t *dev);
 /* Release pooled handles until used <= budget and pool_count <= keep. */
 void dv__pool_trim_locked(dv__dev_t *dev, uint64_t budget, uint64_t keep);
+/* Keep an evicted handle for reuse; 0 when the pool cannot grow. */
+int dv__pool_push_locked(dv__dev_t *dev, dv_hal_mem_t m);
 
-/* ---- eviction (policy.c) ---- */
+/* ---- eviction (evict.c) ---- */
 /* Evict page `i` of `vbar`: wait for its fence, unmap, and put the handle in
  * the pool (to_pool) or release it. Lowers the watermark to i when
  * `lower_watermark`. */
@@ -205,6 +207,10 @@ dv_result_t dv__evict_page_locked(dv__dev_t *dev, dv__vbar_t *vbar,
 dv_result_t dv__evict_victims_locked(dv__dev_t *dev, dv__vbar_t *self,
                                      uint64_t self_floor, uint64_t n,
                                      int to_pool, uint64_t *evicted);
+/* How many victims (up to `want`) the walk of dv__evict_victims_locked
+ * would find, without evicting. */
+uint64_t dv__count_victims_locked(dv__dev_t *dev, dv__vbar_t *self,
+                                  uint64_t self_floor, uint64_t want);
 /* Evict unpinned pages above watermark that have been waiting for unpin. */
 void dv__reap_locked(dv__dev_t *dev);
 /* Is page i of vbar evictable by pressure (resident, unpinned, >= limit)? */
@@ -267,16 +273,16 @@ static inline void dv__recovery_note_fault(dv__dev_t *dev, dv__vbar_t *v,
 void dv__recovery_note_loss(dv__vbar_t *v, uint64_t i);
 /* Framework memory grew: remember the peak for every VBAR's pass. */
 void dv__recovery_note_framework(dv__dev_t *dev);
-/* A fault of [first, last] at or above the watermark: raise the watermark
- * and fault the range without evicting anything if the rule allows it
- * (DV_OK, pages pinned), else DV_OFFLOADED (nothing changed) or an error. */
-dv_result_t dv__recovery_try_locked(dv__dev_t *dev, dv__vbar_t *v,
-                                    uint64_t first, uint64_t last,
-                                    uint64_t *generation);
+/* A fault of [first, last] at or above the watermark: may the watermark
+ * rise to last + 1 (then the fault populates without evicting)? */
+int dv__recovery_may_rise_locked(dv__dev_t *dev, dv__vbar_t *v,
+                                 uint64_t first, uint64_t last);
+/* The watermark of v rose from `old` (and the fault succeeded). */
+void dv__recovery_risen(dv__dev_t *dev, dv__vbar_t *v, uint64_t old);
 /* The caller reset (prioritize) or chose (set_watermark) the watermark. */
 void dv__recovery_reset(dv__vbar_t *v, int explicit_watermark);
 
-/* ---- fault (policy.c) ---- */
+/* ---- fault (fault.c) ---- */
 /* The populating path of a fault; may_evict 0 never evicts a page (a
  * shortfall returns DV_OFFLOADED). */
 dv_result_t dv__fault_slow_locked(dv__dev_t *dev, dv__vbar_t *vbar,

@@ -81,21 +81,18 @@ void dv__recovery_reset(dv__vbar_t *v, int explicit_watermark) {
     v->rise_after = 0;
 }
 
-dv_result_t dv__recovery_try_locked(dv__dev_t *dev, dv__vbar_t *v,
-                                    uint64_t first, uint64_t last,
-                                    uint64_t *generation) {
+int dv__recovery_may_rise_locked(dv__dev_t *dev, dv__vbar_t *v,
+                                 uint64_t first, uint64_t last) {
     int squeezed_lately =
         v->lost_pass != DV__NO_PAGE && v->pass < v->lost_pass + 2;
     if (!dev->recovery || v->wm_explicit || squeezed_lately ||
         v->pass < v->rise_after) {
-        dev->st.faults_offloaded++;
-        return DV_OFFLOADED;
+        return 0;
     }
     uint64_t ps = dev->page_size;
     uint64_t budget = 0;
-    dv_result_t r = dv__budget_locked(dev, 0, &budget);
-    if (r != DV_OK) {
-        return r;
+    if (dv__budget_locked(dev, 0, &budget) != DV_OK) {
+        return 0; /* no reading: stay where we are */
     }
     uint64_t old = v->watermark;
     uint64_t absent = 0;
@@ -106,17 +103,11 @@ dv_result_t dv__recovery_try_locked(dv__dev_t *dev, dv__vbar_t *v,
     uint64_t room = (budget > used ? budget - used : 0) + dev->pool_count * ps;
     uint64_t peak = max_u64(v->fw_peak_cur, v->fw_peak_prev);
     uint64_t back = peak > dev->framework_bytes ? peak - dev->framework_bytes : 0;
-    if (absent > UINT64_MAX / ps - 2 || room < absent * ps + ps ||
-        room - absent * ps - ps < back) {
-        dev->st.faults_offloaded++;
-        return DV_OFFLOADED;
-    }
-    v->watermark = last + 1;
-    r = dv__fault_slow_locked(dev, v, first, last, generation, 0);
-    if (r != DV_OK) {
-        v->watermark = old;
-        return r;
-    }
+    return absent <= UINT64_MAX / ps - 2 && room >= absent * ps + ps &&
+           room - absent * ps - ps >= back;
+}
+
+void dv__recovery_risen(dv__dev_t *dev, dv__vbar_t *v, uint64_t old) {
     if (v->risen_from == DV__NO_PAGE) {
         v->risen_from = old;
     }
@@ -124,5 +115,4 @@ dv_result_t dv__recovery_try_locked(dv__dev_t *dev, dv__vbar_t *v,
     dv__log(DV_LOG_DEBUG, "vbar %p: watermark %llu -> %llu (recovery)",
             (void *)(uintptr_t)v->handle, (unsigned long long)old,
             (unsigned long long)v->watermark);
-    return DV_OK;
 }

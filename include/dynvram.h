@@ -138,13 +138,35 @@ struct dv_hal_ops; /* dynvram_hal.h */
 
 #define DV_DEFAULT_PAGE_SIZE (32ull << 20)
 
+/*
+ * Options of dv_device_open. The struct can grow: dv_device_options_init
+ * sets `size` to the size this header declares, and the library reads only
+ * the fields a caller's `size` covers, taking defaults for the rest. So a
+ * program built against an older header keeps working with a newer
+ * library. New fields are only ever added at the end.
+ */
 typedef struct dv_device_options {
-    /* Backend name: "cuda", "hip", "levelzero", "host", or NULL for
-     * automatic selection (DYNVRAM_BACKEND if set, else the first available
-     * in the order cuda, hip, levelzero, host). */
+    /* sizeof(dv_device_options_t) as the caller was built: set by
+     * dv_device_options_init. 0 is refused (the struct was not initialised). */
+    uint32_t size;
+    /* Unpins on one stream share one fence per this many calls (1 = a fence
+     * per unpin). A larger interval makes unpin cheaper; eviction of a page
+     * may then wait for work queued after its unpin on the same stream, but
+     * never for another stream. 0 = default (32). */
+    uint32_t fence_interval;
+    /* Backend name: "cuda", "hip", "levelzero", "host"; or the path of a
+     * shared library holding an out-of-tree backend (a name with a '/' or
+     * '\\', or ending in .so / .dll: its dv_hal_entry() gives the ops, see
+     * docs/porting.md); NULL for automatic selection (DYNVRAM_BACKEND if
+     * set, else the first available in the order cuda, hip, levelzero,
+     * host). */
     const char *backend;
     /* Device ordinal within the backend. Default 0. */
     int ordinal;
+    /* Watermark recovery (README, "The policy, exactly"): a lowered
+     * watermark rises again when memory frees up. DV_RECOVERY_DEFAULT = on
+     * unless DYNVRAM_WATERMARK_RECOVERY=0 (or off). */
+    uint32_t watermark_recovery;
     /* Residency unit in bytes; rounded up to the backend's granularity.
      * 0 = DV_DEFAULT_PAGE_SIZE. */
     uint64_t page_size;
@@ -156,33 +178,30 @@ typedef struct dv_device_options {
     /* Most bytes of evicted physical memory kept for reuse.
      * UINT64_MAX = default (8 pages). 0 disables the pool. */
     uint64_t pool_limit;
-    /* Unpins on one stream share one fence per this many calls (1 = a fence
-     * per unpin). A larger interval makes unpin cheaper; eviction of a page
-     * may then wait for work queued after its unpin on the same stream, but
-     * never for another stream. 0 = default (32). */
-    uint32_t fence_interval;
-    /* Host backend only: simulated device capacity in bytes. 0 = the value
-     * of DYNVRAM_HOST_CAPACITY, else 4 GiB. */
-    uint64_t host_capacity;
-    /* Watermark recovery (README, "The policy, exactly"): a lowered
-     * watermark rises again when memory frees up. DV_RECOVERY_DEFAULT = on
-     * unless DYNVRAM_WATERMARK_RECOVERY=0 (or off). */
-    uint32_t watermark_recovery;
+    /* Settings of one backend, "key=value" pairs separated by commas, passed
+     * to it untouched (NULL or "" = none). The host backend knows
+     * capacity=<bytes> (suffixes K, M, G: its simulated memory; default
+     * DYNVRAM_HOST_CAPACITY, else 4 GiB). A backend refuses keys it does not
+     * know (DV_ERROR_INVALID_ARGUMENT). */
+    const char *backend_options;
 } dv_device_options_t;
 
 #define DV_RECOVERY_DEFAULT 0u
 #define DV_RECOVERY_ON 1u
 #define DV_RECOVERY_OFF 2u
 
-/* Fill `opts` with defaults. */
+/* Fill `opts` with defaults, `size` included. */
 DV_API void dv_device_options_init(dv_device_options_t *opts);
 
 /*
  * Open a device.
  * [in][optional] opts  NULL = defaults.
  * [out] out            receives the device.
- * Results: DV_OK; DV_ERROR_INVALID_ARGUMENT (out NULL, unknown backend name,
- * negative ordinal, page size or limits inconsistent); DV_ERROR_BACKEND_UNAVAILABLE
+ * Results: DV_OK; DV_ERROR_INVALID_ARGUMENT (out NULL, options not
+ * initialised (size 0), unknown backend name, negative ordinal, page size
+ * or limits inconsistent, a backend option the backend does not know);
+ * DV_ERROR_NOT_SUPPORTED (options from a newer header that set fields this
+ * library does not know); DV_ERROR_BACKEND_UNAVAILABLE
  * (library or driver missing; automatic selection falls through to the
  * next backend); DV_ERROR_DEVICE_NOT_FOUND; DV_ERROR_NOT_SUPPORTED (device
  * lacks virtual memory management); DV_ERROR_BACKEND; DV_ERROR_OUT_OF_HOST_MEMORY.

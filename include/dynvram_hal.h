@@ -56,9 +56,13 @@ typedef struct dv_hal_caps {
     uint32_t reserved0;
 } dv_hal_caps_t;
 
+/* What init gets. `ordinal` stays first for version-1 backends, which get
+ * size 0 and options NULL. */
 typedef struct dv_hal_init_args {
     int ordinal;
-    uint64_t host_capacity; /* host backend: simulated capacity, 0 = default */
+    uint32_t size;       /* sizeof(dv_hal_init_args_t) (version 2 on) */
+    const char *options; /* dv_device_options_t.backend_options, "" if none;
+                            refuse keys you do not know */
 } dv_hal_init_args_t;
 
 typedef struct dv_hal_ops {

@@ -64,11 +64,24 @@ def allowed(src, dst):
 
 # ---- the link graph ------------------------------------------------------------
 
+def current_targets(build):
+    """Target folders of the build as configured now (stale folders of
+    targets that no longer exist are left out)."""
+    path = os.path.join(build, "CMakeFiles", "TargetDirectories.txt")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return {os.path.basename(l.strip()) for l in fh if l.strip()}
+    except OSError:
+        return None
+
+
 def library_objects(build, src_root):
     """{source path: object path} for the library's objects."""
     out = {}
+    targets = current_targets(build)
     for dirpath, _, files in os.walk(os.path.join(build, "CMakeFiles")):
-        if not re.search(r"CMakeFiles/dv_[a-z0-9_]*\.dir", dirpath):
+        m = re.search(r"CMakeFiles/(dv_[a-z0-9_]*\.dir)", dirpath)
+        if not m or (targets is not None and m.group(1) not in targets):
             continue
         for f in files:
             if not f.endswith(".c.o") and not f.endswith(".c.obj"):

@@ -47,12 +47,13 @@ def _platform_ok(src):
 
 
 def _library_sources():
-    """Core sources from CMakeLists.txt's DV_CORE_SOURCES, backend sources and
-    their DV_HAVE_* definitions from hal/<name>/backend.cmake."""
-    top = _read("CMakeLists.txt")
-    core = re.search(r"set\(DV_CORE_SOURCES(.*?)\)", top, re.S).group(1)
-    srcs = re.findall(r"[\w/]+\.c", core)
-    srcs += re.findall(r"(core/os_\w+\.c)", top)
+    """The library's sources from the lists the CMake build uses:
+    base/base.cmake, core/core.cmake, hal/<name>/backend.cmake (with their
+    DV_HAVE_* definitions) and the registry."""
+    srcs = []
+    for path in ("base/base.cmake", "core/core.cmake"):
+        srcs += re.findall(r"(?:base|core)/[\w/]+\.c", _read(path))
+    srcs.append("hal/registry.c")
     defs = []
     for backend in ("host", "cuda", "hip", "levelzero"):
         path = "hal/%s/backend.cmake" % backend
@@ -106,7 +107,8 @@ extensions = [
     Extension(
         "dynvram._native",
         sources=native_sources + lib_sources,
-        include_dirs=[os.path.join(ROOT, "include"), ROOT,
+        include_dirs=[os.path.join(ROOT, "include"),
+                      os.path.join(ROOT, "base", "include"), ROOT,
                       os.path.join(ROOT, "bindings", "interpose")],
         define_macros=[("DYNVRAM_BUILDING", None),
                        ("Py_LIMITED_API", "0x03080000")] + lib_defs,

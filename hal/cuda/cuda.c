@@ -28,90 +28,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/error.h"
-#include "core/native.h"
-#include "core/os.h"
-#include "hal/cuda/cuda_internal.h"
-
-dv__cu_api_t dv__cu;
-
-static dv__once_t cu_once = DV__ONCE_INIT;
-static dv_result_t cu_load_result = DV_ERROR_BACKEND_UNAVAILABLE;
-static char cu_load_reason[256];
-
-
-static void cu_load_once(void) {
-    cu_load_result =
-        dv__cu_load(NULL, &dv__cu, cu_load_reason, sizeof(cu_load_reason));
-    if (cu_load_result != DV_OK) {
-        dv__log(DV_LOG_DEBUG, "cuda: unavailable: %s", cu_load_reason);
-    }
-}
-
-static dv_result_t cu_loaded(void) {
-    dv__once(&cu_once, cu_load_once);
-    return cu_load_result;
-}
-
-/* The native record reads "<call>: CUDA_ERROR_x (n): text". */
-dv_result_t dv__cu_fail_as(dv_cu_result rc, dv_result_t oom, const char *fmt,
-                           ...) {
-    char what[128];
-    char desc[160];
-    dv_result_t r = DV_ERROR_BACKEND;
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof(what), fmt, ap);
-    va_end(ap);
-    dv__cu_describe(&dv__cu, rc, desc, sizeof(desc));
-    if (rc == DV_CU_ERROR_OUT_OF_MEMORY) {
-        r = oom;
-    } else if (rc == DV_CU_ERROR_INVALID_VALUE) {
-        r = DV_ERROR_INVALID_ARGUMENT;
-    }
-    return dv__native_fail(r, rc, "%s: %s", what, desc);
-}
-
-/* Bind the device's context for the calls that follow; dv__cu_leave unbinds
- * it, restoring whatever the calling thread had current before. When the
- * caller already has this device's context current (the usual case: a
- * framework thread working on that GPU) nothing is pushed: a push/pop pair
- * costs microseconds on some systems, more than the bookkeeping around a
- * map. HAL ops never nest, so one thread-local flag per thread suffices. */
-static DV__THREAD_LOCAL int cu_pushed;
-
-dv_result_t dv__cu_enter(const dv__cu_dev_t *d) {
-    dv_cu_context cur = NULL;
-    if (dv__cu.cuCtxGetCurrent(&cur) == DV_CU_SUCCESS && cur == d->ctx) {
-        cu_pushed = 0;
-        return DV_OK;
-    }
-    dv_cu_result rc = dv__cu.cuCtxPushCurrent(d->ctx);
-    if (rc != DV_CU_SUCCESS) {
-        return dv__cu_fail_as(rc, DV_ERROR_BACKEND,
-                              "cuCtxPushCurrent(device %d)", d->ordinal);
-    }
-    cu_pushed = 1;
-    return DV_OK;
-}
-
-void dv__cu_leave(const dv__cu_dev_t *d) {
-    if (!cu_pushed) {
-        return;
-    }
-    cu_pushed = 0;
-    dv_cu_context popped = NULL;
-    dv_cu_result rc = dv__cu.cuCtxPopCurrent(&popped);
-    if (rc != DV_CU_SUCCESS || popped != d->ctx) {
-        /* Not fatal for the op that ran, but the thread's context stack is
-         * no longer what the caller left: say so loudly. */
-        dv__log(DV_LOG_ERROR,
-                "cuda: cuCtxPopCurrent on device %d returned %d (popped %p, "
-                "expected %p)",
-                d->ordinal, rc, (void *)popped, (void *)d->ctx);
-    }
-}
+#include "base/error.h"
+#include "base/native.h"
+#include "base/os.h"
+#include "cuda_internal.h"
 
 /* ---- probe, init, fini, caps ---- */
 
@@ -131,8 +51,8 @@ static dv_result_t cu_probe(int *device_count, char *reason,
     if (device_count) {
         *device_count = 0;
     }
-    if (cu_loaded() != DV_OK) {
-        cu_copy_reason(reason, reason_len, cu_load_reason);
+    if (dv__cu_loaded() != DV_OK) {
+        cu_copy_reason(reason, reason_len, dv__cu_load_reason());
         return DV_ERROR_BACKEND_UNAVAILABLE;
     }
     rc = dv__cu.cuDeviceGetCount(&n);
@@ -143,14 +63,14 @@ static dv_result_t cu_probe(int *device_count, char *reason,
         return DV_ERROR_BACKEND_UNAVAILABLE;
     }
     if (n <= 0) {
-        snprintf(text, sizeof(text), "%s: no CUDA device", cu_load_reason);
+        snprintf(text, sizeof(text), "%s: no CUDA device", dv__cu_load_reason());
         cu_copy_reason(reason, reason_len, text);
         return DV_ERROR_BACKEND_UNAVAILABLE;
     }
     if (device_count) {
         *device_count = n;
     }
-    snprintf(text, sizeof(text), "%s, %d device%s", cu_load_reason, n,
+    snprintf(text, sizeof(text), "%s, %d device%s", dv__cu_load_reason(), n,
              n == 1 ? "" : "s");
     cu_copy_reason(reason, reason_len, text);
     return DV_OK;
@@ -208,9 +128,9 @@ static dv_result_t cu_init(const dv_hal_init_args_t *args, void **out) {
     if (args->ordinal < 0) {
         return dv__native_fail(DV_ERROR_INVALID_ARGUMENT, 0, "cuda init: negative ordinal %d", args->ordinal);
     }
-    if (cu_loaded() != DV_OK) {
+    if (dv__cu_loaded() != DV_OK) {
         return dv__native_fail(DV_ERROR_BACKEND_UNAVAILABLE, 0, "cuda: %s",
-                        cu_load_reason);
+                        dv__cu_load_reason());
     }
     rc = dv__cu.cuDeviceGetCount(&count);
     if (rc != DV_CU_SUCCESS) {
@@ -290,8 +210,14 @@ static void cu_fini(void *ctx) {
     if (!d) {
         return;
     }
-    if (dv__cu_enter(d) == DV_OK) {
+    int entered = dv__cu_enter(d) == DV_OK;
+    if (entered) {
         dv__cu_event_cache_clear(d);
+    }
+    /* Forgotten even when the context could not be bound: the records
+     * must not outlive d. */
+    dv__cu_streams_release(d, entered);
+    if (entered) {
         dv__cu_leave(d);
     }
     dv__cu.cuDevicePrimaryCtxRelease(d->dev);
@@ -363,6 +289,7 @@ static const dv_hal_ops_t cu_ops = {
     .host_register = dv__cu_host_register,
     .host_unregister = dv__cu_host_unregister,
     .last_native_error = dv__native_get,
+    .stream_check = dv__cu_stream_check,
 };
 
 const dv_hal_ops_t *dv_hal_cuda(void) { return &cu_ops; }

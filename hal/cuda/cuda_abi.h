@@ -17,7 +17,17 @@
  * names it PFN_<name>_v<number>), which the ABI check compares against.
  *
  * Enumerations are plain ints here: every CUDA enum used is int-sized and
- * the values are pinned by the ABI check.
+ * the values are pinned by the ABI check. The one exception is the stream
+ * capture status, an enum (pinned to int width) so that graph code can
+ * switch over it.
+ *
+ * Every entry point is required: dv__cu_load reports the backend
+ * unavailable, naming the symbol, when cuGetProcAddress lacks one. That
+ * never refuses a driver the version check lets through: the load needs a
+ * CUDA 12.0 driver (DV_CU_ABI_VERSION) and the newest ABI listed is
+ * cuCtxCreate's of CUDA 11.4. The stream entry points are much older:
+ * cuCtxGetDevice 2.0, cuStreamWaitEvent and cuMemcpyDtoDAsync 3.2,
+ * cuStreamGetCtx 9.2, cuStreamIsCapturing 10.0.
  */
 #ifndef DV_HAL_CUDA_ABI_H
 #define DV_HAL_CUDA_ABI_H
@@ -47,6 +57,13 @@ typedef uint64_t dv_cu_uint64;                /* cuuint64_t */
 typedef struct dv_cu_ctx_st *dv_cu_context;   /* CUcontext */
 typedef struct dv_cu_stream_st *dv_cu_stream; /* CUstream */
 typedef struct dv_cu_event_st *dv_cu_event;   /* CUevent */
+/* CUstreamCaptureStatus (cuStreamIsCapturing). */
+typedef enum dv_cu_stream_capture_status {
+    DV_CU_STREAM_CAPTURE_STATUS_NONE = 0,
+    DV_CU_STREAM_CAPTURE_STATUS_ACTIVE = 1,
+    DV_CU_STREAM_CAPTURE_STATUS_INVALIDATED = 2,
+    DV_CU_STREAM_CAPTURE_STATUS_FORCE_INT32 = 0x7fffffff
+} dv_cu_stream_capture_status;
 /* CUexecAffinityParam: only ever passed as NULL. */
 typedef struct dv_cu_exec_affinity_param_st dv_cu_exec_affinity_param;
 
@@ -90,6 +107,7 @@ typedef struct dv_cu_mem_access_desc { /* CUmemAccessDesc */
 #define DV_CU_ERROR_NOT_FOUND 500
 #define DV_CU_ERROR_NOT_READY 600
 #define DV_CU_ERROR_NOT_SUPPORTED 801
+#define DV_CU_ERROR_CONTEXT_IS_DESTROYED 709
 
 #define DV_CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED 102
 
@@ -102,6 +120,11 @@ typedef struct dv_cu_mem_access_desc { /* CUmemAccessDesc */
 
 #define DV_CU_EVENT_DISABLE_TIMING 0x2
 #define DV_CU_STREAM_NON_BLOCKING 0x1
+#define DV_CU_EVENT_WAIT_DEFAULT 0x0
+/* The special stream handles: the legacy default stream and the per-thread
+ * default stream. Both stand for a default stream of the current context. */
+#define DV_CU_STREAM_LEGACY ((dv_cu_stream)0x1)
+#define DV_CU_STREAM_PER_THREAD ((dv_cu_stream)0x2)
 #define DV_CU_MEMHOSTREGISTER_PORTABLE 0x01
 
 #define DV_CU_GET_PROC_ADDRESS_LEGACY_STREAM 0x1
@@ -121,7 +144,9 @@ typedef dv_cu_result(DV_CUAPI *dv_cu_pfn_driver_get_version)(int *version);
 /*
  * X(name, abi_version, return_type, parameter_list): every entry point
  * resolved through cuGetProcAddress at DV_CU_ABI_VERSION. Some are used by
- * the tests and benchmarks only (contexts, plain allocations, memset).
+ * the tests and benchmarks only (contexts, plain allocations, memset), and
+ * cuStreamWaitEvent, cuStreamIsCapturing and cuMemcpyDtoDAsync are loaded
+ * for the streaming and allocation-graph work to come (unused so far).
  */
 #define DV_CU_SYMBOLS(X)                                                       \
     X(cuGetErrorName, 6000, dv_cu_result, (dv_cu_result error, const char **str)) \
@@ -146,6 +171,7 @@ typedef dv_cu_result(DV_CUAPI *dv_cu_pfn_driver_get_version)(int *version);
        unsigned int flags, dv_cu_device dev))                                  \
     X(cuCtxDestroy, 4000, dv_cu_result, (dv_cu_context ctx))                   \
     X(cuCtxSynchronize, 2000, dv_cu_result, (void))                            \
+    X(cuCtxGetDevice, 2000, dv_cu_result, (dv_cu_device *device))              \
     X(cuMemGetInfo, 3020, dv_cu_result, (size_t *free_bytes, size_t *total_bytes)) \
     X(cuMemGetAllocationGranularity, 10020, dv_cu_result,                      \
       (size_t *granularity, const dv_cu_mem_allocation_prop *prop,             \
@@ -174,10 +200,19 @@ typedef dv_cu_result(DV_CUAPI *dv_cu_pfn_driver_get_version)(int *version);
     X(cuStreamDestroy, 4000, dv_cu_result, (dv_cu_stream stream))              \
     X(cuStreamSynchronize, 2000, dv_cu_result, (dv_cu_stream stream))          \
     X(cuStreamQuery, 2000, dv_cu_result, (dv_cu_stream stream))                \
+    X(cuStreamGetCtx, 9020, dv_cu_result,                                      \
+      (dv_cu_stream stream, dv_cu_context *ctx))                               \
+    X(cuStreamWaitEvent, 3020, dv_cu_result,                                   \
+      (dv_cu_stream stream, dv_cu_event event, unsigned int flags))            \
+    X(cuStreamIsCapturing, 10000, dv_cu_result,                                \
+      (dv_cu_stream stream, dv_cu_stream_capture_status *status))              \
     X(cuMemcpyHtoDAsync, 3020, dv_cu_result,                                   \
       (dv_cu_deviceptr dst, const void *src, size_t bytes, dv_cu_stream stream)) \
     X(cuMemcpyDtoHAsync, 3020, dv_cu_result,                                   \
       (void *dst, dv_cu_deviceptr src, size_t bytes, dv_cu_stream stream))     \
+    X(cuMemcpyDtoDAsync, 3020, dv_cu_result,                                   \
+      (dv_cu_deviceptr dst, dv_cu_deviceptr src, size_t bytes,                 \
+       dv_cu_stream stream))                                                   \
     X(cuMemsetD8Async, 3020, dv_cu_result,                                     \
       (dv_cu_deviceptr dst, unsigned char value, size_t count,                 \
        dv_cu_stream stream))                                                   \

@@ -1,7 +1,8 @@
 /*
  * cuda_internal.h - state and helpers shared by the CUDA backend's files
  * (cuda.c: loading, errors, device; cuda_mem.c: address space and physical
- * memory; cuda_stream.c: fences, streams, copies, host memory).
+ * memory; cuda_stream.c: fences, stream checks, copies, host memory;
+ * cuda_stream_registry.c: the streams the backend makes, and their records).
  *
  * SPDX-License-Identifier: Apache-2.0
  *
@@ -15,13 +16,16 @@
 
 #include "dynvram_hal.h"
 
-#include "core/error.h"
-#include "core/native.h"
-#include "hal/cuda/cuda_load.h"
+#include "base/error.h"
+#include "base/native.h"
+#include "cuda_load.h"
 
 /* Events kept for reuse per device: fence_record then costs one
  * cuEventRecord instead of a create and a destroy. */
 #define DV__CU_EVENT_CACHE 64
+/* Destroyed streams kept alive per device, so their addresses stay dead
+ * (cuda_stream_registry.c). */
+#define DV__CU_PARKED 64
 
 typedef struct dv__cu_dev {
     int ordinal;
@@ -33,10 +37,17 @@ typedef struct dv__cu_dev {
     /* Serialized by the core's device lock (HAL contract). */
     int event_count;
     dv_cu_event events[DV__CU_EVENT_CACHE];
+    int parked_head, parked_count; /* a ring, oldest at head */
+    dv_cu_stream parked[DV__CU_PARKED];
 } dv__cu_dev_t;
 
-/* The process-wide driver table, valid once the backend loaded. */
+/* The process-wide driver table, valid once the backend loaded
+ * (cuda_ctx.c). */
 extern dv__cu_api_t dv__cu;
+/* Load the driver once per process; DV_OK or DV_ERROR_BACKEND_UNAVAILABLE
+ * with the reason (also the loaded library's name on success). */
+dv_result_t dv__cu_loaded(void);
+const char *dv__cu_load_reason(void);
 
 /* Push d's context / pop it again (restoring the caller's). */
 dv_result_t dv__cu_enter(const dv__cu_dev_t *d);
@@ -74,6 +85,17 @@ void dv__cu_event_cache_clear(dv__cu_dev_t *d);
 dv_result_t dv__cu_stream_create(void *ctx, void **stream);
 dv_result_t dv__cu_stream_destroy(void *ctx, void *stream);
 dv_result_t dv__cu_stream_synchronize(void *ctx, void *stream);
+/* DV_OK for a live stream of this device (of its primary context or of
+ * another context on the same GPU), DV_ERROR_WRONG_DEVICE for one of another
+ * GPU, DV_ERROR_INVALID_ARGUMENT for a destroyed one of ours, a value below
+ * 64 KiB or one cuStreamGetCtx refuses. */
+dv_result_t dv__cu_stream_check(void *ctx, void *stream);
+/* cuda_stream_registry.c. 1 with *r set when `stream` is one this backend made
+ * (live or destroyed) or no pointer at all; 0 for a foreign stream. */
+int dv__cu_stream_known(const dv__cu_dev_t *d, void *stream, dv_result_t *r);
+/* At fini: forget d's streams, parked ones and the ones the caller left,
+ * destroying them when `destroy` (d's context is pushed). */
+void dv__cu_streams_release(dv__cu_dev_t *d, int destroy);
 dv_result_t dv__cu_copy_h2d(void *ctx, uint64_t dst, const void *src,
                             uint64_t size, void *stream);
 dv_result_t dv__cu_copy_d2h(void *ctx, void *dst, uint64_t src, uint64_t size,

@@ -10,12 +10,12 @@
  * version) returns the ABI that `version` of the CUDA headers meant, so the
  * prototypes in cuda_abi.h stay valid on every newer driver.
  */
-#include "hal/cuda/cuda_load.h"
+#include "cuda_load.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "core/os.h"
+#include "base/os.h"
 
 #if defined(_WIN32)
 #define CU_DEFAULT_LIBRARY "nvcuda.dll"

@@ -13,7 +13,7 @@
 #define DV_HAL_CUDA_LOAD_H
 
 #include "dynvram.h"
-#include "hal/cuda/cuda_abi.h"
+#include "cuda_abi.h"
 
 typedef struct dv__cu_api {
 #define DV__CU_FIELD(name, ver, ret, params) dv_cu_pfn_##name name;

@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "hal/cuda/cuda_internal.h"
+#include "cuda_internal.h"
 
 static dv_result_t cu_check_size(const dv__cu_dev_t *d, const char *op,
                                  uint64_t size) {

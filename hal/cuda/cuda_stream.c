@@ -10,10 +10,21 @@
  * to the new point in the stream, so a recycled event carries no old state.
  * A NULL stream is the legacy default stream (symbols are resolved with
  * CU_GET_PROC_ADDRESS_LEGACY_STREAM), the one PyTorch uses by default.
+ *
+ * stream_check first asks the backend's own records (cuda_stream_registry.c:
+ * the streams stream_create made, live or destroyed, and values that are no
+ * pointer at all). Any other stream is the caller's, and the driver is
+ * asked which context it belongs to (cuStreamGetCtx): a failure means no
+ * live stream. A context other than the device's primary one is pushed
+ * just long enough for cuCtxGetDevice to name its device, so a stream of a
+ * context the caller created on this GPU is accepted and one of another
+ * GPU is DV_ERROR_WRONG_DEVICE. The driver does not validate the handle:
+ * a dead or junk foreign stream crashes in cuStreamGetCtx, as it would in
+ * any other call (tests/cuda/test_cuda.c shows it in a child process).
  */
 #include <stdint.h>
 
-#include "hal/cuda/cuda_internal.h"
+#include "cuda_internal.h"
 
 static dv_cu_stream cu_stream(void *stream) { return (dv_cu_stream)stream; }
 
@@ -118,47 +129,80 @@ void dv__cu_event_cache_clear(dv__cu_dev_t *d) {
     }
 }
 
-dv_result_t dv__cu_stream_create(void *ctx, void **stream) {
-    dv__cu_dev_t *d = ctx;
-    dv_cu_stream s = NULL;
-    dv_cu_result rc;
-    dv_result_t r;
-    if (!stream) {
-        return dv__native_fail(DV_ERROR_INVALID_ARGUMENT, 0, "cuda stream_create: NULL");
-    }
-    r = dv__cu_enter(d);
-    if (r != DV_OK) {
-        return r;
-    }
-    rc = dv__cu.cuStreamCreate(&s, DV_CU_STREAM_NON_BLOCKING);
-    dv__cu_leave(d);
+/* The device of context `sc`, found with sc pushed (and popped again). */
+static dv_result_t cu_ctx_device(dv_cu_context sc, dv_cu_device *dev) {
+    dv_cu_result rc = dv__cu.cuCtxPushCurrent(sc);
     if (rc != DV_CU_SUCCESS) {
         return dv__cu_fail_as(rc, DV_ERROR_BACKEND,
-                              "cuStreamCreate(NON_BLOCKING)");
+                              "cuda stream_check: cuCtxPushCurrent(%p)",
+                              (void *)sc);
     }
-    *stream = s;
+    rc = dv__cu.cuCtxGetDevice(dev);
+    dv_cu_context popped = NULL;
+    dv_cu_result prc = dv__cu.cuCtxPopCurrent(&popped);
+    if (rc != DV_CU_SUCCESS) {
+        return dv__cu_fail_as(rc, DV_ERROR_BACKEND,
+                              "cuda stream_check: cuCtxGetDevice(context %p)",
+                              (void *)sc);
+    }
+    if (prc != DV_CU_SUCCESS) {
+        return dv__cu_fail_as(prc, DV_ERROR_BACKEND,
+                              "cuda stream_check: cuCtxPopCurrent");
+    }
+    if (popped != sc) {
+        return dv__native_fail(DV_ERROR_BACKEND, 0,
+                               "cuda stream_check: cuCtxPopCurrent popped %p, "
+                               "not the pushed %p",
+                               (void *)popped, (void *)sc);
+    }
     return DV_OK;
 }
 
-dv_result_t dv__cu_stream_destroy(void *ctx, void *stream) {
+static dv_result_t cu_stream_check_bound(const dv__cu_dev_t *d, void *stream) {
+    dv_cu_context sc = NULL;
+    dv_cu_result rc = dv__cu.cuStreamGetCtx(cu_stream(stream), &sc);
+    if (rc != DV_CU_SUCCESS) {
+        char desc[160];
+        dv__cu_describe(&dv__cu, rc, desc, sizeof(desc));
+        return dv__native_fail(DV_ERROR_INVALID_ARGUMENT, rc,
+                               "cuda stream_check: cuStreamGetCtx(%p): %s: "
+                               "not a live stream",
+                               stream, desc);
+    }
+    if (sc == d->ctx) {
+        return DV_OK;
+    }
+    dv_cu_device dev = -1;
+    dv_result_t r = cu_ctx_device(sc, &dev);
+    if (r != DV_OK) {
+        return r;
+    }
+    if (dev != d->dev) {
+        return dv__native_fail(DV_ERROR_WRONG_DEVICE, 0,
+                               "cuda stream_check: stream %p belongs to a "
+                               "context (%p) of CUDA device %d, not of device "
+                               "%d",
+                               stream, (void *)sc, dev, d->ordinal);
+    }
+    return DV_OK; /* a context of its own on this device */
+}
+
+dv_result_t dv__cu_stream_check(void *ctx, void *stream) {
     dv__cu_dev_t *d = ctx;
-    dv_cu_result rc;
-    dv_result_t r;
+    dv_result_t r = DV_OK;
     if (!stream) {
-        return dv__native_fail(DV_ERROR_INVALID_ARGUMENT, 0, "cuda stream_destroy: the default stream cannot be "
-                        "destroyed");
+        return DV_OK; /* the legacy default stream of the device's context */
+    }
+    if (dv__cu_stream_known(d, stream, &r)) {
+        return r;
     }
     r = dv__cu_enter(d);
     if (r != DV_OK) {
         return r;
     }
-    rc = dv__cu.cuStreamDestroy(cu_stream(stream));
+    r = cu_stream_check_bound(d, stream);
     dv__cu_leave(d);
-    if (rc != DV_CU_SUCCESS) {
-        return dv__cu_fail_as(rc, DV_ERROR_BACKEND, "cuStreamDestroy(%p)",
-                              stream);
-    }
-    return DV_OK;
+    return r;
 }
 
 dv_result_t dv__cu_stream_synchronize(void *ctx, void *stream) {

@@ -15,14 +15,29 @@
  *    not CPU pointers, even where ROCm mirrors them in the CPU address space.
  *  - Fences are events created with hipEventDisableTiming, kept in a small
  *    per-device pool so an unpin does not pay for an event creation.
+ *  - stream_check asks the runtime a question whose answer changes nothing:
+ *    hipStreamGetDevice where the runtime has it (ROCm >= 5.6), else
+ *    hipStreamGetFlags. Both are resolved as optional. ROCm answers them by
+ *    looking the handle up in its set of live streams before reading it
+ *    (hip::isValid), so a dead or junk stream gets
+ *    hipErrorContextIsDestroyed instead of a crash: hipStreamGetDevice in
+ *    every release that has it; hipStreamGetFlags in the ROCm 5 sources,
+ *    which lack hipStreamGetDevice, while later ones read the stream
+ *    unchecked. Hence the order: hipStreamGetFlags is asked only where
+ *    hipStreamGetDevice is missing. hipStreamGetDevice also names the
+ *    stream's device, so a stream of another GPU is DV_ERROR_WRONG_DEVICE;
+ *    with hipStreamGetFlags that cannot be told and such a stream passes.
+ *    A runtime with neither leaves streams unchecked. ROCm takes
+ *    hipStreamLegacy and hipStreamPerThread ((hipStream_t)1 and 2) as valid
+ *    streams.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/error.h"
-#include "core/native.h"
-#include "hal/hip/hip_internal.h"
+#include "base/error.h"
+#include "base/native.h"
+#include "hip_internal.h"
 
 #define HIP_EVENT_POOL 32
 
@@ -448,6 +463,47 @@ static dv_result_t hip_stream_synchronize(void *ctx, void *stream) {
                                  "hipStreamSynchronize", stream));
 }
 
+static dv_result_t hip_stream_bad(dv_hip_error_t e, const char *call,
+                                  void *stream) {
+    char detail[64];
+    snprintf(detail, sizeof(detail), "%p: not a live stream", stream);
+    return dv__hip_fail_as(DV_ERROR_INVALID_ARGUMENT, e, call, detail);
+}
+
+static dv_result_t hip_stream_check_bound(const hip_ctx_t *c, void *stream) {
+    dv_hip_stream_t s = (dv_hip_stream_t)stream;
+    if (dv__hip.hipStreamGetDevice) {
+        dv_hip_device_t dev = -1;
+        dv_hip_error_t e = dv__hip.hipStreamGetDevice(s, &dev);
+        if (e != DV_HIP_SUCCESS) {
+            return hip_stream_bad(e, "hipStreamGetDevice", stream);
+        }
+        if (dev != c->ordinal) {
+            return dv__native_fail(DV_ERROR_WRONG_DEVICE, 0,
+                                   "hip: stream %p belongs to device %d, not "
+                                   "to device %d",
+                                   stream, (int)dev, c->ordinal);
+        }
+        return DV_OK;
+    }
+    if (dv__hip.hipStreamGetFlags) {
+        unsigned int flags = 0;
+        dv_hip_error_t e = dv__hip.hipStreamGetFlags(s, &flags);
+        if (e != DV_HIP_SUCCESS) {
+            return hip_stream_bad(e, "hipStreamGetFlags", stream);
+        }
+    }
+    return DV_OK;
+}
+
+static dv_result_t hip_stream_check(void *ctx, void *stream) {
+    hip_ctx_t *c = ctx;
+    if (!stream) {
+        return DV_OK; /* the default stream; the core never asks */
+    }
+    HIP_BOUND(c, hip_stream_check_bound(c, stream));
+}
+
 static dv_result_t hip_copy_call(dv_hip_error_t e, const char *call,
                                  uint64_t dev_addr, uint64_t size) {
     if (e != DV_HIP_SUCCESS) {
@@ -526,6 +582,7 @@ static const dv_hal_ops_t hip_ops = {
     .host_register = hip_host_register,
     .host_unregister = hip_host_unregister,
     .last_native_error = dv__native_get,
+    .stream_check = hip_stream_check,
 };
 
 const dv_hal_ops_t *dv_hal_hip(void) { return &hip_ops; }

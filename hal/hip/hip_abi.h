@@ -35,9 +35,14 @@ typedef enum dv_hip_error {
     DV_HIP_ERROR_NOT_INITIALIZED = 3,
     DV_HIP_ERROR_NO_DEVICE = 100,
     DV_HIP_ERROR_INVALID_DEVICE = 101,
-    DV_HIP_ERROR_INVALID_HANDLE = 400,
+    DV_HIP_ERROR_INVALID_CONTEXT = 201,
+    DV_HIP_ERROR_INVALID_HANDLE = 400, /* also hipErrorInvalidResourceHandle */
     DV_HIP_ERROR_NOT_READY = 600,
     DV_HIP_ERROR_ILLEGAL_ADDRESS = 700,
+    /* What ROCm answers for a stream that is not (or no longer) one of its
+     * live streams, where it checks (hipStreamGetDevice, and
+     * hipStreamGetFlags before ROCm 6). */
+    DV_HIP_ERROR_CONTEXT_IS_DESTROYED = 709,
     DV_HIP_ERROR_HOST_MEMORY_ALREADY_REGISTERED = 712,
     DV_HIP_ERROR_HOST_MEMORY_NOT_REGISTERED = 713,
     DV_HIP_ERROR_NOT_SUPPORTED = 801,
@@ -178,6 +183,12 @@ typedef dv_hip_error_t(*dv_hip_stream_destroy_fn)(
     dv_hip_stream_t stream);
 typedef dv_hip_error_t(*dv_hip_stream_synchronize_fn)(
     dv_hip_stream_t stream);
+/* hipStreamGetFlags (every ROCm) and hipStreamGetDevice (ROCm >= 5.6; its
+ * hipDevice_t is the device ordinal, as from hipDeviceGet). */
+typedef dv_hip_error_t (*dv_hip_stream_get_flags_fn)(dv_hip_stream_t stream,
+                                                     unsigned int *flags);
+typedef dv_hip_error_t (*dv_hip_stream_get_device_fn)(dv_hip_stream_t stream,
+                                                      dv_hip_device_t *device);
 typedef dv_hip_error_t(*dv_hip_event_create_with_flags_fn)(
     dv_hip_event_t *event, unsigned flags);
 typedef dv_hip_error_t(*dv_hip_event_record_fn)(

@@ -30,7 +30,7 @@
 #define DV_HAL_HIP_INTERNAL_H
 
 #include "dynvram_hal.h"
-#include "hal/hip/hip_abi.h"
+#include "hip_abi.h"
 
 /* X(symbol, type, required). Optional symbols may be NULL after load. */
 #define DV_HIP_SYMBOLS(X)                                                      \
@@ -55,6 +55,8 @@
     X(hipStreamCreate, dv_hip_stream_create_fn, 1)                             \
     X(hipStreamDestroy, dv_hip_stream_destroy_fn, 1)                           \
     X(hipStreamSynchronize, dv_hip_stream_synchronize_fn, 1)                   \
+    X(hipStreamGetDevice, dv_hip_stream_get_device_fn, 0)                      \
+    X(hipStreamGetFlags, dv_hip_stream_get_flags_fn, 0)                        \
     X(hipEventCreateWithFlags, dv_hip_event_create_with_flags_fn, 1)           \
     X(hipEventRecord, dv_hip_event_record_fn, 1)                               \
     X(hipEventQuery, dv_hip_event_query_fn, 1)                                 \
@@ -125,7 +127,6 @@ int dv__hip_os_reprotect(uint64_t va, uint64_t size, char *why, size_t why_len);
 
 /* ---- virtual memory (hip_vmm.c) ------------------------------------------- */
 
-dv_result_t dv__hip_vmm_init(void);
 dv_result_t dv__hip_vmm_reserve(uint64_t size, uint64_t alignment,
                                 uint64_t *va);
 dv_result_t dv__hip_vmm_unreserve(uint64_t va, uint64_t size);

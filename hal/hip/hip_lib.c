@@ -14,10 +14,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/error.h"
-#include "core/native.h"
-#include "core/os.h"
-#include "hal/hip/hip_internal.h"
+#include "base/error.h"
+#include "base/native.h"
+#include "base/os.h"
+#include "hip_internal.h"
 
 dv__hip_api_t dv__hip;
 
@@ -109,11 +109,6 @@ static void hip_load_impl(void) {
         }
     }
     if (!ok) {
-        hip_load_result = DV_ERROR_BACKEND_UNAVAILABLE;
-        return;
-    }
-    if (dv__hip_vmm_init() != DV_OK) {
-        hip_reason_add("cannot create the VMM lock");
         hip_load_result = DV_ERROR_BACKEND_UNAVAILABLE;
         return;
     }

@@ -14,7 +14,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "hal/hip/hip_internal.h"
+#include "hip_internal.h"
 
 const char *const *dv__hip_os_library_names(void) {
     /* Newest first: ROCm 7, 6, 5, then whatever the unversioned development

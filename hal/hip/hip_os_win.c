@@ -6,7 +6,7 @@
  */
 #include <stdio.h>
 
-#include "hal/hip/hip_internal.h"
+#include "hip_internal.h"
 
 const char *const *dv__hip_os_library_names(void) {
     /* The HIP SDK names the runtime DLL after its major version. */

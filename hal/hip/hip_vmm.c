@@ -38,10 +38,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/error.h"
-#include "core/native.h"
-#include "core/os.h"
-#include "hal/hip/hip_internal.h"
+#include "base/error.h"
+#include "base/native.h"
+#include "base/os.h"
+#include "hip_internal.h"
 
 typedef struct hip_reservation {
     uint64_t va;
@@ -55,16 +55,12 @@ typedef struct hip_mapping {
 } hip_mapping_t;
 
 /* All of this is guarded by hip_vmm_lock. */
-static dv__mutex_t hip_vmm_lock;
+static dv__mutex_t hip_vmm_lock = DV__MUTEX_INIT;
 static hip_reservation_t *hip_res;
 static size_t hip_res_count, hip_res_cap;
 static hip_mapping_t *hip_maps; /* sorted by va, never overlapping */
 static size_t hip_map_count, hip_map_cap;
 static dv__hip_vmm_stats_t hip_stats;
-
-dv_result_t dv__hip_vmm_init(void) {
-    return dv__mutex_init(&hip_vmm_lock) == 0 ? DV_OK : DV_ERROR_BACKEND;
-}
 
 static void *hip_ptr(uint64_t va) { return (void *)(uintptr_t)va; }
 

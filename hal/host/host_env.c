@@ -3,12 +3,14 @@
  * (see host_env.h).
  * SPDX-License-Identifier: Apache-2.0
  */
-#include "hal/host/host_env.h"
+#include "host_env.h"
 
 #include <stdio.h>
+#include <string.h>
 
-#include "core/native.h"
-#include "core/os.h"
+#include "base/native.h"
+#include "base/options.h"
+#include "base/os.h"
 
 int dv__host_env_devices(char *why, size_t len) {
     const char *s = dv__getenv("DYNVRAM_HOST_DEVICES");
@@ -72,5 +74,43 @@ dv_result_t dv__host_env_check_ordinal(int ordinal) {
                                "(DYNVRAM_HOST_DEVICES sets how many)",
                                ordinal, n);
     }
+    return DV_OK;
+}
+
+#define HOST_DEFAULT_CAPACITY (4ull << 30)
+
+dv_result_t dv__host_env_capacity(const char *options, uint64_t *capacity) {
+    uint64_t cap = 0;
+    const char *cur = options;
+    char key[32], val[64];
+    int k;
+    while ((k = dv__kv_next(&cur, key, sizeof(key), val, sizeof(val))) > 0) {
+        if (strcmp(key, "capacity") != 0) {
+            return dv__native_fail(DV_ERROR_INVALID_ARGUMENT, 0,
+                                   "host backend: unknown option '%s' (known: "
+                                   "capacity)",
+                                   key);
+        }
+        if (dv__parse_size(val, &cap) != 0 || cap == 0) {
+            return dv__native_fail(DV_ERROR_INVALID_ARGUMENT, 0,
+                                   "host backend: capacity '%s' is not a size "
+                                   "(e.g. 6G, 512M)",
+                                   val);
+        }
+    }
+    if (k < 0) {
+        return dv__native_fail(DV_ERROR_INVALID_ARGUMENT, 0,
+                               "host backend: malformed options '%s'", cur);
+    }
+    if (!cap) {
+        const char *env = dv__getenv("DYNVRAM_HOST_CAPACITY");
+        if (env && *env && (dv__parse_size(env, &cap) != 0 || cap == 0)) {
+            return dv__native_fail(DV_ERROR_INVALID_ARGUMENT, 0,
+                                   "host backend: DYNVRAM_HOST_CAPACITY='%s' "
+                                   "is not a size (e.g. 6G, 512M)",
+                                   env);
+        }
+    }
+    *capacity = cap ? cap : HOST_DEFAULT_CAPACITY;
     return DV_OK;
 }

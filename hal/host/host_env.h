@@ -7,6 +7,7 @@
 #define DV_HAL_HOST_ENV_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "dynvram.h"
 
@@ -33,5 +34,11 @@ dv_result_t dv__host_env_probe(int *count, char *reason, size_t len);
  * its message) that the init op returns: DV_ERROR_DEVICE_NOT_FOUND, or
  * DV_ERROR_BACKEND_UNAVAILABLE when DYNVRAM_HOST_DEVICES is invalid. */
 dv_result_t dv__host_env_check_ordinal(int ordinal);
+
+/* The simulated capacity of a device: capacity=<size> in the backend
+ * options, else DYNVRAM_HOST_CAPACITY, else 4 GiB. DV_OK, or
+ * DV_ERROR_INVALID_ARGUMENT (native reason set) for an unknown option key or
+ * a size that does not parse. */
+dv_result_t dv__host_env_capacity(const char *options, uint64_t *capacity);
 
 #endif

@@ -15,11 +15,11 @@
  */
 #include <stdlib.h>
 
-#include "core/error.h"
-#include "core/handle.h"
-#include "core/native.h"
-#include "core/os.h"
-#include "hal/host/host_stream.h"
+#include "base/error.h"
+#include "base/handle.h"
+#include "base/native.h"
+#include "base/os.h"
+#include "host_stream.h"
 
 typedef struct host_stream {
     uint64_t handle;

@@ -22,6 +22,8 @@
  *    through a free list; record appends a signal on the stream's list,
  *    query is zeEventQueryStatus, wait zeEventHostSynchronize.
  *    stream_synchronize records, waits for and frees one fence.
+ *  - stream_check: lists this backend made are known (a registry, see
+ *    ze_stream.c); a foreign one is probed with an empty barrier.
  *  - host_register: Level Zero cannot page-lock existing host memory (it
  *    has only its own zeMemAllocHost), so the op returns
  *    DV_ERROR_NOT_SUPPORTED and DV_CAP_HOST_REGISTER is not set.
@@ -37,10 +39,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/error.h"
-#include "core/native.h"
-#include "core/os.h"
-#include "hal/levelzero/ze_internal.h"
+#include "base/error.h"
+#include "base/native.h"
+#include "base/os.h"
+#include "ze_internal.h"
 
 static dv_result_t ze_probe(int *device_count, char *reason,
                             size_t reason_len) {
@@ -202,6 +204,9 @@ static dv_result_t ze_init(const dv_hal_init_args_t *args, void **out) {
         goto fail;
     }
     res = dv__ze_list_create(c, &c->list);
+    if (res == DV_OK) {
+        res = dv__ze_lists_adopt_default(c);
+    }
     if (res != DV_OK) {
         goto fail;
     }
@@ -220,6 +225,7 @@ static void ze_fini(void *ctx) {
     }
     /* Destroy failures are ignored: nothing useful can be done with them. */
     dv__ze_fences_free(c);
+    dv__ze_lists_release(c);
     if (c->list) {
         (void)dv__ze.zeCommandListDestroy(c->list);
     }
@@ -372,6 +378,7 @@ static const dv_hal_ops_t ze_ops = {
     .host_register = dv__ze_host_register,
     .host_unregister = dv__ze_host_unregister,
     .last_native_error = dv__native_get,
+    .stream_check = dv__ze_stream_check,
 };
 
 const dv_hal_ops_t *dv_hal_levelzero(void) { return &ze_ops; }

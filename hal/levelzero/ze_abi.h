@@ -214,6 +214,9 @@ typedef dv_ze_result_t(DV_ZE_CALL *dv_ze_command_list_append_memory_copy_fn)(
     dv_ze_event_handle_t *wait_events);
 typedef dv_ze_result_t(DV_ZE_CALL *dv_ze_command_list_append_signal_event_fn)(
     dv_ze_command_list_handle_t list, dv_ze_event_handle_t event);
+typedef dv_ze_result_t(DV_ZE_CALL *dv_ze_command_list_append_barrier_fn)(
+    dv_ze_command_list_handle_t list, dv_ze_event_handle_t signal_event,
+    uint32_t num_wait_events, dv_ze_event_handle_t *wait_events);
 typedef dv_ze_result_t(DV_ZE_CALL *dv_ze_event_pool_create_fn)(
     dv_ze_context_handle_t context, const dv_ze_event_pool_desc_t *desc,
     uint32_t num_devices, dv_ze_device_handle_t *devices,

@@ -21,9 +21,9 @@
 #ifndef DV_HAL_LEVELZERO_ZE_INTERNAL_H
 #define DV_HAL_LEVELZERO_ZE_INTERNAL_H
 
-#include "core/os.h"
+#include "base/os.h"
 #include "dynvram_hal.h"
-#include "hal/levelzero/ze_abi.h"
+#include "ze_abi.h"
 
 /* X(symbol, type, required). Optional symbols may be NULL after load. */
 #define DV_ZE_SYMBOLS(X)                                                       \
@@ -40,6 +40,7 @@
       1)                                                                       \
     X(zeCommandListAppendSignalEvent,                                          \
       dv_ze_command_list_append_signal_event_fn, 1)                            \
+    X(zeCommandListAppendBarrier, dv_ze_command_list_append_barrier_fn, 1)     \
     X(zeEventPoolCreate, dv_ze_event_pool_create_fn, 1)                        \
     X(zeEventPoolDestroy, dv_ze_event_pool_destroy_fn, 1)                      \
     X(zeEventCreate, dv_ze_event_create_fn, 1)                                 \
@@ -82,6 +83,9 @@ dv_result_t dv__ze_find_device(int ordinal, int *count,
 /* Per-device state (ze.c owns its life; ze_stream.c its fences). */
 #define DV__ZE_POOL_EVENTS 64u
 #define DV__ZE_MAX_MEM_MODULES 16u
+/* Destroyed streams kept alive per device, so their addresses stay dead
+ * (ze_stream.c). */
+#define DV__ZE_PARKED 32
 
 typedef struct dv__ze_fence {
     dv_ze_event_handle_t event; /* created on first use, reset on reuse */
@@ -110,11 +114,22 @@ typedef struct dv__ze_ctx {
     dv__mutex_t fence_lock;    /* guards pools and free_fences */
     dv__ze_pool_t *pools;
     dv__ze_fence_t *free_fences;
+    /* Destroyed streams, a ring (oldest at head); serialized by the core's
+     * device lock. */
+    int parked_head, parked_count;
+    dv_ze_command_list_handle_t parked[DV__ZE_PARKED];
 } dv__ze_ctx_t;
 
 /* ze_stream.c: the default stream, fences, streams and copies. */
 dv_result_t dv__ze_list_create(dv__ze_ctx_t *c,
                                dv_ze_command_list_handle_t *list);
+/* Record c's default list (c->list) as this backend's, owned by c. */
+dv_result_t dv__ze_lists_adopt_default(dv__ze_ctx_t *c);
+/* At fini: destroy the lists stream_create made for c (parked ones and
+ * the ones the caller never destroyed) and forget every list c owned (its
+ * default list too, destroyed by the caller right after). */
+void dv__ze_lists_release(dv__ze_ctx_t *c);
+dv_result_t dv__ze_stream_check(void *ctx, void *stream);
 /* Destroys every event and event pool of the device (at fini). */
 void dv__ze_fences_free(dv__ze_ctx_t *c);
 dv_result_t dv__ze_fence_record(void *ctx, void *stream, dv_hal_fence_t *fence);

@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/error.h"
-#include "core/native.h"
-#include "core/os.h"
-#include "hal/levelzero/ze_internal.h"
+#include "base/error.h"
+#include "base/native.h"
+#include "base/os.h"
+#include "ze_internal.h"
 
 #if defined(_WIN32)
 #define ZE_DEFAULT_LIBRARY "ze_loader.dll"

@@ -8,13 +8,40 @@
  * Fences come from host-visible event pools of DV__ZE_POOL_EVENTS events,
  * grown on demand and recycled through a free list under fence_lock; an
  * event is created on its slot's first use and reset on each reuse.
+ *
+ * Streams are immediate command lists. Every list this backend makes (each
+ * device's default list and every stream_create) is recorded in one
+ * process-wide registry with the device that owns it. stream_check answers
+ * from the registry for those: live and ours -> DV_OK, live and another
+ * device's -> DV_ERROR_WRONG_DEVICE, destroyed -> DV_ERROR_INVALID_ARGUMENT,
+ * without any driver call. stream_destroy parks the list (kept alive, idle:
+ * the core finished its work) in a per-device window of DV__ZE_PARKED, so
+ * the driver cannot give its address to a new list while it is remembered
+ * as dead (a dead handle could not be told from a new list, the caller's
+ * say, at the same address); when the window is full the oldest is
+ * destroyed for real and forgotten.
+ *
+ * A list is a handle that every Level Zero call (the loader's intercept
+ * layer included) reads through, and the API we target (1.4, the loader in
+ * Debian 12) has no query on a command list at all:
+ * zeCommandListGetDeviceHandle only came with spec 1.9, and it too would
+ * read a junk handle. So values below 64 KiB are refused outright (no
+ * object lives there), and any other foreign list (the framework's own) is
+ * probed with the mildest command there is, an empty barrier (no events):
+ * on a live list it only orders later work after earlier work, once per
+ * stream (the core checks each stream once); a driver or layer that
+ * validates handles (the validation layer's handle-lifetime checks, the
+ * simulated driver) refuses a dead or junk one, which then reads as
+ * DV_ERROR_INVALID_ARGUMENT. On a driver that does not validate (Intel's),
+ * a junk list crashes there as it would in the copy that follows; a live
+ * list of another device cannot be told and passes.
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/error.h"
-#include "core/native.h"
-#include "hal/levelzero/ze_internal.h"
+#include "base/error.h"
+#include "base/native.h"
+#include "ze_internal.h"
 
 dv_result_t dv__ze_list_create(dv__ze_ctx_t *c,
                                dv_ze_command_list_handle_t *list) {
@@ -169,11 +196,109 @@ void dv__ze_fences_free(dv__ze_ctx_t *c) {
     c->free_fences = NULL;
 }
 
+/* ---- the registry of this backend's command lists --------------------- */
+
+typedef struct ze_list_rec {
+    dv_ze_command_list_handle_t list;
+    dv__ze_ctx_t *owner; /* the device that made it */
+    int ordinal;         /* the owner's, readable while the record exists */
+    int dead;            /* destroyed by the caller, parked until evicted */
+    int is_default;      /* a device's default stream, never destroyed */
+} ze_list_rec_t;
+
+static dv__once_t ze_reg_once = DV__ONCE_INIT;
+static dv__mutex_t ze_reg_lock;
+static ze_list_rec_t *ze_reg;
+static size_t ze_reg_count, ze_reg_cap;
+
+static void ze_reg_init(void) { dv__mutex_init(&ze_reg_lock); }
+
+static void ze_reg_lock_(void) {
+    dv__once(&ze_reg_once, ze_reg_init);
+    dv__mutex_lock(&ze_reg_lock);
+}
+
+/* The record of `list` (live or dead), or NULL. Caller holds the lock. */
+static ze_list_rec_t *ze_reg_find(const void *list) {
+    for (size_t i = 0; i < ze_reg_count; i++) {
+        if ((const void *)ze_reg[i].list == list) {
+            return &ze_reg[i];
+        }
+    }
+    return NULL;
+}
+
+/* Caller holds the lock. */
+static void ze_reg_remove(ze_list_rec_t *rec) { *rec = ze_reg[--ze_reg_count]; }
+
+/* Record a list the driver just made for c. (No record can hold its
+ * address: recorded lists are alive.) */
+static dv_result_t ze_reg_add(dv__ze_ctx_t *c, dv_ze_command_list_handle_t l,
+                              int is_default) {
+    dv_result_t res = DV_OK;
+    ze_reg_lock_();
+    ze_list_rec_t *rec = ze_reg_find(l);
+    if (!rec && ze_reg_count == ze_reg_cap) {
+        size_t cap = ze_reg_cap ? ze_reg_cap * 2 : 16;
+        ze_list_rec_t *grown = realloc(ze_reg, cap * sizeof(*grown));
+        if (grown) {
+            ze_reg = grown;
+            ze_reg_cap = cap;
+        }
+    }
+    if (!rec && ze_reg_count < ze_reg_cap) {
+        rec = &ze_reg[ze_reg_count++];
+    }
+    if (rec) {
+        rec->list = l;
+        rec->owner = c;
+        rec->ordinal = c->ordinal;
+        rec->dead = 0;
+        rec->is_default = is_default;
+    } else {
+        res = dv__native_fail(DV_ERROR_OUT_OF_HOST_MEMORY, 0,
+                              "levelzero: stream registry");
+    }
+    dv__mutex_unlock(&ze_reg_lock);
+    return res;
+}
+
+dv_result_t dv__ze_lists_adopt_default(dv__ze_ctx_t *c) {
+    return ze_reg_add(c, c->list, 1);
+}
+
+void dv__ze_lists_release(dv__ze_ctx_t *c) {
+    ze_reg_lock_();
+    for (size_t i = 0; i < ze_reg_count;) {
+        ze_list_rec_t *rec = &ze_reg[i];
+        if (rec->owner != c) {
+            i++;
+            continue;
+        }
+        if (!rec->is_default) {
+            /* Made by stream_create, parked or never destroyed: the device
+             * owns it. A failure is ignored, as the other destroys at fini. */
+            (void)dv__ze.zeCommandListDestroy(rec->list);
+        }
+        ze_reg_remove(rec);
+    }
+    dv__mutex_unlock(&ze_reg_lock);
+    c->parked_count = 0;
+    c->parked_head = 0;
+}
+
 /* ---- streams and copies ---------------------------------------------- */
 
 dv_result_t dv__ze_stream_create(void *ctx, void **stream) {
+    dv__ze_ctx_t *c = ctx;
     dv_ze_command_list_handle_t list = NULL;
-    dv_result_t res = dv__ze_list_create(ctx, &list);
+    dv_result_t res = dv__ze_list_create(c, &list);
+    if (res == DV_OK) {
+        res = ze_reg_add(c, list, 0);
+        if (res != DV_OK) {
+            (void)dv__ze.zeCommandListDestroy(list);
+        }
+    }
     if (res == DV_OK) {
         *stream = list;
     }
@@ -183,11 +308,89 @@ dv_result_t dv__ze_stream_create(void *ctx, void **stream) {
 dv_result_t dv__ze_stream_destroy(void *ctx, void *stream) {
     dv__ze_ctx_t *c = ctx;
     if (!stream || stream == (void *)c->list) {
-        return dv__native_fail(DV_ERROR_INVALID_ARGUMENT, 0, "levelzero: cannot destroy the default stream");
+        return dv__native_fail(DV_ERROR_INVALID_ARGUMENT, 0,
+                               "levelzero: cannot destroy the default stream");
     }
-    dv_ze_result_t r = dv__ze.zeCommandListDestroy(stream);
-    return r == DV_ZE_RESULT_SUCCESS ? DV_OK
-                                     : dv__ze_fail(r, "zeCommandListDestroy");
+    ze_reg_lock_();
+    ze_list_rec_t *rec = ze_reg_find(stream);
+    int ours = rec && rec->owner == c && !rec->dead && !rec->is_default;
+    if (ours) {
+        rec->dead = 1;
+    }
+    dv_ze_command_list_handle_t old = NULL;
+    if (ours && c->parked_count == DV__ZE_PARKED) {
+        /* The oldest parked list makes room: destroyed for real and
+         * forgotten (its address may come back from the driver). */
+        old = c->parked[c->parked_head];
+        c->parked_head = (c->parked_head + 1) % DV__ZE_PARKED;
+        c->parked_count--;
+        ze_list_rec_t *orec = ze_reg_find(old);
+        if (orec) {
+            ze_reg_remove(orec);
+        }
+    }
+    if (ours) {
+        c->parked[(c->parked_head + c->parked_count) % DV__ZE_PARKED] = stream;
+        c->parked_count++;
+    }
+    dv__mutex_unlock(&ze_reg_lock);
+    if (!ours) {
+        return dv__native_fail(DV_ERROR_INVALID_ARGUMENT, 0,
+                               "levelzero: stream_destroy: %p is not a live "
+                               "stream made by this device",
+                               stream);
+    }
+    if (old) {
+        /* Already forgotten: a failure is only worth a warning. */
+        dv_ze_result_t r = dv__ze.zeCommandListDestroy(old);
+        if (r != DV_ZE_RESULT_SUCCESS) {
+            dv__log(DV_LOG_WARNING,
+                    "levelzero: zeCommandListDestroy(%p) returned 0x%08x",
+                    (void *)old, (unsigned)r);
+        }
+    }
+    return DV_OK;
+}
+
+dv_result_t dv__ze_stream_check(void *ctx, void *stream) {
+    dv__ze_ctx_t *c = ctx;
+    if (!stream) {
+        return DV_OK; /* the default stream; the core never asks */
+    }
+    if ((uintptr_t)stream < 0x10000u) {
+        return dv__native_fail(DV_ERROR_INVALID_ARGUMENT, 0,
+                               "levelzero: %p is no command list (nothing "
+                               "lives in the first 64 KiB)",
+                               stream);
+    }
+    ze_reg_lock_();
+    ze_list_rec_t *rec = ze_reg_find(stream);
+    int known = rec != NULL;
+    int dead = rec && rec->dead;
+    int mine = rec && rec->owner == c;
+    int other = rec ? rec->ordinal : -1;
+    dv__mutex_unlock(&ze_reg_lock);
+    if (known && dead) {
+        return dv__native_fail(DV_ERROR_INVALID_ARGUMENT, 0,
+                               "levelzero: stream %p was destroyed", stream);
+    }
+    if (known && mine) {
+        return DV_OK;
+    }
+    if (known) {
+        return dv__native_fail(DV_ERROR_WRONG_DEVICE, 0,
+                               "levelzero: stream %p belongs to device %d, "
+                               "not to device %d",
+                               stream, other, c->ordinal);
+    }
+    dv_ze_result_t r = dv__ze.zeCommandListAppendBarrier(stream, NULL, 0, NULL);
+    if (r != DV_ZE_RESULT_SUCCESS) {
+        return dv__native_fail(DV_ERROR_INVALID_ARGUMENT, (int64_t)(uint32_t)r,
+                               "levelzero: zeCommandListAppendBarrier(%p): "
+                               "%s (0x%08x): not a live command list",
+                               stream, dv__ze_result_name(r), (unsigned)r);
+    }
+    return DV_OK;
 }
 
 dv_result_t dv__ze_stream_synchronize(void *ctx, void *stream) {

@@ -82,7 +82,7 @@ Test(host, capacity_from_environment) {
     dv_device_options_t o;
     td_options(&o, 0);
     o.backend = "host";
-    o.host_capacity = 0;
+    o.backend_options = NULL;
     dv_device_t *dev = td_open_opts(&o);
     unsetenv("DYNVRAM_HOST_CAPACITY");
     dv_device_caps_t caps;
@@ -333,8 +333,12 @@ Test(host, a_version_1_backend_still_opens) {
     const dv_hal_ops_t *ops = (const dv_hal_ops_t *)(void *)buf;
     uint32_t version = 1;
     memcpy(buf + offsetof(dv_hal_ops_t, version), &version, sizeof(version));
+    dv_device_t *dev_none = NULL;
     dv_device_options_t o;
     td_options(&o, 0);
+    /* Version 1 had no backend options: asking for some is refused. */
+    TD_IS(dv_device_open_hal(ops, &o, &dev_none), DV_ERROR_NOT_SUPPORTED);
+    o.backend_options = NULL;
     dv_device_t *dev = NULL;
     TD_OK(dv_device_open_hal(ops, &o, &dev));
     dv_vbar_t *v = NULL;

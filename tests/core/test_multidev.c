@@ -14,6 +14,9 @@
  *  - each device has its own lock: a driver call stuck inside device 0's
  *    lock does not stop device 1; threads on both devices and one crossing
  *    between them leave both devices' invariants intact;
+ *  - a stream of one device is refused by the other: DV_ERROR_WRONG_DEVICE
+ *    for unpin, copies and synchronize, DV_ERROR_INVALID_ARGUMENT for
+ *    destroy, with nothing changed;
  *  - closing one device leaves the other working.
  * Every test skips when the backend has fewer than two devices. The
  * simulated drivers expose one device unless told otherwise, so this binary
@@ -380,6 +383,82 @@ Test(multidev, vbar_of_the_other_device_is_refused_everywhere) {
     TD_OK(dv_device_close(d1));
 }
 
+/* ---- a stream of the other device ---- */
+
+/* Every call that takes a stream refuses device 1's stream on device 0
+ * with DV_ERROR_WRONG_DEVICE (destroy: DV_ERROR_INVALID_ARGUMENT, as only
+ * streams made on that device may be destroyed there), naming the stream;
+ * neither device changes, and the stream still works on its own device. */
+static void stream_refused(void *s, dv_result_t got, dv_result_t want,
+                           const char *name) {
+    char sp[32];
+    snprintf(sp, sizeof(sp), "%p", s);
+    cr_assert_eq(got, want, "%s(device 0, stream of device 1) -> %s (%s)", name,
+                 dv_result_name(got), dv_last_error());
+    cr_assert(strstr(dv_last_error(), sp) && strstr(dv_last_error(), name),
+              "%s: the message must name the call and the stream %s: \"%s\"",
+              name, sp, dv_last_error());
+}
+
+Test(multidev, stream_of_the_other_device_is_refused) {
+    need_two();
+    dv_device_t *d0 = open_ordinal(0, 8);
+    dv_device_t *d1 = open_ordinal(1, 8);
+    dv_vbar_t *v0 = NULL, *v1 = NULL;
+    void *s1 = NULL;
+    uint64_t g;
+    TD_OK(dv_vbar_create(d0, 4 * P, &v0));
+    TD_OK(dv_vbar_create(d1, 4 * P, &v1));
+    fill(d0, v0, 2, 11);
+    fill(d1, v1, 2, 12);
+    TD_OK(dv_fault(d0, v0, 0, P, &g)); /* pinned: unpin would succeed */
+    TD_OK(dv_stream_create(d1, &s1));
+    dv_vbar_info_t info;
+    TD_OK(dv_vbar_get_info(d0, v0, &info));
+    uint8_t *buf = page_buf();
+    memset(buf, 0x77, P);
+
+    md_snap_t b0, b1, a0, a1;
+    snap(d0, &v0, 1, &b0);
+    snap(d1, &v1, 1, &b1);
+    for (int round = 0; round < 2; round++) { /* refused again, not cached */
+        if (td_hal()->fence_record) {
+            stream_refused(s1, dv_unpin(d0, v0, 0, P, s1),
+                           DV_ERROR_WRONG_DEVICE, "dv_unpin");
+        }
+        stream_refused(s1, dv_copy_h2d(d0, info.base, buf, P, s1),
+                       DV_ERROR_WRONG_DEVICE, "dv_copy_h2d");
+        stream_refused(s1, dv_copy_d2h(d0, buf, info.base, P, s1),
+                       DV_ERROR_WRONG_DEVICE, "dv_copy_d2h");
+        stream_refused(s1, dv_stream_synchronize(d0, s1), DV_ERROR_WRONG_DEVICE,
+                       "dv_stream_synchronize");
+        stream_refused(s1, dv_stream_destroy(d0, s1), DV_ERROR_INVALID_ARGUMENT,
+                       "dv_stream_destroy");
+    }
+    snap(d0, &v0, 1, &a0);
+    snap(d1, &v1, 1, &a1);
+    same(&b0, &a0, "device 0 after refused stream calls");
+    same(&b1, &a1, "device 1 after refused stream calls");
+    check_page(d0, v0, 1, 11 + 1, "device 0");
+    td_check(d0);
+    td_check(d1);
+
+    /* Still device 1's good stream. */
+    TD_OK(dv_vbar_get_info(d1, v1, &info));
+    TD_OK(dv_fault(d1, v1, 0, P, &g));
+    TD_OK(dv_copy_d2h(d1, buf, info.base, P, s1));
+    TD_OK(dv_stream_synchronize(d1, s1));
+    TD_OK(dv_unpin(d1, v1, 0, P, s1));
+    TD_OK(dv_stream_destroy(d1, s1));
+    check_page(d1, v1, 0, 12, "device 1");
+    free(buf);
+
+    TD_OK(dv_unpin(d0, v0, 0, P, NULL));
+    TD_OK(dv_vbar_destroy(d0, v0));
+    TD_OK(dv_vbar_destroy(d1, v1));
+    TD_OK(dv_device_close(d0));
+    TD_OK(dv_device_close(d1));
+}
 
 /* ---- concurrency: one thread per device and one crossing between ---- */
 

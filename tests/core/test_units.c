@@ -5,7 +5,7 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "core/os.h"
+#include "base/os.h"
 #include "testdev.h"
 
 Test(units, every_result_has_a_name_and_text) {

@@ -36,6 +36,7 @@ SAME_SIZE(dv_cu_uint64, cuuint64_t);
 SAME_SIZE(dv_cu_context, CUcontext);
 SAME_SIZE(dv_cu_stream, CUstream);
 SAME_SIZE(dv_cu_event, CUevent);
+SAME_SIZE(dv_cu_stream_capture_status, CUstreamCaptureStatus);
 
 SAME_SIZE(dv_cu_mem_location, CUmemLocation);
 SAME_FIELD(dv_cu_mem_location, type, CUmemLocation, type);
@@ -82,6 +83,7 @@ SAME_VALUE(DV_CU_ERROR_INVALID_HANDLE, CUDA_ERROR_INVALID_HANDLE);
 SAME_VALUE(DV_CU_ERROR_NOT_FOUND, CUDA_ERROR_NOT_FOUND);
 SAME_VALUE(DV_CU_ERROR_NOT_READY, CUDA_ERROR_NOT_READY);
 SAME_VALUE(DV_CU_ERROR_NOT_SUPPORTED, CUDA_ERROR_NOT_SUPPORTED);
+SAME_VALUE(DV_CU_ERROR_CONTEXT_IS_DESTROYED, CUDA_ERROR_CONTEXT_IS_DESTROYED);
 SAME_VALUE(DV_CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED,
            CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED);
 SAME_VALUE(DV_CU_MEM_ALLOCATION_TYPE_PINNED, CU_MEM_ALLOCATION_TYPE_PINNED);
@@ -94,6 +96,11 @@ SAME_VALUE(DV_CU_MEM_ALLOC_GRANULARITY_RECOMMENDED,
            CU_MEM_ALLOC_GRANULARITY_RECOMMENDED);
 SAME_VALUE(DV_CU_EVENT_DISABLE_TIMING, CU_EVENT_DISABLE_TIMING);
 SAME_VALUE(DV_CU_STREAM_NON_BLOCKING, CU_STREAM_NON_BLOCKING);
+SAME_VALUE(DV_CU_EVENT_WAIT_DEFAULT, CU_EVENT_WAIT_DEFAULT);
+SAME_VALUE(DV_CU_STREAM_CAPTURE_STATUS_NONE, CU_STREAM_CAPTURE_STATUS_NONE);
+SAME_VALUE(DV_CU_STREAM_CAPTURE_STATUS_ACTIVE, CU_STREAM_CAPTURE_STATUS_ACTIVE);
+SAME_VALUE(DV_CU_STREAM_CAPTURE_STATUS_INVALIDATED,
+           CU_STREAM_CAPTURE_STATUS_INVALIDATED);
 SAME_VALUE(DV_CU_MEMHOSTREGISTER_PORTABLE, CU_MEMHOSTREGISTER_PORTABLE);
 SAME_VALUE(DV_CU_GET_PROC_ADDRESS_LEGACY_STREAM,
            CU_GET_PROC_ADDRESS_LEGACY_STREAM);
@@ -114,6 +121,7 @@ _Static_assert(DV_CU_ABI_VERSION <= CUDA_VERSION, "SDK older than the pin");
 #define dv_cu_context CUcontext
 #define dv_cu_stream CUstream
 #define dv_cu_event CUevent
+#define dv_cu_stream_capture_status CUstreamCaptureStatus
 #define dv_cu_exec_affinity_param CUexecAffinityParam
 #define dv_cu_mem_allocation_prop CUmemAllocationProp
 #define dv_cu_mem_access_desc CUmemAccessDesc
@@ -143,6 +151,12 @@ _Static_assert(__builtin_types_compatible_p(PFN_cuDriverGetVersion_v2020,
 enum { ABI_SYMBOL_COUNT = 0 DV_CU_SYMBOLS(COUNT_ONE) };
 
 int main(void) {
+    /* Pointer constants are no integer constant expressions: checked here. */
+    if ((void *)DV_CU_STREAM_LEGACY != (void *)CU_STREAM_LEGACY ||
+        (void *)DV_CU_STREAM_PER_THREAD != (void *)CU_STREAM_PER_THREAD) {
+        fprintf(stderr, "CU_STREAM_LEGACY / CU_STREAM_PER_THREAD differ\n");
+        return 1;
+    }
     printf("cuda_abi.h matches CUDA %d headers: %d entry points at ABI %d\n",
            CUDA_VERSION, (int)ABI_SYMBOL_COUNT, DV_CU_ABI_VERSION);
     return 0;

@@ -11,6 +11,11 @@
  *  - every call that needs a context fails with CUDA_ERROR_INVALID_CONTEXT
  *    when the calling thread has none current (the backend must bind its
  *    own), and streams and events must belong to the current context;
+ *  - contexts, streams and events are looked up in the driver's lists by
+ *    address, never read through, so junk and dead handles get an error
+ *    (CUDA_ERROR_INVALID_CONTEXT / CUDA_ERROR_INVALID_HANDLE), never a
+ *    crash; destroyed ones are kept (not freed) until exit, so a new object
+ *    never takes a dead one's address (fake_cuda_stream.c);
  *  - mapping checks the range is reserved and not mapped yet; memory is
  *    readable only after cuMemSetAccess; copies and memsets check that the
  *    whole device range is mapped and accessible from the current
@@ -24,7 +29,10 @@
  * CUDA_ERROR_NO_DEVICE), DV_FAKE_CUDA_MEMORY, DV_FAKE_CUDA_VERSION (default
  * 12080), DV_FAKE_CUDA_NO_VMM (device lacks VMM), DV_FAKE_CUDA_FAIL=name:n
  * (the n-th call of entry point `name` fails with CUDA_ERROR_UNKNOWN, or
- * CUDA_ERROR_OUT_OF_MEMORY for cuMemCreate/cuMemMap).
+ * CUDA_ERROR_OUT_OF_MEMORY for cuMemCreate/cuMemMap),
+ * DV_FAKE_CUDA_CAPTURING=1 (every created stream reports an active capture
+ * to cuStreamIsCapturing), DV_FAKE_CUDA_HIDE=name (cuGetProcAddress does
+ * not know entry point `name`, like an older driver).
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -40,10 +48,8 @@ int fk_inited;
 int fk_devices = 1;
 uint64_t fk_capacity = 1ull << 30;
 uint64_t fk_used[FK_MAX_DEV];
-static fk_ctx_t fk_primary[FK_MAX_DEV];
 int fk_primary_refs[FK_MAX_DEV];
 fk_range_t *fk_reserved, *fk_mapped, *fk_allocs, *fk_pinned;
-fk_obj_t *fk_objs;
 fk_mem_t *fk_mems;
 char fk_fail_name[64];
 long fk_fail_nth;
@@ -168,6 +174,12 @@ static dv_cu_result fk_get_error_string(dv_cu_result e, const char **s) {
     return DV_CU_SUCCESS;
 }
 
+int fk_capturing;
+fk_ctx_t fk_primary[FK_MAX_DEV];
+/* Contexts made by cuCtxCreate; destroyed ones move to fk_dead_ctxs and
+ * stay allocated, so a new context never reuses a dead one's address. */
+static fk_ctx_t *fk_ctxs, *fk_dead_ctxs;
+
 static dv_cu_result fk_init(unsigned int flags) {
     const char *fail = getenv("DV_FAKE_CUDA_FAIL");
     const char *mem = getenv("DV_FAKE_CUDA_MEMORY");
@@ -189,9 +201,9 @@ static dv_cu_result fk_init(unsigned int flags) {
         fk_fail_nth = colon ? atol(colon + 1) : 1;
     }
     for (int i = 0; i < FK_MAX_DEV; i++) {
-        fk_primary[i].magic = FK_CTX_MAGIC;
         fk_primary[i].dev = i;
     }
+    fk_capturing = fk_env_int("DV_FAKE_CUDA_CAPTURING", 0);
     fk_inited = fk_devices > 0;
     pthread_mutex_unlock(&fk_lock);
     return fk_devices > 0 ? DV_CU_SUCCESS : DV_CU_ERROR_NO_DEVICE;
@@ -244,7 +256,20 @@ static dv_cu_result fk_device_get_attribute(int *v, dv_cu_device_attribute a,
 
 /* ---- contexts ---- */
 
-static int fk_is_ctx(fk_ctx_t *c) { return c && c->magic == FK_CTX_MAGIC; }
+/* Is `c` a live context (a primary one or one made by cuCtxCreate)? By
+ * address only: `c` is not read. */
+static int fk_is_ctx(const fk_ctx_t *c) {
+    int found = 0;
+    for (int i = 0; i < FK_MAX_DEV; i++) {
+        found |= c == &fk_primary[i];
+    }
+    pthread_mutex_lock(&fk_lock);
+    for (fk_ctx_t *k = fk_ctxs; k && !found; k = k->next) {
+        found = k == c;
+    }
+    pthread_mutex_unlock(&fk_lock);
+    return found;
+}
 
 static dv_cu_result fk_primary_retain(dv_cu_context *ctx, dv_cu_device d) {
     NEED_DEV(d);
@@ -325,140 +350,63 @@ static dv_cu_result fk_ctx_create(dv_cu_context *ctx,
     if (p || np) {
         return DV_CU_ERROR_INVALID_VALUE;
     }
+    if (!ctx) {
+        return DV_CU_ERROR_INVALID_VALUE;
+    }
+    if (fk_depth == (int)(sizeof(fk_stack) / sizeof(fk_stack[0]))) {
+        return DV_CU_ERROR_OUT_OF_MEMORY;
+    }
     fk_ctx_t *c = calloc(1, sizeof(*c));
     if (!c) {
         return DV_CU_ERROR_OUT_OF_MEMORY;
     }
-    c->magic = FK_CTX_MAGIC;
     c->dev = d;
-    dv_cu_result rc = fk_ctx_push((dv_cu_context)c);
-    if (rc != DV_CU_SUCCESS) {
-        free(c);
-        return rc;
-    }
+    pthread_mutex_lock(&fk_lock);
+    c->next = fk_ctxs;
+    fk_ctxs = c;
+    pthread_mutex_unlock(&fk_lock);
+    fk_stack[fk_depth++] = c; /* cuCtxCreate makes it current */
     *ctx = (dv_cu_context)c;
     return DV_CU_SUCCESS;
 }
 
 static dv_cu_result fk_ctx_destroy(dv_cu_context ctx) {
     fk_ctx_t *c = (fk_ctx_t *)ctx;
+    int found = 0;
     NEED_INIT();
-    if (!fk_is_ctx(c) || (c >= fk_primary && c < fk_primary + FK_MAX_DEV)) {
-        return DV_CU_ERROR_INVALID_CONTEXT;
+    pthread_mutex_lock(&fk_lock);
+    for (fk_ctx_t **p = &fk_ctxs; *p; p = &(*p)->next) {
+        if (*p == c) {
+            *p = c->next;
+            c->next = fk_dead_ctxs;
+            fk_dead_ctxs = c;
+            found = 1;
+            break;
+        }
     }
+    pthread_mutex_unlock(&fk_lock);
+    if (!found) {
+        return DV_CU_ERROR_INVALID_CONTEXT; /* junk, dead or primary */
+    }
+    /* Its streams and events die with it, as in the driver. */
+    fk_bury_objects_of(c);
     if (fk_current() == c) {
         fk_depth--;
     }
-    c->magic = 0;
-    free(c);
+    return DV_CU_SUCCESS;
+}
+
+static dv_cu_result fk_ctx_get_device(dv_cu_device *d) {
+    NEED_CTX();
+    if (!d) {
+        return DV_CU_ERROR_INVALID_VALUE;
+    }
+    *d = fk_current()->dev;
     return DV_CU_SUCCESS;
 }
 
 static dv_cu_result fk_ctx_synchronize(void) {
     NEED_CTX();
-    return DV_CU_SUCCESS;
-}
-
-/* ---- streams and events (synchronous) ---- */
-
-static fk_obj_t *fk_new_obj(uint32_t magic) {
-    fk_obj_t *o = calloc(1, sizeof(*o));
-    if (o) {
-        o->magic = magic;
-        o->ctx = fk_current();
-        pthread_mutex_lock(&fk_lock);
-        o->next = fk_objs;
-        fk_objs = o;
-        pthread_mutex_unlock(&fk_lock);
-    }
-    return o;
-}
-
-static void fk_free_obj(fk_obj_t *o) {
-    pthread_mutex_lock(&fk_lock);
-    for (fk_obj_t **p = &fk_objs; *p; p = &(*p)->next) {
-        if (*p == o) {
-            *p = o->next;
-            break;
-        }
-    }
-    pthread_mutex_unlock(&fk_lock);
-    o->magic = 0;
-    free(o);
-}
-
-/* A stream argument is valid if NULL (the current context's default
- * stream) or a stream of the current context. */
-int fk_stream_ok(dv_cu_stream s) {
-    fk_obj_t *o = (fk_obj_t *)s;
-    return !o || (o->magic == FK_STREAM_MAGIC && o->ctx == fk_current());
-}
-
-static int fk_event_ok(dv_cu_event e) {
-    fk_obj_t *o = (fk_obj_t *)e;
-    return o && o->magic == FK_EVENT_MAGIC && o->ctx == fk_current();
-}
-
-static dv_cu_result fk_event_create(dv_cu_event *e, unsigned int flags) {
-    NEED_CTX();
-    if (!e || (flags & ~(unsigned)DV_CU_EVENT_DISABLE_TIMING)) {
-        return DV_CU_ERROR_INVALID_VALUE;
-    }
-    fk_obj_t *o = fk_new_obj(FK_EVENT_MAGIC);
-    if (!o) {
-        return DV_CU_ERROR_OUT_OF_MEMORY;
-    }
-    *e = (dv_cu_event)o;
-    return DV_CU_SUCCESS;
-}
-
-static dv_cu_result fk_event_record(dv_cu_event e, dv_cu_stream s) {
-    NEED_CTX();
-    if (fk_inject("cuEventRecord")) {
-        return FK_ERROR_UNKNOWN;
-    }
-    return fk_event_ok(e) && fk_stream_ok(s) ? DV_CU_SUCCESS
-                                             : DV_CU_ERROR_INVALID_HANDLE;
-}
-
-static dv_cu_result fk_event_check(dv_cu_event e) {
-    NEED_CTX();
-    return fk_event_ok(e) ? DV_CU_SUCCESS : DV_CU_ERROR_INVALID_HANDLE;
-}
-
-static dv_cu_result fk_event_destroy(dv_cu_event e) {
-    NEED_CTX();
-    if (!fk_event_ok(e)) {
-        return DV_CU_ERROR_INVALID_HANDLE;
-    }
-    fk_free_obj((fk_obj_t *)e);
-    return DV_CU_SUCCESS;
-}
-
-static dv_cu_result fk_stream_create(dv_cu_stream *s, unsigned int flags) {
-    NEED_CTX();
-    if (!s || (flags & ~(unsigned)DV_CU_STREAM_NON_BLOCKING)) {
-        return DV_CU_ERROR_INVALID_VALUE;
-    }
-    fk_obj_t *o = fk_new_obj(FK_STREAM_MAGIC);
-    if (!o) {
-        return DV_CU_ERROR_OUT_OF_MEMORY;
-    }
-    *s = (dv_cu_stream)o;
-    return DV_CU_SUCCESS;
-}
-
-static dv_cu_result fk_stream_check(dv_cu_stream s) {
-    NEED_CTX();
-    return fk_stream_ok(s) ? DV_CU_SUCCESS : DV_CU_ERROR_INVALID_HANDLE;
-}
-
-static dv_cu_result fk_stream_destroy(dv_cu_stream s) {
-    NEED_CTX();
-    if (!s || !fk_stream_ok(s)) {
-        return DV_CU_ERROR_INVALID_HANDLE;
-    }
-    fk_free_obj((fk_obj_t *)s);
     return DV_CU_SUCCESS;
 }
 
@@ -483,6 +431,7 @@ static dv_cu_result fk_stream_destroy(dv_cu_stream s) {
     X(cuCtxCreate, fk_ctx_create)                                              \
     X(cuCtxDestroy, fk_ctx_destroy)                                            \
     X(cuCtxSynchronize, fk_ctx_synchronize)                                    \
+    X(cuCtxGetDevice, fk_ctx_get_device)                                       \
     X(cuMemGetInfo, fk_mem_get_info)                                           \
     X(cuMemGetAllocationGranularity, fk_granularity)                           \
     X(cuMemAddressReserve, fk_address_reserve)                                 \
@@ -501,8 +450,12 @@ static dv_cu_result fk_stream_destroy(dv_cu_stream s) {
     X(cuStreamDestroy, fk_stream_destroy)                                      \
     X(cuStreamSynchronize, fk_stream_check)                                    \
     X(cuStreamQuery, fk_stream_check)                                          \
+    X(cuStreamGetCtx, fk_stream_get_ctx)                                       \
+    X(cuStreamWaitEvent, fk_stream_wait_event)                                 \
+    X(cuStreamIsCapturing, fk_stream_is_capturing)                             \
     X(cuMemcpyHtoDAsync, fk_memcpy_htod)                                       \
     X(cuMemcpyDtoHAsync, fk_memcpy_dtoh)                                       \
+    X(cuMemcpyDtoDAsync, fk_memcpy_dtod)                                       \
     X(cuMemsetD8Async, fk_memset_d8)                                           \
     X(cuMemAlloc, fk_mem_alloc)                                                \
     X(cuMemFree, fk_mem_free)                                                  \
@@ -550,6 +503,10 @@ FK_EXPORT dv_cu_result cuGetProcAddress_v2(const char *symbol, void **pfn,
     if (version != DV_CU_ABI_VERSION ||
         flags != DV_CU_GET_PROC_ADDRESS_LEGACY_STREAM) {
         return DV_CU_ERROR_NOT_FOUND;
+    }
+    const char *hide = getenv("DV_FAKE_CUDA_HIDE");
+    if (hide && strcmp(hide, symbol) == 0) {
+        return DV_CU_ERROR_NOT_FOUND; /* as a driver predating it */
     }
     for (size_t i = 0; i < sizeof(fk_symbols) / sizeof(fk_symbols[0]); i++) {
         if (strcmp(fk_symbols[i].name, symbol) == 0) {

@@ -1,7 +1,8 @@
 /*
  * fake_cuda.h - shared state of the simulated CUDA driver (fake_cuda.c:
- * init, devices, contexts, streams, events, symbol table; fake_cuda_mem.c:
- * address space, physical memory, copies, host registration).
+ * init, devices, contexts, symbol table; fake_cuda_stream.c: streams and
+ * events; fake_cuda_mem.c: address space, physical memory, copies, host
+ * registration).
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -20,18 +21,25 @@
 #define FK_ERROR_ALREADY_REGISTERED 712
 #define FK_ERROR_NOT_REGISTERED 713
 
+/* A context: one of fk_primary[], or made by cuCtxCreate (then on a list
+ * of fake_cuda.c, looked up by address). */
 typedef struct fk_ctx {
-    uint32_t magic;
+    struct fk_ctx *next;
     int dev;
 } fk_ctx_t;
 
 /* Streams, events and physical allocations stay on a driver-wide list
  * until destroyed, as a real driver tracks them: a handle the caller drops
- * (after an injected failure, say) is not a leak of the caller's. */
+ * (after an injected failure, say) is not a leak of the caller's. A stream
+ * or event handle is the address of its fk_obj_t, found on fk_objs by
+ * pointer equality before anything reads it; a destroyed one moves to the
+ * graveyard and is never freed, so its address is never handed out again. */
+typedef enum fk_kind { FK_STREAM = 1, FK_EVENT = 2 } fk_kind_t;
+
 typedef struct fk_obj { /* streams and events */
     struct fk_obj *next;
-    uint32_t magic;
-    fk_ctx_t *ctx;
+    fk_kind_t kind;
+    fk_ctx_t *ctx; /* the context current when it was created */
 } fk_obj_t;
 
 typedef struct fk_range { /* reservations, mappings, allocations, pins */
@@ -53,9 +61,6 @@ typedef struct fk_mem {
     uint64_t size;
 } fk_mem_t;
 
-#define FK_CTX_MAGIC 0xc07e1u
-#define FK_STREAM_MAGIC 0x57e4u
-#define FK_EVENT_MAGIC 0xe7e1u
 #define FK_MEM_MAGIC 0x3e3u
 
 extern pthread_mutex_t fk_lock;
@@ -65,7 +70,8 @@ extern uint64_t fk_capacity;
 extern uint64_t fk_used[FK_MAX_DEV];
 extern int fk_primary_refs[FK_MAX_DEV];
 extern fk_range_t *fk_reserved, *fk_mapped, *fk_allocs, *fk_pinned;
-extern fk_obj_t *fk_objs;
+extern fk_ctx_t fk_primary[FK_MAX_DEV];
+extern int fk_capturing; /* DV_FAKE_CUDA_CAPTURING */
 extern fk_mem_t *fk_mems;
 extern char fk_fail_name[64];
 extern long fk_fail_nth;
@@ -82,7 +88,14 @@ void fk_unlink(fk_range_t **list, fk_range_t *victim);
 int fk_accessible(uint64_t va, uint64_t size);
 int fk_ready(void);
 int fk_env_int(const char *name, int dflt);
-int fk_stream_ok(dv_cu_stream s);
+/* Is `s` usable as a stream in the current context? CUDA_SUCCESS for NULL,
+ * CU_STREAM_LEGACY, CU_STREAM_PER_THREAD (the current context's default
+ * streams) and live streams of the current context;
+ * CUDA_ERROR_INVALID_CONTEXT for a live stream of another context;
+ * CUDA_ERROR_INVALID_HANDLE for anything else (destroyed, junk). */
+dv_cu_result fk_stream_arg(dv_cu_stream s);
+/* Context `c` is destroyed: its streams and events go to the graveyard. */
+void fk_bury_objects_of(const fk_ctx_t *c);
 
 #define NEED_INIT()                                                            \
     do {                                                                       \
@@ -107,6 +120,21 @@ int fk_stream_ok(dv_cu_stream s);
         }                                                                      \
     } while (0)
 
+/* Streams and events (fake_cuda_stream.c). Streams run synchronously:
+ * every command is done when it returns, so events are always complete. */
+dv_cu_result fk_event_create(dv_cu_event *e, unsigned int flags);
+dv_cu_result fk_event_record(dv_cu_event e, dv_cu_stream s);
+dv_cu_result fk_event_check(dv_cu_event e); /* query and synchronize */
+dv_cu_result fk_event_destroy(dv_cu_event e);
+dv_cu_result fk_stream_create(dv_cu_stream *s, unsigned int flags);
+dv_cu_result fk_stream_check(dv_cu_stream s); /* query and synchronize */
+dv_cu_result fk_stream_destroy(dv_cu_stream s);
+dv_cu_result fk_stream_get_ctx(dv_cu_stream s, dv_cu_context *ctx);
+dv_cu_result fk_stream_wait_event(dv_cu_stream s, dv_cu_event e,
+                                  unsigned int flags);
+dv_cu_result fk_stream_is_capturing(dv_cu_stream s,
+                                    dv_cu_stream_capture_status *status);
+
 dv_cu_result fk_mem_get_info(size_t *free_b, size_t *total_b);
 dv_cu_result fk_granularity(size_t *g, const dv_cu_mem_allocation_prop *prop,
                             dv_cu_granularity_flags option);
@@ -128,6 +156,8 @@ dv_cu_result fk_copy_check(uint64_t dev_va, size_t n, dv_cu_stream s);
 dv_cu_result fk_memcpy_htod(dv_cu_deviceptr dst, const void *src, size_t n,
                             dv_cu_stream s);
 dv_cu_result fk_memcpy_dtoh(void *dst, dv_cu_deviceptr src, size_t n,
+                            dv_cu_stream s);
+dv_cu_result fk_memcpy_dtod(dv_cu_deviceptr dst, dv_cu_deviceptr src, size_t n,
                             dv_cu_stream s);
 dv_cu_result fk_memset_d8(dv_cu_deviceptr dst, unsigned char v, size_t n,
                           dv_cu_stream s);

@@ -284,8 +284,9 @@ dv_cu_result fk_mem_free(dv_cu_deviceptr p) {
 
 dv_cu_result fk_copy_check(uint64_t dev_va, size_t n, dv_cu_stream s) {
     NEED_CTX();
-    if (!fk_stream_ok(s)) {
-        return DV_CU_ERROR_INVALID_HANDLE;
+    dv_cu_result rc = fk_stream_arg(s);
+    if (rc != DV_CU_SUCCESS) {
+        return rc;
     }
     pthread_mutex_lock(&fk_lock);
     int ok = fk_accessible(dev_va, n);
@@ -307,6 +308,20 @@ dv_cu_result fk_memcpy_dtoh(void *dst, dv_cu_deviceptr src, size_t n,
     dv_cu_result rc = fk_copy_check(src, n, s);
     if (rc == DV_CU_SUCCESS && n) {
         memcpy(dst, (const void *)(uintptr_t)src, n);
+    }
+    return rc;
+}
+
+/* Both ranges must be mapped and accessible from the current context's
+ * device; they may overlap (the copy is a memmove). */
+dv_cu_result fk_memcpy_dtod(dv_cu_deviceptr dst, dv_cu_deviceptr src, size_t n,
+                            dv_cu_stream s) {
+    dv_cu_result rc = fk_copy_check(dst, n, s);
+    if (rc == DV_CU_SUCCESS) {
+        rc = fk_copy_check(src, n, s);
+    }
+    if (rc == DV_CU_SUCCESS && n) {
+        memmove((void *)(uintptr_t)dst, (const void *)(uintptr_t)src, n);
     }
     return rc;
 }

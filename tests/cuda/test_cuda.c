@@ -10,6 +10,7 @@
  * exits 77 (skipped) with the probe's reason when no driver or GPU is there.
  * Raw driver calls (contexts, a busy stream) go through a table this test
  * loads itself with dv__cu_load, separate from the backend's own.
+ * The stream_check tests are in test_cuda_streams.c.
  */
 #include <criterion/criterion.h>
 #include <stdint.h>
@@ -17,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/os.h"
+#include "base/os.h"
 #include "hal/cuda/cuda_load.h"
 #include "testdev.h"
 #include "tests/support/hal_text.h"
@@ -347,7 +348,7 @@ Test(cuda, caps) {
 /* The HAL reports driver failures with the native code kept. */
 Test(cuda, native_error_is_kept) {
     const dv_hal_ops_t *ops = dv_hal_cuda();
-    dv_hal_init_args_t a = {0, 0};
+    dv_hal_init_args_t a = {.ordinal = 0};
     void *ctx = NULL;
     TD_OK(ops->init(&a, &ctx));
     /* Unmapping a range that was never reserved fails in the driver. */

@@ -27,7 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/os.h"
+#include "base/os.h"
 #include "hal/cuda/cuda_load.h"
 #include "testdev.h"
 
@@ -405,5 +405,51 @@ Test(cuda_multi, both_devices_interleaved) {
     free(back);
     RAW_OK(raw.cuCtxSetCurrent(NULL));
     RAW_OK(raw.cuDevicePrimaryCtxRelease(d1));
+    dv__cu_unload(&raw);
+}
+
+/*
+ * stream_check across GPUs: a stream of the other device's primary context
+ * (made by its own backend instance) or of a context the caller created on
+ * the other device is DV_ERROR_WRONG_DEVICE; one of a created context on
+ * the same device is accepted. Through the public API, a stream of device
+ * 1 passed to device 0 is refused by every call that takes one, and
+ * nothing of device 0 changes.
+ */
+Test(cuda_multi, stream_check_tells_the_device) {
+    const dv_hal_ops_t *ops = dv_hal_cuda();
+    void *ctx[2] = {NULL, NULL};
+    void *s[2] = {NULL, NULL};
+    for (int k = 0; k < 2; k++) {
+        dv_hal_init_args_t a = {.ordinal = k};
+        TD_OK(ops->init(&a, &ctx[k]));
+        TD_OK(ops->stream_create(ctx[k], &s[k]));
+    }
+    TD_OK(ops->stream_check(ctx[0], s[0]));
+    TD_OK(ops->stream_check(ctx[1], s[1]));
+    TD_IS(ops->stream_check(ctx[0], s[1]), DV_ERROR_WRONG_DEVICE);
+    TD_IS(ops->stream_check(ctx[1], s[0]), DV_ERROR_WRONG_DEVICE);
+
+    raw_load();
+    raw_clear_current();
+    for (int k = 0; k < 2; k++) {
+        dv_cu_device dev = 0;
+        dv_cu_context own = NULL, popped = NULL;
+        dv_cu_stream os = NULL;
+        RAW_OK(raw.cuDeviceGet(&dev, k));
+        RAW_OK(raw.cuCtxCreate(&own, NULL, 0, 0, dev));
+        RAW_OK(raw.cuStreamCreate(&os, DV_CU_STREAM_NON_BLOCKING));
+        RAW_OK(raw.cuCtxPopCurrent(&popped));
+        TD_OK(ops->stream_check(ctx[k], os));
+        TD_IS(ops->stream_check(ctx[1 - k], os), DV_ERROR_WRONG_DEVICE);
+        cr_assert_null(raw_current(), "stream_check left a context current");
+        RAW_OK(raw.cuCtxPushCurrent(own));
+        RAW_OK(raw.cuStreamDestroy(os));
+        RAW_OK(raw.cuCtxDestroy(own));
+    }
+    for (int k = 0; k < 2; k++) {
+        TD_OK(ops->stream_destroy(ctx[k], s[k]));
+        ops->fini(ctx[k]);
+    }
     dv__cu_unload(&raw);
 }

@@ -110,6 +110,14 @@ Test(fake, no_device) {
     expect_unavailable("cuInit failed: CUDA_ERROR_NO_DEVICE (100)");
 }
 
+/* Every entry point is required: a driver without one (here the stream
+ * query stream_check relies on) is refused, and the reason names it. */
+Test(fake, missing_entry_point_is_unavailable) {
+    use_fake();
+    setenv("DV_FAKE_CUDA_HIDE", "cuStreamGetCtx", 1);
+    expect_unavailable("cuGetProcAddress(cuStreamGetCtx, 12000) failed");
+}
+
 Test(fake, no_virtual_memory_management) {
     use_fake();
     setenv("DV_FAKE_CUDA_NO_VMM", "1", 1);
@@ -130,7 +138,7 @@ Test(fake, ordinals) {
     cr_assert_eq(ops->probe(&n, reason, sizeof(reason)), DV_OK);
     cr_assert_eq(n, 2);
     void *ctx = NULL;
-    dv_hal_init_args_t a = {2, 0};
+    dv_hal_init_args_t a = {.ordinal = 2};
     cr_assert_eq(ops->init(&a, &ctx), DV_ERROR_DEVICE_NOT_FOUND);
     a.ordinal = -1;
     cr_assert_eq(ops->init(&a, &ctx), DV_ERROR_INVALID_ARGUMENT);
@@ -157,7 +165,7 @@ Test(fake, ordinals) {
 
 static void *fake_init(void) {
     const dv_hal_ops_t *ops = dv_hal_cuda();
-    dv_hal_init_args_t a = {0, 0};
+    dv_hal_init_args_t a = {.ordinal = 0};
     void *ctx = NULL;
     cr_assert_eq(ops->init(&a, &ctx), DV_OK, "%s", dv_last_error());
     return ctx;

@@ -7,7 +7,8 @@
 #   cuda.unavailable   no driver, a stub, an old or GPU-less driver: clean
 #       DV_ERROR_BACKEND_UNAVAILABLE with the reason. Runs everywhere.
 #   cuda-fake.*        the generic suites and test_cuda on the simulated
-#       driver (fake_cuda.c, Linux): the backend's logic without a GPU.
+#       driver (fake_cuda*.c, Linux): the backend's logic without a GPU;
+#       cuda-fake.driver checks the simulated driver's own contract.
 #   cuda.*             the generic suites and test_cuda on the real driver;
 #       exit 77 (skipped) with the probe's reason when there is no GPU.
 
@@ -35,7 +36,7 @@ else()
 endif()
 
 # ---- the backend on the real driver (skips without a GPU) ----
-add_executable(dv_test_cuda cuda/test_cuda.c)
+add_executable(dv_test_cuda cuda/test_cuda.c cuda/test_cuda_streams.c)
 target_link_libraries(dv_test_cuda PRIVATE dv_test_support)
 dv_add_backend_suite(cuda "DYNVRAM_BACKEND=cuda")
 add_test(NAME cuda.backend COMMAND dv_test_cuda --jobs 1)
@@ -44,7 +45,8 @@ set_tests_properties(cuda.backend PROPERTIES ENVIRONMENT "DYNVRAM_BACKEND=cuda"
 
 # ---- the simulated driver ----
 if(CMAKE_SYSTEM_NAME STREQUAL "Linux")
-  add_library(dv_fake_cuda SHARED cuda/fake_cuda.c cuda/fake_cuda_mem.c)
+  add_library(dv_fake_cuda SHARED cuda/fake_cuda.c cuda/fake_cuda_mem.c
+    cuda/fake_cuda_stream.c)
   target_include_directories(dv_fake_cuda PRIVATE ${PROJECT_SOURCE_DIR}
     ${PROJECT_SOURCE_DIR}/include)
   target_link_libraries(dv_fake_cuda PRIVATE Threads::Threads)
@@ -54,6 +56,17 @@ if(CMAKE_SYSTEM_NAME STREQUAL "Linux")
   add_test(NAME cuda-fake.backend COMMAND dv_test_cuda --jobs 1)
   set_tests_properties(cuda-fake.backend PROPERTIES
     ENVIRONMENT "${DV_FAKE_CUDA_ENV}" SKIP_RETURN_CODE 77 TIMEOUT 300)
+  # The simulated driver's own contract (handles looked up, dead ones never
+  # reused, the entry points kept for later work).
+  add_executable(dv_test_fake_cuda cuda/test_fake_cuda.c)
+  target_include_directories(dv_test_fake_cuda PRIVATE ${PROJECT_SOURCE_DIR}
+    ${PROJECT_SOURCE_DIR}/include)
+  target_link_libraries(dv_test_fake_cuda PRIVATE dynvram_static
+    PkgConfig::CRITERION)
+  add_dependencies(dv_test_fake_cuda dv_fake_cuda)
+  add_test(NAME cuda-fake.driver COMMAND dv_test_fake_cuda --jobs 1)
+  set_tests_properties(cuda-fake.driver PROPERTIES
+    ENVIRONMENT "${DV_FAKE_CUDA_ENV}" TIMEOUT 120)
 endif()
 
 # ---- unavailable drivers ----

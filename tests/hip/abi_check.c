@@ -39,7 +39,10 @@ SAME_VAL(hipErrorOutOfMemory, DV_HIP_ERROR_OUT_OF_MEMORY);
 SAME_VAL(hipErrorNotInitialized, DV_HIP_ERROR_NOT_INITIALIZED);
 SAME_VAL(hipErrorNoDevice, DV_HIP_ERROR_NO_DEVICE);
 SAME_VAL(hipErrorInvalidDevice, DV_HIP_ERROR_INVALID_DEVICE);
+SAME_VAL(hipErrorInvalidContext, DV_HIP_ERROR_INVALID_CONTEXT);
 SAME_VAL(hipErrorInvalidHandle, DV_HIP_ERROR_INVALID_HANDLE);
+SAME_VAL(hipErrorInvalidResourceHandle, DV_HIP_ERROR_INVALID_HANDLE);
+SAME_VAL(hipErrorContextIsDestroyed, DV_HIP_ERROR_CONTEXT_IS_DESTROYED);
 SAME_VAL(hipErrorNotReady, DV_HIP_ERROR_NOT_READY);
 SAME_VAL(hipErrorIllegalAddress, DV_HIP_ERROR_ILLEGAL_ADDRESS);
 SAME_VAL(hipErrorHostMemoryAlreadyRegistered,
@@ -157,6 +160,13 @@ SIG(hipMemGetAllocationGranularity,
 SIG(hipStreamCreate, hipError_t (*)(hipStream_t *));
 SIG(hipStreamDestroy, hipError_t (*)(hipStream_t));
 SIG(hipStreamSynchronize, hipError_t (*)(hipStream_t));
+SIG(hipStreamGetFlags, hipError_t (*)(hipStream_t, unsigned int *));
+#if HIP_VERSION_MAJOR > 5 || (HIP_VERSION_MAJOR == 5 && HIP_VERSION_MINOR >= 6)
+SIG(hipStreamGetDevice, hipError_t (*)(hipStream_t, hipDevice_t *));
+#else
+/* HIP < 5.6 headers lack hipStreamGetDevice (the backend resolves it as
+ * optional); its device argument is a hipDevice_t, sized above. */
+#endif
 SIG(hipEventCreateWithFlags, hipError_t (*)(hipEvent_t *, unsigned));
 SIG(hipEventRecord, hipError_t (*)(hipEvent_t, hipStream_t));
 SIG(hipEventQuery, hipError_t (*)(hipEvent_t));

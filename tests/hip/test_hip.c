@@ -350,3 +350,163 @@ Test(hip_fence, not_ready_until_done) {
     HT_OK(ops->stream_destroy(ctx, stream));
     ops->fini(ctx);
 }
+
+/* ---- stream_check (issue 9) --------------------------------------------- */
+
+#define HIP_CONTEXT_IS_DESTROYED 709
+
+/* A direct runtime call (hipError_t, not dv_result_t) succeeds. */
+#define HIP_OK(call)                                                           \
+    do {                                                                       \
+        dv_hip_error_t hip_e_ = (call);                                        \
+        cr_assert_eq(hip_e_, DV_HIP_SUCCESS, "%s -> %d", #call, (int)hip_e_);  \
+    } while (0)
+
+/* Junk values and a destroyed stream: the sim looks streams up as ROCm
+ * does, so each is refused with ROCm's code and nothing crashes. */
+static void expect_junk_refused(const dv_hal_ops_t *ops, void *ctx,
+                                const char *query) {
+    int local = 0;
+    void *p = malloc(64);
+    cr_assert(p != NULL);
+    volatile uintptr_t freed = (uintptr_t)p; /* only the address is kept */
+    free(p);
+    void *dead = NULL;
+    HT_OK(ops->stream_create(ctx, &dead));
+    HT_OK(ops->stream_destroy(ctx, dead));
+    void *junk[] = {(void *)(uintptr_t)0x10, &local, (void *)freed, dead};
+    for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
+        cr_assert_eq(ops->stream_check(ctx, junk[i]), DV_ERROR_INVALID_ARGUMENT,
+                     "stream_check(%p): %s", junk[i], td_hal_text(ops));
+        int64_t code = 0;
+        char text[256] = "";
+        ops->last_native_error(&code, text, sizeof(text));
+        cr_assert_eq(code, HIP_CONTEXT_IS_DESTROYED, "%s", text);
+        cr_assert(strstr(text, query), "'%s' does not name %s", text, query);
+    }
+}
+
+Test(hip_streams, check_refuses_junk_and_dead_streams) {
+    ht_sim_env(NULL, NULL);
+    const dv_hal_ops_t *ops = dv_hal_hip();
+    void *ctx = NULL;
+    dv_hal_init_args_t a = {.ordinal = 0};
+    HT_OK(ops->init(&a, &ctx));
+    cr_assert_not_null(ops->stream_check);
+    void *s = NULL;
+    HT_OK(ops->stream_create(ctx, &s));
+    HT_OK(ops->stream_check(ctx, s));
+    expect_junk_refused(ops, ctx, "hipStreamGetDevice");
+    HT_OK(ops->stream_check(ctx, s));
+    HT_OK(ops->stream_destroy(ctx, s));
+    ops->fini(ctx);
+}
+
+/* hipStreamGetDevice names the stream's device; the check binds its own
+ * device and leaves the caller's current device alone. */
+Test(hip_streams, check_tells_another_device) {
+    ht_sim_env(NULL, NULL);
+    setenv("DVSIM_HIP_DEVICES", "2", 1);
+    const dv_hal_ops_t *ops = dv_hal_hip();
+    void *ctx[2] = {NULL, NULL};
+    void *s[2] = {NULL, NULL};
+    for (int k = 0; k < 2; k++) {
+        dv_hal_init_args_t a = {.ordinal = k};
+        HT_OK(ops->init(&a, &ctx[k]));
+        HT_OK(ops->stream_create(ctx[k], &s[k]));
+    }
+    HIP_OK(hipSetDevice(1));
+    for (int k = 0; k < 2; k++) {
+        HT_OK(ops->stream_check(ctx[k], s[k]));
+        cr_assert_eq(ops->stream_check(ctx[k], s[1 - k]), DV_ERROR_WRONG_DEVICE,
+                     "%s", td_hal_text(ops));
+        cr_assert(strstr(td_hal_text(ops), "belongs to device"), "%s",
+                  td_hal_text(ops));
+    }
+    int cur = -1;
+    HIP_OK(hipGetDevice(&cur));
+    cr_assert_eq(cur, 1, "stream_check changed the current device");
+    for (int k = 0; k < 2; k++) {
+        HT_OK(ops->stream_destroy(ctx[k], s[k]));
+        ops->fini(ctx[k]);
+    }
+}
+
+/* A runtime without hipStreamGetDevice (ROCm < 5.6): hipStreamGetFlags
+ * still refuses dead and junk streams but cannot tell the device; without
+ * either query streams pass unchecked. */
+Test(hip_streams, check_falls_back_to_get_flags_then_to_nothing) {
+    ht_sim_env(NULL, NULL);
+    setenv("DVSIM_HIP_DEVICES", "2", 1);
+    const dv_hal_ops_t *ops = dv_hal_hip();
+    void *ctx[2] = {NULL, NULL};
+    void *s1 = NULL;
+    for (int k = 0; k < 2; k++) {
+        dv_hal_init_args_t a = {.ordinal = k};
+        HT_OK(ops->init(&a, &ctx[k]));
+    }
+    HT_OK(ops->stream_create(ctx[1], &s1));
+    cr_assert_not_null(dv__hip.hipStreamGetDevice);
+    cr_assert_not_null(dv__hip.hipStreamGetFlags);
+    dv_hip_stream_get_device_fn get_device = dv__hip.hipStreamGetDevice;
+    dv_hip_stream_get_flags_fn get_flags = dv__hip.hipStreamGetFlags;
+
+    dv__hip.hipStreamGetDevice = NULL;
+    expect_junk_refused(ops, ctx[0], "hipStreamGetFlags");
+    HT_OK(ops->stream_check(ctx[0], s1)); /* cannot tell the device */
+
+    dv__hip.hipStreamGetFlags = NULL;
+    HT_OK(ops->stream_check(ctx[0], (void *)(uintptr_t)0x10)); /* unchecked */
+
+    dv__hip.hipStreamGetDevice = get_device;
+    dv__hip.hipStreamGetFlags = get_flags;
+    cr_assert_eq(ops->stream_check(ctx[0], s1), DV_ERROR_WRONG_DEVICE);
+    HT_OK(ops->stream_destroy(ctx[1], s1));
+    for (int k = 0; k < 2; k++) {
+        ops->fini(ctx[k]);
+    }
+}
+
+/* The simulator itself: streams and events are looked up, dead ones are
+ * never reused, and the codes are ROCm's. */
+Test(hip_streams, sim_looks_handles_up_and_never_reuses_them) {
+    ht_sim_env(NULL, NULL);
+    dv_backend_info_t info;
+    ht_probe(&info);
+    cr_assert(info.available, "%s", info.reason);
+    enum { N = 300 };
+    static dv_hip_stream_t st[N];
+    static dv_hip_event_t ev[N];
+    dv_hip_device_t dev = -1;
+    unsigned int flags = 1;
+    for (int i = 0; i < N; i++) {
+        HIP_OK(hipStreamCreate(&st[i]));
+        HIP_OK(hipEventCreateWithFlags(&ev[i], DV_HIP_EVENT_DISABLE_TIMING));
+        for (int j = 0; j < i; j++) {
+            cr_assert(st[i] != st[j] && ev[i] != ev[j],
+                      "a dead handle's address came back (%d, %d)", i, j);
+        }
+        HIP_OK(hipStreamGetDevice(st[i], &dev));
+        cr_assert_eq(dev, 0);
+        HIP_OK(hipStreamGetFlags(st[i], &flags));
+        cr_assert_eq(flags, 0);
+        HIP_OK(hipEventRecord(ev[i], st[i]));
+        HIP_OK(hipEventDestroy(ev[i]));
+        HIP_OK(hipStreamDestroy(st[i]));
+    }
+    for (int i = 0; i < N; i++) {
+        cr_assert_eq(hipStreamDestroy(st[i]), HIP_CONTEXT_IS_DESTROYED);
+        cr_assert_eq(hipStreamSynchronize(st[i]), HIP_CONTEXT_IS_DESTROYED);
+        cr_assert_eq(hipStreamGetDevice(st[i], &dev), HIP_CONTEXT_IS_DESTROYED);
+        cr_assert_eq(hipEventQuery(ev[i]), DV_HIP_ERROR_INVALID_HANDLE);
+        cr_assert_eq(hipEventDestroy(ev[i]), DV_HIP_ERROR_INVALID_HANDLE);
+    }
+    dv_hip_stream_t junk = (dv_hip_stream_t)(uintptr_t)0x10;
+    cr_assert_eq(hipStreamGetFlags(junk, &flags), HIP_CONTEXT_IS_DESTROYED);
+    cr_assert_eq(hipEventRecord((dv_hip_event_t)(uintptr_t)0x10, NULL),
+                 DV_HIP_ERROR_INVALID_HANDLE);
+    cr_assert_eq(hipStreamDestroy(NULL), DV_HIP_ERROR_INVALID_HANDLE);
+    cr_assert_eq(hipStreamGetFlags(NULL, &flags), DV_HIP_ERROR_INVALID_VALUE);
+    HIP_OK(hipStreamGetDevice(NULL, &dev)); /* the current device */
+    cr_assert_eq(dev, 0);
+}

@@ -10,15 +10,20 @@
  * ZES_ENABLE_SYSMAN=1 and DVSIM_ZE_CAPACITY=1G. Criterion runs each test
  * in a fresh process, so a test may change the environment before its
  * first call into the backend (which loads the library once per process).
- * Each test skips when the loader or the simulation is missing.
+ * Each test skips when the loader or the simulation is missing. Raw Level
+ * Zero calls (a caller's own command list) go through the backend's table,
+ * and dvsim_ze_list_barriers is asked of the simulated driver itself.
  */
-#define _POSIX_C_SOURCE 200809L /* setenv, unsetenv */
+#define _GNU_SOURCE /* setenv, unsetenv, RTLD_NOLOAD */
 #include <criterion/criterion.h>
+#include <dlfcn.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dynvram.h"
 #include "dynvram_hal.h"
+#include "hal/levelzero/ze_internal.h"
 #include "tests/support/hal_text.h"
 
 #define MIB (1ull << 20)
@@ -372,4 +377,190 @@ Test(ze, public_api_end_to_end) {
     OK(dv_device_check(dev));
     OK(dv_vbar_destroy(dev, v));
     OK(dv_device_close(dev));
+}
+
+/* ---- stream_check (issue 9) ---------------------------------------------- */
+
+#define NATIVE_INVALID_ARGUMENT 0x78000004
+
+/* The simulated driver's count of barriers appended to a live list. */
+static uint64_t sim_barriers(dv_ze_command_list_handle_t l) {
+    const char *path = getenv("ZE_ENABLE_ALT_DRIVERS");
+    void *lib = path ? dlopen(path, RTLD_NOW | RTLD_NOLOAD) : NULL;
+    cr_assert_not_null(lib, "the simulated driver is not loaded");
+    uint64_t (*fn)(dv_ze_command_list_handle_t) = NULL;
+    void *sym = dlsym(lib, "dvsim_ze_list_barriers");
+    cr_assert_not_null(sym);
+    memcpy(&fn, &sym, sizeof(fn));
+    uint64_t n = fn(l);
+    dlclose(lib);
+    return n;
+}
+
+/* A command list the caller made itself, through the same loader (as a
+ * framework's queue would be). */
+static dv_ze_command_list_handle_t foreign_list(dv_ze_context_handle_t *zc) {
+    dv_ze_driver_handle_t drv = NULL;
+    dv_ze_device_handle_t dev = NULL;
+    dv_ze_context_desc_t cd;
+    dv_ze_command_queue_desc_t qd;
+    dv_ze_command_list_handle_t l = NULL;
+    memset(&cd, 0, sizeof(cd));
+    cd.stype = DV_ZE_STRUCTURE_TYPE_CONTEXT_DESC;
+    memset(&qd, 0, sizeof(qd));
+    qd.stype = DV_ZE_STRUCTURE_TYPE_COMMAND_QUEUE_DESC;
+    qd.mode = DV_ZE_COMMAND_QUEUE_MODE_ASYNCHRONOUS;
+    qd.priority = DV_ZE_COMMAND_QUEUE_PRIORITY_NORMAL;
+    OK(dv__ze_find_device(0, NULL, &drv, &dev));
+    cr_assert_eq(dv__ze.zeContextCreate(drv, &cd, zc), DV_ZE_RESULT_SUCCESS);
+    cr_assert_eq(dv__ze.zeCommandListCreateImmediate(*zc, dev, &qd, &l),
+                 DV_ZE_RESULT_SUCCESS);
+    return l;
+}
+
+/* Lists this backend made are answered from its registry, without a
+ * driver call: live -> OK, destroyed -> refused. A destroyed list stays
+ * alive (parked) for the last DV__ZE_PARKED destroys, so no new list can
+ * take its address; older ones are destroyed for real and forgotten, and
+ * then the driver is asked (the simulated one refuses them). */
+Test(ze_streams, own_lists_live_and_dead) {
+    enum { N = 2 * DV__ZE_PARKED };
+    open_dev();
+    cr_assert_not_null(ops->stream_check);
+    void *live = NULL;
+    OK(ops->stream_create(ctx, &live));
+    static void *dead[N];
+    for (int i = 0; i < N; i++) {
+        OK(ops->stream_create(ctx, &dead[i]));
+        for (int j = i - DV__ZE_PARKED; j >= 0 && j < i; j++) {
+            cr_assert_neq(dead[i], dead[j],
+                          "a parked list's address came back (%d, %d)", i, j);
+        }
+        OK(ops->stream_check(ctx, dead[i]));
+        OK(ops->stream_destroy(ctx, dead[i]));
+    }
+    for (int i = 0; i < N; i++) {
+        int64_t code = -1;
+        char text[256];
+        IS(ops->stream_check(ctx, dead[i]), DV_ERROR_INVALID_ARGUMENT);
+        native(&code, text, sizeof(text));
+        if (i < N - DV__ZE_PARKED) {
+            cr_assert_eq(code, NATIVE_INVALID_ARGUMENT, "%d: %s", i, text);
+        } else {
+            cr_assert(code == 0 && strstr(text, "destroyed"), "%d: %s", i,
+                      text);
+        }
+        IS(ops->stream_destroy(ctx, dead[i]), DV_ERROR_INVALID_ARGUMENT);
+    }
+    OK(ops->stream_check(ctx, live));
+    cr_assert_eq(sim_barriers(live), 0, "an own list was probed");
+    OK(ops->stream_destroy(ctx, live));
+    close_dev();
+}
+
+Test(ze_streams, a_list_of_another_device_is_wrong_device) {
+    setenv("DVSIM_ZE_DEVICES", "2", 1);
+    open_ordinal(0);
+    void *c0 = ctx, *c1 = NULL, *s0 = NULL, *s1 = NULL;
+    dv_hal_init_args_t a = {.ordinal = 1};
+    OK(ops->init(&a, &c1));
+    OK(ops->stream_create(c0, &s0));
+    OK(ops->stream_create(c1, &s1));
+    IS(ops->stream_check(c0, s1), DV_ERROR_WRONG_DEVICE);
+    cr_assert(strstr(td_hal_text(ops), "belongs to device 1"), "%s",
+              td_hal_text(ops));
+    IS(ops->stream_check(c1, s0), DV_ERROR_WRONG_DEVICE);
+    /* Once device 1 is closed its lists are dead to device 0 too. */
+    ops->fini(c1);
+    IS(ops->stream_check(c0, s1), DV_ERROR_INVALID_ARGUMENT);
+    OK(ops->stream_destroy(c0, s0));
+    close_dev();
+}
+
+/* A foreign list is probed once with an empty barrier; a driver that
+ * validates handles (the simulated one does) refuses junk and dead lists
+ * there, so they never reach a copy. */
+Test(ze_streams, foreign_lists_are_probed_with_an_empty_barrier) {
+    open_dev();
+    dv_ze_context_handle_t zc = NULL;
+    dv_ze_command_list_handle_t fl = foreign_list(&zc);
+    OK(ops->stream_check(ctx, fl));
+    cr_assert_eq(sim_barriers(fl), 1);
+
+    int local = 0;
+    void *p = malloc(64);
+    cr_assert(p != NULL);
+    volatile uintptr_t freed = (uintptr_t)p; /* only the address is kept */
+    free(p);
+    dv_ze_command_list_handle_t gone = NULL;
+    dv_ze_command_queue_desc_t qd;
+    memset(&qd, 0, sizeof(qd));
+    qd.stype = DV_ZE_STRUCTURE_TYPE_COMMAND_QUEUE_DESC;
+    dv_ze_driver_handle_t drv = NULL;
+    dv_ze_device_handle_t zdev = NULL;
+    OK(dv__ze_find_device(0, NULL, &drv, &zdev));
+    cr_assert_eq(dv__ze.zeCommandListCreateImmediate(zc, zdev, &qd, &gone),
+                 DV_ZE_RESULT_SUCCESS);
+    cr_assert_eq(dv__ze.zeCommandListDestroy(gone), DV_ZE_RESULT_SUCCESS);
+    /* Below 64 KiB: refused without asking the driver. */
+    IS(ops->stream_check(ctx, (void *)(uintptr_t)0x10),
+       DV_ERROR_INVALID_ARGUMENT);
+    cr_assert(strstr(td_hal_text(ops), "64 KiB"), "%s", td_hal_text(ops));
+    void *junk[] = {&local, (void *)freed, gone};
+    for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
+        IS(ops->stream_check(ctx, junk[i]), DV_ERROR_INVALID_ARGUMENT);
+        int64_t code = 0;
+        char text[256];
+        native(&code, text, sizeof(text));
+        cr_assert_eq(code, NATIVE_INVALID_ARGUMENT, "%s", text);
+        cr_assert(strstr(text, "zeCommandListAppendBarrier"), "%s", text);
+    }
+
+    /* Through the public API: the core asks once per stream, so a copy on
+     * the foreign list costs one probe, however many copies follow. */
+    dv_device_options_t o;
+    dv_device_options_init(&o);
+    o.backend = "levelzero";
+    o.page_size = 2 * MIB;
+    dv_device_t *dev = NULL;
+    OK(dv_device_open(&o, &dev));
+    dv_vbar_t *v = NULL;
+    uint64_t g = 0;
+    dv_vbar_info_t info;
+    unsigned char in[4096], out[4096];
+    memset(in, 0x3c, sizeof(in));
+    memset(out, 0, sizeof(out));
+    OK(dv_vbar_create(dev, 4 * MIB, &v));
+    OK(dv_fault(dev, v, 0, 2 * MIB, &g));
+    OK(dv_vbar_get_info(dev, v, &info));
+    for (int i = 0; i < 3; i++) {
+        OK(dv_copy_h2d(dev, info.base, in, sizeof(in), fl));
+    }
+    OK(dv_copy_d2h(dev, out, info.base, sizeof(out), fl));
+    OK(dv_stream_synchronize(dev, fl));
+    cr_assert_eq(memcmp(in, out, sizeof(in)), 0);
+    cr_assert_eq(sim_barriers(fl), 2, "one probe per device, not per call");
+    IS(dv_copy_h2d(dev, info.base, in, sizeof(in), (void *)(uintptr_t)0x10),
+       DV_ERROR_INVALID_ARGUMENT);
+    IS(dv_stream_destroy(dev, fl), DV_ERROR_INVALID_ARGUMENT); /* not ours */
+    OK(dv_unpin(dev, v, 0, 2 * MIB, fl));
+    OK(dv_vbar_destroy(dev, v));
+    OK(dv_device_close(dev));
+
+    cr_assert_eq(dv__ze.zeCommandListDestroy(fl), DV_ZE_RESULT_SUCCESS);
+    cr_assert_eq(dv__ze.zeContextDestroy(zc), DV_ZE_RESULT_SUCCESS);
+    close_dev();
+}
+
+/* Lists stream_create made belong to the device: fini destroys those the
+ * caller left (DVSIM_ZE_STRICT=1 aborts on a context with live objects). */
+Test(ze_streams, fini_destroys_the_streams_left_behind) {
+    open_dev();
+    void *s[3] = {NULL, NULL, NULL};
+    for (int i = 0; i < 3; i++) {
+        OK(ops->stream_create(ctx, &s[i]));
+    }
+    OK(ops->stream_destroy(ctx, s[1]));
+    close_dev();
+    cr_assert_eq(sim_barriers(s[0]), 0);
 }

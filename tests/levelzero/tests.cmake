@@ -55,7 +55,8 @@ if(DV_WITH_LEVELZERO AND UNIX AND NOT APPLE)
     add_executable(dv_test_ze ${CMAKE_CURRENT_LIST_DIR}/test_ze.c)
     target_include_directories(dv_test_ze PRIVATE ${PROJECT_SOURCE_DIR}
                                ${PROJECT_SOURCE_DIR}/include)
-    target_link_libraries(dv_test_ze PRIVATE dynvram_static PkgConfig::CRITERION)
+    target_link_libraries(dv_test_ze PRIVATE dynvram_static PkgConfig::CRITERION
+      ${CMAKE_DL_LIBS})
     add_dependencies(dv_test_ze dv_ze_sim)
     add_test(NAME ze.backend COMMAND dv_test_ze --jobs 1)
     set_tests_properties(ze.backend PROPERTIES TIMEOUT 300 ENVIRONMENT

@@ -7,6 +7,10 @@
  * the C ABI of libamdhip64 (types from hal/hip/hip_abi.h), so the backend
  * loads it through DYNVRAM_HIP_LIBRARY exactly as it loads the real one.
  *
+ * Streams and events are looked up by address, never read through, and
+ * destroyed ones are never freed (so never reused): junk and dead handles
+ * get ROCm's error codes (see hip_sim_stream.c).
+ *
  * Memory model: an address reservation is an inaccessible anonymous mapping
  * of the process; a physical allocation is a memfd; hipMemMap maps the
  * memfd over the reservation (inaccessible until hipMemSetAccess) and
@@ -93,6 +97,10 @@ DVSIM_EXPORT dv_hip_error_t hipMemGetAllocationGranularity(
 DVSIM_EXPORT dv_hip_error_t hipStreamCreate(dv_hip_stream_t *stream);
 DVSIM_EXPORT dv_hip_error_t hipStreamDestroy(dv_hip_stream_t stream);
 DVSIM_EXPORT dv_hip_error_t hipStreamSynchronize(dv_hip_stream_t stream);
+DVSIM_EXPORT dv_hip_error_t hipStreamGetDevice(dv_hip_stream_t stream,
+                                               dv_hip_device_t *device);
+DVSIM_EXPORT dv_hip_error_t hipStreamGetFlags(dv_hip_stream_t stream,
+                                              unsigned int *flags);
 DVSIM_EXPORT dv_hip_error_t hipEventCreateWithFlags(dv_hip_event_t *event,
                                                     unsigned flags);
 DVSIM_EXPORT dv_hip_error_t hipEventRecord(dv_hip_event_t event,

@@ -29,7 +29,11 @@
  * Page size (zeVirtualMemQueryPageSize): 64 KiB for requests below 2 MiB,
  * 2 MiB from 2 MiB up. Physical sizes, map sizes and map addresses must be
  * multiples of the page size for their size, as on real hardware.
- * Everything is guarded by one lock; copies are synchronous.
+ * Everything is guarded by one lock; copies are synchronous. Command lists
+ * are looked up by address and never freed once destroyed, so junk and
+ * dead list handles get an error, never a crash, and never alias a new
+ * list (ze_sim_queue.c); dvsim_ze_list_barriers(list) counts the barriers
+ * appended to a live list (a test hook).
  */
 #ifndef DV_TESTS_SIM_ZE_SIM_H
 #define DV_TESTS_SIM_ZE_SIM_H
@@ -84,6 +88,9 @@ struct _ze_context_handle_t {
 struct _ze_command_list_handle_t {
     uint32_t magic;
     ze_context_handle_t context;
+    ze_device_handle_t device;
+    struct _ze_command_list_handle_t *next; /* live or graveyard list */
+    uint64_t barriers; /* zeCommandListAppendBarrier calls */
 };
 
 struct _ze_event_pool_handle_t {

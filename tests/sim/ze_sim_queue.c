@@ -8,11 +8,39 @@
  * marks its event, which then answers NOT_READY to DVSIM_ZE_EVENT_DELAY
  * queries before it shows. Host waits and queries need a host-visible
  * pool, as on real drivers.
+ *
+ * Command list handles are looked up among the live lists by address
+ * before anything reads them, so a junk or destroyed handle is
+ * ZE_RESULT_ERROR_INVALID_ARGUMENT (NULL: ZE_RESULT_ERROR_INVALID_NULL_HANDLE)
+ * and never a crash, as the validation layer's handle-lifetime checks
+ * answer; a real driver would read through it. Destroyed lists move to a
+ * graveyard that is never freed, so a new list never takes a dead one's
+ * address.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "ze_sim.h"
+
+/* Live command lists and destroyed ones (kept), guarded by dvsim_ze.lock. */
+static ze_command_list_handle_t zsim_lists, zsim_dead_lists;
+
+/* Is `l` a live command list? ZE_RESULT_SUCCESS, or the error to return. */
+static ze_result_t zsim_list_check(ze_command_list_handle_t l) {
+    if (!l) {
+        return ZE_RESULT_ERROR_INVALID_NULL_HANDLE;
+    }
+    ze_result_t r = ZE_RESULT_ERROR_INVALID_ARGUMENT;
+    pthread_mutex_lock(&dvsim_ze.lock);
+    for (ze_command_list_handle_t k = zsim_lists; k; k = k->next) {
+        if (k == l) {
+            r = ZE_RESULT_SUCCESS;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&dvsim_ze.lock);
+    return r;
+}
 
 static void zsim_live(ze_context_handle_t c, long delta) {
     pthread_mutex_lock(&dvsim_ze.lock);
@@ -41,19 +69,35 @@ static ze_result_t ZE_APICALL zsim_list_create_immediate(
     }
     l->magic = DVSIM_ZE_MAGIC_LIST;
     l->context = c;
+    l->device = dev;
     zsim_live(c, 1);
+    pthread_mutex_lock(&dvsim_ze.lock);
+    l->next = zsim_lists;
+    zsim_lists = l;
+    pthread_mutex_unlock(&dvsim_ze.lock);
     *out = l;
     return ZE_RESULT_SUCCESS;
 }
 
 static ze_result_t ZE_APICALL zsim_list_destroy(ze_command_list_handle_t l) {
-    if (!l || l->magic != DVSIM_ZE_MAGIC_LIST) {
+    if (!l) {
         return ZE_RESULT_ERROR_INVALID_NULL_HANDLE;
     }
-    zsim_live(l->context, -1);
-    l->magic = DVSIM_ZE_MAGIC_DEAD;
-    free(l);
-    return ZE_RESULT_SUCCESS;
+    ze_result_t r = ZE_RESULT_ERROR_INVALID_ARGUMENT;
+    pthread_mutex_lock(&dvsim_ze.lock);
+    for (ze_command_list_handle_t *p = &zsim_lists; *p; p = &(*p)->next) {
+        if (*p == l) {
+            *p = l->next;
+            l->next = zsim_dead_lists;
+            zsim_dead_lists = l;
+            l->magic = DVSIM_ZE_MAGIC_DEAD;
+            l->context->live--;
+            r = ZE_RESULT_SUCCESS;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&dvsim_ze.lock);
+    return r;
 }
 
 static int zsim_event_ok(ze_event_handle_t e) {
@@ -70,8 +114,9 @@ static void zsim_signal(ze_event_handle_t e) {
 static ze_result_t ZE_APICALL zsim_list_copy(
     ze_command_list_handle_t l, void *dst, const void *src, size_t size,
     ze_event_handle_t signal, uint32_t nwait, ze_event_handle_t *waits) {
-    if (!l || l->magic != DVSIM_ZE_MAGIC_LIST) {
-        return ZE_RESULT_ERROR_INVALID_NULL_HANDLE;
+    ze_result_t lr = zsim_list_check(l);
+    if (lr != ZE_RESULT_SUCCESS) {
+        return lr;
     }
     if (!dst || !src) {
         return ZE_RESULT_ERROR_INVALID_NULL_POINTER;
@@ -102,7 +147,11 @@ static ze_result_t ZE_APICALL zsim_list_copy(
 
 static ze_result_t ZE_APICALL zsim_list_signal(ze_command_list_handle_t l,
                                                ze_event_handle_t e) {
-    if (!l || l->magic != DVSIM_ZE_MAGIC_LIST || !zsim_event_ok(e)) {
+    ze_result_t lr = zsim_list_check(l);
+    if (lr != ZE_RESULT_SUCCESS) {
+        return lr;
+    }
+    if (!zsim_event_ok(e)) {
         return ZE_RESULT_ERROR_INVALID_NULL_HANDLE;
     }
     zsim_signal(e);
@@ -113,15 +162,40 @@ static ze_result_t ZE_APICALL zsim_list_barrier(ze_command_list_handle_t l,
                                                 ze_event_handle_t signal,
                                                 uint32_t nwait,
                                                 ze_event_handle_t *waits) {
-    if (!l || l->magic != DVSIM_ZE_MAGIC_LIST) {
+    ze_result_t lr = zsim_list_check(l);
+    if (lr != ZE_RESULT_SUCCESS) {
+        return lr;
+    }
+    if (signal && !zsim_event_ok(signal)) {
         return ZE_RESULT_ERROR_INVALID_NULL_HANDLE;
     }
-    (void)nwait;
-    (void)waits;
-    if (signal && zsim_event_ok(signal)) {
+    /* Synchronous: everything appended before is done already. */
+    for (uint32_t i = 0; i < nwait; i++) {
+        if (!waits || !zsim_event_ok(waits[i]) || !waits[i]->signaled) {
+            return ZE_RESULT_ERROR_INVALID_ARGUMENT;
+        }
+    }
+    pthread_mutex_lock(&dvsim_ze.lock);
+    l->barriers++;
+    pthread_mutex_unlock(&dvsim_ze.lock);
+    if (signal) {
         zsim_signal(signal);
     }
     return ZE_RESULT_SUCCESS;
+}
+
+/* Test hook: barriers appended to live list `l` so far (0 if not live). */
+ZE_DLLEXPORT uint64_t dvsim_ze_list_barriers(ze_command_list_handle_t l);
+ZE_DLLEXPORT uint64_t dvsim_ze_list_barriers(ze_command_list_handle_t l) {
+    uint64_t n = 0;
+    pthread_mutex_lock(&dvsim_ze.lock);
+    for (ze_command_list_handle_t k = zsim_lists; k; k = k->next) {
+        if (k == l) {
+            n = k->barriers;
+        }
+    }
+    pthread_mutex_unlock(&dvsim_ze.lock);
+    return n;
 }
 
 /* ---- events ------------------------------------------------------------ */

@@ -20,7 +20,7 @@ void td_options(dv_device_options_t *o, uint64_t limit_pages) {
     o->backend = td_backend();
     o->page_size = TD_PAGE;
     o->vram_limit = limit_pages * TD_PAGE;
-    o->host_capacity = 1ull << 30;
+    o->backend_options = strcmp(o->backend, "host") == 0 ? "capacity=1G" : NULL;
 }
 
 dv_device_t *td_open_opts(const dv_device_options_t *o) {

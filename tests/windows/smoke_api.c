@@ -11,6 +11,7 @@
  *
  * SPDX-License-Identifier: Apache-2.0
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,7 +75,9 @@ static dv_device_t *open_host(int ordinal, uint64_t capacity) {
     o.backend = "host";
     o.ordinal = ordinal;
     o.page_size = PAGE;
-    o.host_capacity = capacity;
+    char opts[64];
+    snprintf(opts, sizeof(opts), "capacity=%llu", (unsigned long long)capacity);
+    o.backend_options = opts;
     o.pool_limit = 0; /* every eviction goes back to the backend */
     dv_device_t *dev = NULL;
     CHECK_R(dv_device_open(&o, &dev), DV_OK);

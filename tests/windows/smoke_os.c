@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "core/os.h"
+#include "base/os.h"
 
 #define THREADS 4
 #define ROUNDS 200000

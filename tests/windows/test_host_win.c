@@ -10,11 +10,13 @@
 #define _POSIX_C_SOURCE 200809L /* setenv */
 #include <criterion/criterion.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dynvram.h"
 #include "dynvram_hal.h"
+#include "tests/support/hal_text.h"
 #include "fakewin.h"
 #include <windows.h> /* the fake: error codes */
 
@@ -27,7 +29,13 @@ static const dv_hal_ops_t *H;
 
 static void *open_ctx(int ordinal, uint64_t capacity) {
     H = dv__test_hal_host_win();
-    dv_hal_init_args_t a = {.ordinal = ordinal, .host_capacity = capacity};
+    char opts[64] = ""; /* capacity 0: the default (the environment) */
+    if (capacity) {
+        snprintf(opts, sizeof(opts), "capacity=%llu",
+                 (unsigned long long)capacity);
+    }
+    dv_hal_init_args_t a = {.ordinal = ordinal, .size = sizeof(a),
+                            .options = opts};
     void *ctx = NULL;
     cr_assert_eq(H->init(&a, &ctx), DV_OK, "init: %s", dv_last_error());
     return ctx;
@@ -107,7 +115,8 @@ Test(host_win, unavailable_before_1803) {
     dv_hal_init_args_t a = {0};
     void *ctx = NULL;
     cr_expect_eq(H->init(&a, &ctx), DV_ERROR_BACKEND_UNAVAILABLE);
-    cr_expect(strstr(dv_last_error(), "MapViewOfFile3") != NULL);
+    cr_expect(strstr(td_hal_text(H), "MapViewOfFile3") != NULL, "%s",
+              td_hal_text(H));
 }
 
 Test(host_win, split_map_unmap_coalesce) {
@@ -429,7 +438,9 @@ Test(host_win, core_end_to_end) {
     dv_device_options_t o;
     dv_device_options_init(&o);
     o.page_size = G;
-    o.host_capacity = 6 * G;
+    char opts[64];
+    snprintf(opts, sizeof(opts), "capacity=%llu", (unsigned long long)(6 * G));
+    o.backend_options = opts;
     dv_device_t *dev = NULL;
     cr_assert_eq(dv_device_open_hal(H, &o, &dev), DV_OK, "%s", dv_last_error());
     dv_vbar_t *a = NULL, *b = NULL;

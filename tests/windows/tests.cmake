@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 #
-# tests/windows on a non-Windows build: hal/host/host_win.c compiled against
+# tests/windows on a non-Windows build: hal/host/host.c over host_vm_win.c, compiled against
 # a strict fake of the Win32 memory manager (fakewin.c, fakewin/windows.h)
 # and tested with Criterion, so the Windows backend's placeholder logic runs
 # in every CI (and under the sanitizers). The real thing is checked by
@@ -9,14 +9,17 @@ if(NOT WIN32)
   add_executable(dv_test_host_win
     ${CMAKE_CURRENT_LIST_DIR}/test_host_win.c
     ${CMAKE_CURRENT_LIST_DIR}/fakewin.c
-    ${PROJECT_SOURCE_DIR}/hal/host/host_win.c)
-  # The fake <windows.h> comes first; host_win.c's getter is renamed so it
-  # does not collide with host_posix.c's inside dynvram_static.
+    ${PROJECT_SOURCE_DIR}/hal/host/host.c
+    ${PROJECT_SOURCE_DIR}/hal/host/host_vm_win.c)
+  # The fake <windows.h> comes first; this copy of host.c's getter and the
+  # Windows VM layer are renamed so they do not collide with the POSIX ones
+  # inside dynvram_static.
   target_include_directories(dv_test_host_win BEFORE PRIVATE
     ${CMAKE_CURRENT_LIST_DIR}/fakewin ${CMAKE_CURRENT_LIST_DIR}
-    ${PROJECT_SOURCE_DIR} ${PROJECT_SOURCE_DIR}/include)
+    ${PROJECT_SOURCE_DIR} ${PROJECT_SOURCE_DIR}/include
+    ${PROJECT_SOURCE_DIR}/base/include)
   target_compile_definitions(dv_test_host_win PRIVATE
-    dv_hal_host=dv__test_hal_host_win)
+    dv_hal_host=dv__test_hal_host_win dv__host_vm_ops=dv__test_host_vm_win)
   target_link_libraries(dv_test_host_win PRIVATE dynvram_static
     PkgConfig::CRITERION)
   add_test(NAME windows.host_win COMMAND dv_test_host_win --jobs 1)

@@ -45,15 +45,18 @@ static int dvpy_device_init(PyObject *op, PyObject *args, PyObject *kw) {
     dvpy_device *self = (dvpy_device *)op;
     static char *kwlist[] = {"backend",   "ordinal",       "vram_limit",
                              "headroom",  "page_size",     "host_capacity",
-                             "pool_limit", "fence_interval", NULL};
-    const char *backend = NULL;
+                             "pool_limit", "fence_interval",
+                             "backend_options", "watermark_recovery", NULL};
+    const char *backend = NULL, *backend_options = NULL;
     int ordinal = 0;
     PyObject *vram_limit = NULL, *headroom = NULL, *page_size = NULL;
     PyObject *host_capacity = NULL, *pool_limit = NULL, *fence = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|ziOOOOOO", kwlist, &backend,
-                                     &ordinal, &vram_limit, &headroom,
-                                     &page_size, &host_capacity, &pool_limit,
-                                     &fence)) {
+    PyObject *recovery = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|ziOOOOOOzO", kwlist,
+                                     &backend, &ordinal, &vram_limit,
+                                     &headroom, &page_size, &host_capacity,
+                                     &pool_limit, &fence, &backend_options,
+                                     &recovery)) {
         return -1;
     }
     if (self->dev) {
@@ -62,13 +65,13 @@ static int dvpy_device_init(PyObject *op, PyObject *args, PyObject *kw) {
     }
     dv_device_options_t o;
     dv_device_options_init(&o);
-    uint64_t fence_interval = 0;
+    uint64_t fence_interval = 0, capacity = 0;
     o.backend = backend;
     o.ordinal = ordinal;
     if (dvpy_opt_u64(vram_limit, "vram_limit", &o.vram_limit, 0) < 0 ||
         dvpy_opt_u64(headroom, "headroom", &o.headroom, 0) < 0 ||
         dvpy_opt_u64(page_size, "page_size", &o.page_size, 0) < 0 ||
-        dvpy_opt_u64(host_capacity, "host_capacity", &o.host_capacity, 0) < 0 ||
+        dvpy_opt_u64(host_capacity, "host_capacity", &capacity, 0) < 0 ||
         dvpy_opt_u64(pool_limit, "pool_limit", &o.pool_limit, o.pool_limit) < 0 ||
         dvpy_opt_u64(fence, "fence_interval", &fence_interval, 0) < 0) {
         return -1;
@@ -78,6 +81,29 @@ static int dvpy_device_init(PyObject *op, PyObject *args, PyObject *kw) {
         return -1;
     }
     o.fence_interval = (uint32_t)fence_interval;
+    /* watermark_recovery: None = the default, else a bool. */
+    if (recovery && recovery != Py_None) {
+        int on = PyObject_IsTrue(recovery);
+        if (on < 0) {
+            return -1;
+        }
+        o.watermark_recovery = on ? DV_RECOVERY_ON : DV_RECOVERY_OFF;
+    }
+    /* host_capacity is shorthand for the host backend's capacity option. */
+    char opts[512];
+    if (capacity) {
+        int n = snprintf(opts, sizeof(opts), "%s%scapacity=%llu",
+                         backend_options ? backend_options : "",
+                         backend_options && backend_options[0] ? "," : "",
+                         (unsigned long long)capacity);
+        if (n < 0 || (size_t)n >= sizeof(opts)) {
+            PyErr_SetString(PyExc_ValueError, "backend_options is too long");
+            return -1;
+        }
+        o.backend_options = opts;
+    } else {
+        o.backend_options = backend_options;
+    }
     dv_device_t *dev = NULL;
     dv_result_t r;
     Py_BEGIN_ALLOW_THREADS

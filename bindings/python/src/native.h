@@ -25,7 +25,7 @@
 
 #include <stdint.h>
 
-#include "core/os.h"
+#include "base/os.h"
 #include "dynvram.h"
 
 /* METH_FASTCALL joined the stable ABI in 3.10, unchanged since CPython 3.7

@@ -1,0 +1,21 @@
+# SPDX-License-Identifier: Apache-2.0
+# The core: backend-neutral devices, VBARs, policy and fences over base and
+# the HAL header.
+# Listed bottom-up: each file calls only files above it in this list
+# (tools/layers.py checks there is no cycle).
+set(DV_CORE_SOURCES
+  core/validate.c
+  core/budget.c
+  core/fence.c
+  core/recovery.c
+  core/evict.c
+  core/stream.c
+  core/fault.c
+  core/framework.c
+  core/graph_space.c
+  core/graph_mem.c
+  core/graph_record.c
+  core/graph.c
+  core/vbar.c
+  core/check.c
+  core/device.c)
