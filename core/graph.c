@@ -310,14 +310,15 @@ dv_result_t dv_graph_set_stream(dv_device_t *dh, dv_graph_t *gh, void *stream) {
     uint32_t from = 0, to = 0;
     r = dv__stream_slot_locked(dev, stream, fn, &to);
     if (r == DV_OK && stream != g->stream) {
-        r = dv__stream_slot_locked(dev, g->stream, fn, &from);
-        if (r == DV_OK && (dv__stream_capturing_locked(dev, from) ||
-                           dv__stream_capturing_locked(dev, to))) {
+        /* An old stream destroyed meanwhile has nothing left to order. */
+        int old = dv__stream_slot_locked(dev, g->stream, fn, &from) == DV_OK;
+        if (dv__stream_capturing_locked(dev, to) ||
+            (old && dv__stream_capturing_locked(dev, from))) {
             r = dv__fail(DV_ERROR_BUSY,
                          "%s: stream %p or %p is being captured into a graph",
                          fn, g->stream, stream);
         }
-        if (r == DV_OK) {
+        if (r == DV_OK && old) {
             r = order_streams(dev, from, stream);
         }
     }
@@ -528,11 +529,10 @@ static dv_result_t pause_step(dv_device_t *dh, dv_graph_t *gh, int sync,
         r = dv__fail(DV_ERROR_INVALID_ARGUMENT, "%s: paused too deep", fn);
     }
     uint32_t slot;
-    if (r == DV_OK && sync) {
-        r = dv__stream_slot_locked(dev, g->stream, fn, &slot);
-        if (r == DV_OK && dev->hal.fence_record) {
-            r = dv__stream_sync_locked(dev, slot);
-        }
+    /* A stream destroyed under the graph has nothing left to finish. */
+    if (r == DV_OK && sync && dev->hal.fence_record &&
+        dv__stream_slot_locked(dev, g->stream, fn, &slot) == DV_OK) {
+        r = dv__stream_sync_locked(dev, slot);
     }
     if (r == DV_OK) {
         g->paused = dir > 0 ? g->paused + 1 : g->paused - 1;

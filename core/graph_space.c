@@ -316,10 +316,12 @@ dv_result_t dv__gspace_quiesce(dv__dev_t *dev, dv__graph_t *g) {
         return DV_OK;
     }
     uint32_t slot;
-    dv_result_t r = dv__stream_slot_locked(dev, g->stream, "dv_graph_destroy",
-                                           &slot);
-    if (r != DV_OK) {
-        return r;
+    if (dv__stream_slot_locked(dev, g->stream, "dv_graph_destroy", &slot) !=
+        DV_OK) {
+        /* The stream was destroyed under the graph: nothing is left queued
+         * on it to wait for (dv_stream_destroy finishes its work). */
+        dv__log(DV_LOG_DEBUG, "%s", dv_last_error());
+        return DV_OK;
     }
     dv__page_t pg;
     memset(&pg, 0, sizeof(pg));

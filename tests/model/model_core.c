@@ -230,6 +230,20 @@ static const uint32_t allowed[MT_FN_COUNT] = {
     [MT_FN_HOST_REG] = ROK | R(DV_ERROR_NOT_SUPPORTED) | RBACK | RINV,
     [MT_FN_PROBE] = ROK | RINV,
     [MT_FN_HOST_HOOK] = ROK | RINV,
+    /* include/dynvram_graph.h */
+    [MT_FN_GRAPH_CREATE] = ROK | RINV | RWRONG | R(DV_ERROR_OUT_OF_HOST_MEMORY),
+    [MT_FN_GRAPH_DESTROY] = ROK | RINV | RWRONG | R(DV_ERROR_BUSY) | RBACK,
+    [MT_FN_GRAPH_SCOPE] = ROK | RINV | RWRONG | R(DV_ERROR_OUT_OF_HOST_MEMORY),
+    [MT_FN_GRAPH_POP] = ROK | RINV | RWRONG | R(DV_ERROR_GRAPH_BREAK),
+    [MT_FN_GRAPH_PAUSE] = ROK | RINV | RWRONG | R(DV_ERROR_BUSY) | RBACK,
+    [MT_FN_GRAPH_STREAM] = ROK | RINV | RWRONG | R(DV_ERROR_BUSY) | RBACK,
+    [MT_FN_GRAPH_ALLOC] = ROK | R(DV_OFFLOADED) | RINV | RWRONG |
+                          R(DV_ERROR_OUT_OF_DEVICE_MEMORY) |
+                          R(DV_ERROR_ADDRESS_SPACE) |
+                          R(DV_ERROR_OUT_OF_HOST_MEMORY) | RBACK,
+    [MT_FN_GRAPH_FREE] = ROK | R(DV_OFFLOADED) | RINV | RWRONG |
+                         R(DV_ERROR_OUT_OF_HOST_MEMORY),
+    [MT_FN_GRAPH_STATS] = ROK | RINV | RWRONG,
 };
 
 static const char *fn_names[MT_FN_COUNT] = {

@@ -324,6 +324,7 @@ static void op_device(mt_world_t *w) {
         return;
     }
     mt_unpin_all(w, d);
+    mt_graphs_teardown(w, d);
     while (d->nvb) {
         mt_destroy_vbar(w, d, &d->vb[d->order[0]]);
     }

@@ -302,19 +302,19 @@ void mt_world_init(mt_world_t *w, uint64_t seed) {
 }
 
 static const mt_op_t *pick_op(mt_world_t *w, int *index) {
-    const mt_op_t *tables[4] = {mt_vbar_ops, mt_dev_ops, mt_bad_ops,
-                                mt_step_ops};
-    const int counts[4] = {mt_vbar_op_count, mt_dev_op_count, mt_bad_op_count,
-                           mt_step_op_count};
+    const mt_op_t *tables[5] = {mt_vbar_ops, mt_dev_ops, mt_bad_ops,
+                                mt_step_ops, mt_graph_ops};
+    const int counts[5] = {mt_vbar_op_count, mt_dev_op_count, mt_bad_op_count,
+                           mt_step_op_count, mt_graph_op_count};
     unsigned total = 0;
-    for (int t = 0; t < 4; t++) {
+    for (int t = 0; t < 5; t++) {
         for (int k = 0; k < counts[t]; k++) {
             total += tables[t][k].weight;
         }
     }
     unsigned x = (unsigned)mt_pick(&w->src, total);
     int n = 0;
-    for (int t = 0; t < 4; t++) {
+    for (int t = 0; t < 5; t++) {
         for (int k = 0; k < counts[t]; k++, n++) {
             if (x < tables[t][k].weight) {
                 *index = n;
@@ -328,11 +328,11 @@ static const mt_op_t *pick_op(mt_world_t *w, int *index) {
 }
 
 const char *mt_op_name(int index) {
-    const mt_op_t *tables[4] = {mt_vbar_ops, mt_dev_ops, mt_bad_ops,
-                                mt_step_ops};
-    const int counts[4] = {mt_vbar_op_count, mt_dev_op_count, mt_bad_op_count,
-                           mt_step_op_count};
-    for (int t = 0; t < 4; t++) {
+    const mt_op_t *tables[5] = {mt_vbar_ops, mt_dev_ops, mt_bad_ops,
+                                mt_step_ops, mt_graph_ops};
+    const int counts[5] = {mt_vbar_op_count, mt_dev_op_count, mt_bad_op_count,
+                           mt_step_op_count, mt_graph_op_count};
+    for (int t = 0; t < 5; t++) {
         if (index < counts[t]) {
             return tables[t][index].name;
         }
@@ -348,6 +348,7 @@ static void teardown(mt_world_t *w) {
             continue;
         }
         mt_unpin_all(w, d);
+        mt_graphs_teardown(w, d);
         while (d->nvb) {
             mt_pre_call(w);
             mt_destroy_vbar(w, d, &d->vb[d->order[0]]);
