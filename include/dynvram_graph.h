@@ -115,8 +115,9 @@ DV_API dv_result_t dv_graph_create(dv_device_t *dev,
 
 /*
  * Destroy a graph: waits for the work queued on its stream (a fence, never
- * the whole device), then unmaps and releases all its memory. The handle is
- * dead afterwards.
+ * the whole device; a stream destroyed under the graph has nothing left to
+ * wait for), then unmaps and releases all its memory. The handle is dead
+ * afterwards.
  * Results: DV_OK; DV_ERROR_BUSY (a scope is open, an allocation of the
  * graph is still alive, or its stream is being captured: nothing changed);
  * DV_ERROR_BACKEND (a driver call failed; what was released stays released
@@ -186,7 +187,8 @@ DV_API dv_result_t dv_graph_abort(dv_device_t *dev, dv_graph_t *graph);
  * Pause: until the matching dv_graph_resume, allocations bypass the graph
  * (dv_graph_alloc returns DV_OFFLOADED) and frees of graph memory release it
  * without being part of the sequence. Pauses nest.
- * [in] sync  non-zero: synchronize the graph's stream first.
+ * [in] sync  non-zero: synchronize the graph's stream first (nothing when
+ *            that stream was destroyed meanwhile).
  * Results: DV_OK; DV_ERROR_BUSY (sync on a stream being captured: nothing
  * changed); DV_ERROR_BACKEND (the synchronize failed: nothing changed).
  */
@@ -206,8 +208,12 @@ DV_API dv_result_t dv_graph_resume(dv_device_t *dev, dv_graph_t *graph,
  *   DV_OK          the graph took it: a replayed address (no backend call)
  *                  or a newly recorded range.
  *   DV_OFFLOADED   the graph does not take it: no scope is open, the graph
- *                  is paused, or `stream` is not the graph's stream.
- *                  Allocate it the normal way.
+ *                  is paused, `stream` is not the graph's stream, or it
+ *                  would have to be recorded (new memory, driver calls)
+ *                  while the graph's stream is being captured: that pass
+ *                  then leaves every later allocation to the normal path
+ *                  too, and the recording as it was. Allocate it the
+ *                  normal way.
  *   DV_ERROR_OUT_OF_DEVICE_MEMORY  no room in the budget even after
  *                  evicting every evictable weight page (evictions done
  *                  stay done).
