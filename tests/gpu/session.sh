@@ -9,7 +9,8 @@
 #   OUT=/dir DV_GPU_STEPS="pyfault recovery" bash tests/gpu/session.sh
 #
 # Steps (each needs the dynvram package, built for `python3` into
-# /tmp/dv-pyinst): pyfault, recovery, and any of the scripts of
+# /tmp/dv-pyinst): pyfault, recovery, graph (tests/gpu/graph_test.py),
+# graphbench (bench/graph_bench.py), and any of the scripts of
 # DV_GPU_EXTRA ("name:command", ';'-separated) that later issues add.
 # $OUT gets: summary.txt (everything's verdict), run-summary.txt,
 # cuda_tests.log, ctest.log, bench-ops.json, py.log, py-results.json.
@@ -63,6 +64,8 @@ for s in ${DV_GPU_STEPS:-pyfault recovery}; do
     pyfault) pystep pyfault "$PY" bench/pyfault.py --backend cuda --max-ns 1000 \
         --json "$work/py/pyfault.json" ;;
     recovery) pystep recovery "$PY" bench/recovery.py --out "$work/py" ;;
+    graph) pystep graph "$PY" tests/gpu/graph_test.py --out "$work/py" ;;
+    graphbench) pystep graphbench "$PY" bench/graph_bench.py --out "$work/py" ;;
     esac
 done
 IFS=';' read -r -a extra <<<"${DV_GPU_EXTRA:-}"
