@@ -16,6 +16,7 @@ set(DV_CORE_SOURCES
   core/graph_mem.c
   core/graph_record.c
   core/graph.c
+  core/graph_scope.c
   core/vbar.c
   core/check.c
   core/device.c)

@@ -2,15 +2,17 @@
  * graph.h - the allocation graph's data model (public contract:
  * include/dynvram_graph.h), shared by its three files:
  *
- *   graph.c         handles, validation, scopes and the public entry points
+ *   graph.c         handles, validation, lifetime, streams, allocations,
+ *                   stats and invariants (the public entry points)
+ *   graph_scope.c   scopes: push, pop, iterate, abort, pause
  *   graph_record.c  recordings: a scope's passes as a trie of events, the
  *                   matching of a pass against it, variants and their limit
  *   graph_mem.c     address space (arenas), physical pages, which bytes of
  *                   them are live, placement of new ranges, the budget,
  *                   deferred unmapping and teardown
  *
- * graph.c calls the other two, graph_record.c calls graph_mem.c, never the
- * reverse. Everything is protected by the owning device's lock.
+ * graph_scope.c calls graph.c; graph.c calls graph_record.c, which calls
+ * graph_mem.c, which calls graph_space.c; never the reverse. Everything is protected by the owning device's lock.
  *
  * Memory model. A graph owns physical pages of page_size bytes (its own
  * unit, not the device's residency page) and reserves address space in
@@ -185,6 +187,12 @@ struct dv__graph {
     uint64_t serial;       /* last serial handed out (ranges, passes) */
     dv_graph_stats_t st;   /* counters; sizes are filled on query */
 };
+
+/* ---- graph.c ---- */
+/* Both handles resolved and the graph on that device (two table lookups),
+ * else the error naming the kind of handle passed. */
+dv_result_t dv__graph_get(dv_device_t *dh, dv_graph_t *gh, const char *fn,
+                          dv__dev_t **dev, dv__graph_t **graph);
 
 /* ---- graph_mem.c: physical pages, live bytes, placement ---- */
 /* A new range of `size` bytes placed on physical bytes that are not live
