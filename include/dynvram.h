@@ -74,7 +74,8 @@ extern "C" {
     X(DV_ERROR_BACKEND, -11, "backend (driver) call failed")                   \
     X(DV_ERROR_INVARIANT, -12, "internal consistency check failed")            \
     X(DV_ERROR_ADDRESS_SPACE, -13, "out of virtual address space")             \
-    X(DV_ERROR_GRAPH_BREAK, -14,                                               \
+    X(DV_ERROR_IO, -14, "file or operating-system call failed")                \
+    X(DV_ERROR_GRAPH_BREAK, -15,                                               \
       "allocation sequence differs from the graph's recording")
 
 typedef enum dv_result {
@@ -218,8 +219,10 @@ DV_API dv_result_t dv_device_open_hal(const struct dv_hal_ops *ops,
 /*
  * Close a device, releasing every pooled handle.
  * Results: DV_OK; DV_ERROR_INVALID_ARGUMENT (NULL or not a device);
- * DV_ERROR_BUSY (VBARs or allocation graphs still exist: destroy them first;
- * nothing changed).
+ * DV_ERROR_BUSY (VBARs, allocation graphs or host I/O objects of
+ * dynvram_io.h still exist: host buffers, readers, device buffers; destroy
+ * them first; nothing changed). A read in flight holds its reader, so a
+ * close never cuts one short: it is refused until the reader is destroyed.
  */
 DV_API dv_result_t dv_device_close(dv_device_t *dev);
 
@@ -247,7 +250,8 @@ DV_API dv_result_t dv_device_get_caps(dv_device_t *dev, dv_device_caps_t *caps);
 
 typedef struct dv_device_stats {
     uint64_t budget;          /* what pages + pool + framework may hold now */
-    uint64_t used;            /* resident + pooled + framework + graph bytes */
+    uint64_t used;            /* resident + pooled + framework + devbuf
+                                 + graph bytes */
     uint64_t resident_bytes;  /* bytes of resident pages, all VBARs */
     uint64_t pinned_bytes;    /* bytes of pinned pages */
     uint64_t pool_bytes;      /* evicted physical memory kept for reuse */
@@ -264,6 +268,7 @@ typedef struct dv_device_stats {
     uint32_t vbar_count;
     uint32_t reserved0;
     uint64_t watermark_rises;  /* faults that raised a watermark (recovery) */
+    uint64_t devbuf_bytes;     /* mapped by device buffers (dynvram_io.h) */
     uint64_t graph_bytes;      /* physical memory of allocation graphs
                                   (dynvram_graph.h), part of `used` */
 } dv_device_stats_t;

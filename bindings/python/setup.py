@@ -101,7 +101,7 @@ lib_sources, lib_defs = _library_sources()
 cflags = ["/std:c11"] if IS_WIN else ["-std=c11", "-fvisibility=hidden"]
 native_sources = ["src/" + n
                   for n in ("module.c", "device.c", "vbar.c", "dlpack.c",
-                            "graph.c")]
+                            "hostio.c", "graph.c")]
 libs = [] if IS_WIN else ["dl", "pthread"]
 extensions = [
     Extension(

@@ -446,7 +446,7 @@ static void op_bad(mt_world_t *w) {
         return;
     }
     mt_graph_t *g = any_graph(w, d);
-    dv_graph_t *junk = (dv_graph_t *)(uintptr_t)(0xd400000000000000ull |
+    dv_graph_t *junk = (dv_graph_t *)(uintptr_t)(0xd800000000000000ull |
                                                  mt_pick(&w->src, 1u << 20));
     uint64_t p = 0;
     mt_call(w, "dv_graph_alloc(d%d, junk graph)", d->name);

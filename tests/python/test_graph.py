@@ -311,7 +311,7 @@ if os.environ.get("DV_FAKE_CUDART"):
     interpose.attach(dev)
     # A dead graph's handle and a junk value bound to the thread: the
     # interposer hands them to the library, which refuses them.
-    report("bind_dead", lib.dv_interpose_graph_bind(0, 0xd40000000000dead))
+    report("bind_dead", lib.dv_interpose_graph_bind(0, 0xd80000000000dead))
     import ctypes
     lib.cudaMallocAsync.argtypes = [ctypes.POINTER(ctypes.c_void_p),
                                     ctypes.c_size_t, ctypes.c_void_p]
