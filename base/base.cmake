@@ -1,12 +1,14 @@
 # SPDX-License-Identifier: Apache-2.0
 # The base layer: OS shims (one file per platform: os_*, threads in
 # os_thread_*, files and address space in os_file_*), errors and log, the
-# backends' native error record, the handle table.
+# backends' native error record, the handle table, option parsing, loading
+# vendor libraries (dynlib.c).
 set(DV_BASE_SOURCES
   base/error.c
   base/native.c
   base/handle.c
-  base/options.c)
+  base/options.c
+  base/dynlib.c)
 if(WIN32)
   list(APPEND DV_BASE_SOURCES base/os_win.c base/os_thread_win.c
        base/os_file_win.c)

@@ -34,8 +34,3 @@ void dv__native_get(int64_t *code, char *text, size_t len) {
         snprintf(text, len, "%s", native_text);
     }
 }
-
-void dv__native_clear(void) {
-    native_code = 0;
-    native_text[0] = '\0';
-}

@@ -4,7 +4,10 @@
  * SPDX-License-Identifier: Apache-2.0
  *
  * The core calls a backend only through a dv_hal_ops_t. A backend may live
- * out of tree: fill the struct and pass it to dv_device_open_hal().
+ * out of tree: fill the struct and pass it to dv_device_open_hal(), or ship
+ * it as a shared library exporting `const dv_hal_ops_t *dv_hal_entry(void)`
+ * and name its path as the backend. docs/porting.md is the whole contract,
+ * op by op, and how to test a backend (`dynvram conformance`).
  *
  * Contract for every op:
  *  - Returns a dv_result_t. Running out of device memory is always

@@ -1,5 +1,6 @@
 /*
- * dynvram_tool.c - the `dynvram` command: `info` and `demo`.
+ * dynvram_tool.c - the `dynvram` command: `info`, `demo` and `conformance`
+ * (conformance.c runs the generic suites on a backend library).
  * SPDX-License-Identifier: Apache-2.0
  *
  * Command-line contract (tests/newcomer/newcomer.sh checks it):
@@ -20,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conformance.h"
 #include "demo.h"
 #include "dynvram.h"
 
@@ -32,6 +34,7 @@
 #define LAYERS_MAX 1024
 #define LAYER_MIB_MAX 1024
 #define BUDGET_MIB_MAX (16ull << 20) /* 16 TiB */
+#define TIMEOUT_MAX 3600               /* seconds per conformance suite */
 
 #if defined(__MINGW32__)
 #define TOOL_PRINTF(a, b) __attribute__((format(gnu_printf, a, b)))
@@ -60,8 +63,10 @@ static void usage_main(FILE *f) {
             "       dynvram --version | --help\n"
             "\n"
             "commands:\n"
-            "  info   backends in probe order, devices, capabilities, budgets\n"
-            "  demo   two models larger than the budget taking turns\n"
+            "  info          backends in probe order, devices, capabilities,\n"
+            "                budgets\n"
+            "  demo          two models larger than the budget taking turns\n"
+            "  conformance   the generic test suites on a backend library\n"
             "\n"
             "`dynvram COMMAND --help` describes a command's options.\n");
 }
@@ -102,6 +107,37 @@ static void usage_demo(FILE *f) {
         "  -h, --help       this text\n",
         STEPS_MAX, LAYERS_MAX, LAYER_MIB_MAX,
         (unsigned long long)BUDGET_MIB_MAX);
+}
+
+static void usage_conformance(FILE *f) {
+    fprintf(
+        f,
+        "usage: dynvram conformance --hal-library PATH [--suite NAME]...\n"
+        "                           [--backend-options S] [--real-driver]\n"
+        "                           [--suites-dir DIR] [--timeout S]\n"
+        "       dynvram conformance --list [--suites-dir DIR]\n"
+        "\n"
+        "Runs dynvram's generic test suites (conformance, policy, recovery,\n"
+        "inject, badinput, handles, threads, multidev) against the backend in\n"
+        "the shared library PATH, which exports\n"
+        "`const dv_hal_ops_t *dv_hal_entry(void)`, and prints a report: per\n"
+        "suite the cases passed, failed and skipped, then every failure.\n"
+        "docs/porting.md describes the contract the suites check.\n"
+        "\n"
+        "  --hal-library PATH     the backend library (required)\n"
+        "  --suite NAME           only this suite (repeatable)\n"
+        "  --backend-options S    backend_options for every device opened\n"
+        "  --real-driver          the backend drives a real GPU driver, which\n"
+        "                         may reuse a destroyed stream's address and\n"
+        "                         may not survive junk stream handles\n"
+        "  --suites-dir DIR       where the suites are (default:\n"
+        "                         $DYNVRAM_CONFORMANCE_DIR, else the\n"
+        "                         install's libexec/dynvram/conformance)\n"
+        "  --timeout S            seconds per suite, 1..%d (default 600)\n"
+        "  --list                 list the suites, run nothing\n"
+        "Exit status: 0 if every case passed or was skipped, 1 if one failed\n"
+        "or a suite could not run, 2 on bad usage.\n",
+        TIMEOUT_MAX);
 }
 
 /* A whole decimal number: digits only, so "-5" never wraps to 2^64 - 5 and
@@ -348,6 +384,82 @@ static int cmd_demo(int argc, char **argv) {
     return dv_demo_run(&o);
 }
 
+enum {
+    C_LIBRARY,
+    C_SUITE,
+    C_BACKEND_OPTIONS,
+    C_REAL_DRIVER,
+    C_SUITES_DIR,
+    C_TIMEOUT,
+    C_LIST
+};
+
+static int cmd_conformance(int argc, char **argv) {
+    static const tool_opt_t opts[] = {
+        [C_LIBRARY] = {"--hal-library", 1},
+        [C_SUITE] = {"--suite", 1},
+        [C_BACKEND_OPTIONS] = {"--backend-options", 1},
+        [C_REAL_DRIVER] = {"--real-driver", 0},
+        [C_SUITES_DIR] = {"--suites-dir", 1},
+        [C_TIMEOUT] = {"--timeout", 1},
+        [C_LIST] = {"--list", 0},
+    };
+    static const char cmd[] = "conformance";
+    dv_conformance_opts_t o = {0};
+    o.argv0 = argv[0];
+    o.timeout_s = 600;
+    unsigned long long v;
+    int i = 2, opt, r;
+    const char *val;
+    while ((r = next_opt(cmd, opts, (int)(sizeof(opts) / sizeof(opts[0])),
+                         argc, argv, &i, &opt, &val)) == 1) {
+        switch (opt) {
+        case C_LIBRARY:
+            o.library = val;
+            break;
+        case C_SUITE:
+            if (o.suite_count == DV_CONFORMANCE_MAX_SUITES) {
+                tool_error(cmd, "--suite: at most %d",
+                           DV_CONFORMANCE_MAX_SUITES);
+                return 2;
+            }
+            o.suites[o.suite_count++] = val;
+            break;
+        case C_BACKEND_OPTIONS:
+            o.backend_options = val;
+            break;
+        case C_REAL_DRIVER:
+            o.real_driver = 1;
+            break;
+        case C_SUITES_DIR:
+            o.suites_dir = val;
+            break;
+        case C_TIMEOUT:
+            if (!parse_number(cmd, "--timeout", val, 1, TIMEOUT_MAX, &v)) {
+                return 2;
+            }
+            o.timeout_s = (int)v;
+            break;
+        default:
+            o.list = 1;
+            break;
+        }
+    }
+    if (r == 2) {
+        usage_conformance(stdout);
+        return 0;
+    }
+    if (r != 0) {
+        return 2;
+    }
+    if (!o.list && (!o.library || !*o.library)) {
+        tool_error(cmd, "--hal-library PATH is required (dynvram conformance "
+                        "--help)");
+        return 2;
+    }
+    return dv_conformance_run(&o);
+}
+
 int main(int argc, char **argv) {
     /* Progress lines appear as they happen even through a pipe; errors are
      * written after a flush (tool_error), so the two streams keep their
@@ -372,6 +484,9 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(cmd, "demo")) {
         return cmd_demo(argc, argv);
+    }
+    if (!strcmp(cmd, "conformance")) {
+        return cmd_conformance(argc, argv);
     }
     if (cmd[0] == '-') {
         tool_error(NULL,

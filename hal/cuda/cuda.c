@@ -17,7 +17,7 @@
  *    (DV_ERROR_ADDRESS_SPACE) and for host_register host memory. Every other
  *    failure is DV_ERROR_BACKEND (or DV_ERROR_INVALID_ARGUMENT for
  *    CUDA_ERROR_INVALID_VALUE); the native code and text go to the shared
- *    per-thread record (core/native.h) for last_native_error.
+ *    per-thread record (base/native.h) for last_native_error.
  *  - The core serializes the ops of one device (HAL contract), so the
  *    per-device event cache needs no lock of its own.
  */

@@ -17,24 +17,9 @@
 
 dv__cu_api_t dv__cu;
 
-static dv__once_t cu_once = DV__ONCE_INIT;
-static dv_result_t cu_load_result = DV_ERROR_BACKEND_UNAVAILABLE;
-static char cu_load_reason[256];
+static dv__dynlib_t cu_dl = DV__DYNLIB_INIT;
 
-
-
-static void cu_load_once(void) {
-    cu_load_result =
-        dv__cu_load(NULL, &dv__cu, cu_load_reason, sizeof(cu_load_reason));
-    if (cu_load_result != DV_OK) {
-        dv__log(DV_LOG_DEBUG, "cuda: unavailable: %s", cu_load_reason);
-    }
-}
-
-dv_result_t dv__cu_loaded(void) {
-    dv__once(&cu_once, cu_load_once);
-    return cu_load_result;
-}
+dv_result_t dv__cu_loaded(void) { return dv__cu_load_once(&cu_dl, &dv__cu); }
 
 /* The native record reads "<call>: CUDA_ERROR_x (n): text". */
 dv_result_t dv__cu_fail_as(dv_cu_result rc, dv_result_t oom, const char *fmt,
@@ -96,4 +81,4 @@ void dv__cu_leave(const dv__cu_dev_t *d) {
     }
 }
 
-const char *dv__cu_load_reason(void) { return cu_load_reason; }
+const char *dv__cu_load_reason(void) { return cu_dl.reason; }

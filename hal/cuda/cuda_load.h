@@ -4,15 +4,18 @@
  * SPDX-License-Identifier: Apache-2.0
  *
  * dv__cu_load fills a table with every entry point of DV_CU_SYMBOLS, each
- * resolved through cuGetProcAddress at DV_CU_ABI_VERSION, then runs cuInit.
- * It keeps no global state, so the backend (once per process) and the tests
- * and benchmarks (for their own raw driver calls) each load their own table;
- * the driver behind them is the same.
+ * resolved through cuGetProcAddress at DV_CU_ABI_VERSION, then runs cuInit
+ * (base/dynlib.h does the loading; this file gives it the CUDA steps).
+ * dv__cu_load keeps no state, so the tests and benchmarks (for their own
+ * raw driver calls) each load their own table; the backend loads its table
+ * once per process with dv__cu_load_once. The driver behind them is the
+ * same.
  */
 #ifndef DV_HAL_CUDA_LOAD_H
 #define DV_HAL_CUDA_LOAD_H
 
 #include "dynvram.h"
+#include "base/dynlib.h"
 #include "cuda_abi.h"
 
 typedef struct dv__cu_api {
@@ -24,20 +27,26 @@ typedef struct dv__cu_api {
     char path[256];     /* the library that was opened */
 } dv__cu_api_t;
 
-/* Library name tried when DYNVRAM_CUDA_LIBRARY is not set. */
-const char *dv__cu_default_library(void);
-
 /*
  * Open `path` (NULL = $DYNVRAM_CUDA_LIBRARY, else the default name), resolve
  * every symbol and call cuInit(0).
  * [out] api     zeroed first; filled on DV_OK.
  * [out] reason  on failure, why (library not found, driver too old, symbol
- *               missing, cuInit failed with its CUDA error name).
+ *               missing, cuInit failed with its CUDA error name), in the
+ *               words of base/dynlib.h; on success the library and the
+ *               driver's version.
  * Results: DV_OK; DV_ERROR_BACKEND_UNAVAILABLE (anything above; the library
  * is closed again). Thread-safe (no shared state).
  */
 dv_result_t dv__cu_load(const char *path, dv__cu_api_t *api, char *reason,
                         size_t reason_len);
+
+/*
+ * The same, once per `dl` (DV__DYNLIB_INIT): the first call loads, every
+ * later one returns its outcome; the reason is dl->reason. For the
+ * backend's process-wide table. Thread-safe.
+ */
+dv_result_t dv__cu_load_once(dv__dynlib_t *dl, dv__cu_api_t *api);
 
 /* Close the library of a loaded table (NULL-safe) and zero it. */
 void dv__cu_unload(dv__cu_api_t *api);

@@ -10,8 +10,8 @@
  *    can be included next to the real <hip/hip_runtime_api.h> (the ABI check
  *    in tests/hip/abi_check.c does exactly that and static_asserts that the
  *    sizes, offsets and values below equal the real ones).
- *  - Only what the backend (and the simulated driver in tests/sim) calls is
- *    declared. Enums carry a _FORCE_INT32 member so their width is int, as
+ *  - Only what the backend (and the simulated driver in tests/fakes/hip)
+ *    calls is declared. Enums carry a _FORCE_INT32 member so their width is int, as
  *    the real C enums are.
  *  - hipMemAllocationProp changed layout between ROCm 5 and ROCm 6 (6 made
  *    it match CUDA's CUmemAllocationProp). Both layouts are declared; the

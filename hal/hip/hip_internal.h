@@ -96,8 +96,6 @@ uint32_t dv__hip_workarounds(void);
 dv_result_t dv__hip_load(char *reason, size_t reason_len);
 /* The library name or path the backend opened ("" before a success). */
 const char *dv__hip_library(void);
-/* hipRuntimeGetVersion() of the loaded runtime. */
-int dv__hip_runtime_version(void);
 /* 1 when the runtime uses the ROCm >= 6 hipMemAllocationProp layout. */
 int dv__hip_prop_is_v6(void);
 

@@ -4,16 +4,18 @@
  *
  * SPDX-License-Identifier: Apache-2.0
  *
- * The runtime is opened once per process, by the first probe or init. Each
- * candidate name is tried in order (or only DYNVRAM_HIP_LIBRARY when set);
- * a candidate that loads but lacks a required symbol (ROCm 5.2, say, which
- * has no VMM entry points) is closed and the next one is tried, so the
- * reason for an unavailable backend lists what happened to every name.
+ * The runtime is opened once per process, by the first probe or init,
+ * through base/dynlib.h. Each candidate name is tried in order (or only
+ * DYNVRAM_HIP_LIBRARY when set); a candidate that loads but lacks a
+ * required symbol (ROCm 5.2, say, which has no VMM entry points) is closed
+ * and the next one is tried, so the reason for an unavailable backend lists
+ * what happened to every name.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "base/dynlib.h"
 #include "base/error.h"
 #include "base/native.h"
 #include "base/os.h"
@@ -21,116 +23,62 @@
 
 dv__hip_api_t dv__hip;
 
-static dv__once_t hip_load_once = DV__ONCE_INIT;
-static dv_result_t hip_load_result = DV_ERROR_BACKEND_UNAVAILABLE;
-static char hip_load_reason[512];
-static char hip_lib_name[256];
+static dv__dynlib_t hip_dl = DV__DYNLIB_INIT;
 static int hip_version;
-static void *hip_lib;
 
+static const dv__dynlib_sym_t hip_syms[] = {
+#define DV__HIP_SYM(sym, type, req) DV__DYNLIB_SYM(dv__hip_api_t, sym, req),
+    DV_HIP_SYMBOLS(DV__HIP_SYM)
+#undef DV__HIP_SYM
+};
 
-/* Appends "; " + text to the reason, truncating quietly. */
-static void hip_reason_add(const char *fmt, ...) DV__PRINTF(1, 2);
-static void hip_reason_add(const char *fmt, ...) {
-    size_t len = strlen(hip_load_reason);
-    if (len + 3 >= sizeof(hip_load_reason)) {
-        return;
-    }
-    if (len > 0) {
-        memcpy(hip_load_reason + len, "; ", 3);
-        len += 2;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(hip_load_reason + len, sizeof(hip_load_reason) - len, fmt, ap);
-    va_end(ap);
-}
-
-/* Resolves the table from `lib`. Returns the first missing required symbol,
- * or NULL when all required ones are there. */
-static const char *hip_resolve(void *lib, dv__hip_api_t *api) {
-    memset(api, 0, sizeof(*api));
-    /* Function pointers come back as void *: POSIX guarantees the round trip
-     * and Windows' GetProcAddress works the same way. memcpy keeps strict
-     * ISO C quiet about the conversion. */
-#define DV__HIP_RESOLVE(sym, type, req)                                        \
-    {                                                                          \
-        void *p = dv__lib_sym(lib, #sym);                                      \
-        if (!p && (req)) {                                                     \
-            return #sym;                                                       \
-        }                                                                      \
-        memcpy(&api->sym, &p, sizeof(p));                                      \
-    }
-    DV_HIP_SYMBOLS(DV__HIP_RESOLVE)
-#undef DV__HIP_RESOLVE
-    return NULL;
-}
-
-/* Tries one candidate; on success the table and version are set. */
-static int hip_try(const char *name) {
-    char err[256] = "";
-    void *lib = dv__lib_open(name, err, sizeof(err));
-    if (!lib) {
-        hip_reason_add("%s: %s", name, err[0] ? err : "cannot be loaded");
-        return 0;
-    }
-    dv__hip_api_t api;
-    const char *missing = hip_resolve(lib, &api);
-    if (missing) {
-        hip_reason_add("%s: lacks %s (virtual memory management needs a "
-                       "newer ROCm)",
-                       name, missing);
-        dv__lib_close(lib);
-        return 0;
-    }
+/* The runtime answers its version (a library that merely exports the names
+ * would not). Runs under the load's lock, once. */
+static int hip_finish(const dv__dynlib_spec_t *spec, const char *name,
+                      void *lib, char *why, size_t len) {
+    (void)spec;
+    (void)lib;
     int version = 0;
-    dv_hip_error_t e = api.hipRuntimeGetVersion(&version);
+    dv_hip_error_t e = dv__hip.hipRuntimeGetVersion(&version);
     if (e != DV_HIP_SUCCESS) {
-        hip_reason_add("%s: hipRuntimeGetVersion failed (%d)", name, (int)e);
-        dv__lib_close(lib);
-        return 0;
+        snprintf(why, len, "%s: hipRuntimeGetVersion failed (%d)", name,
+                 (int)e);
+        return -1;
     }
-    dv__hip = api;
-    hip_lib = lib;
     hip_version = version;
-    snprintf(hip_lib_name, sizeof(hip_lib_name), "%s", name);
-    return 1;
-}
-
-static void hip_load_impl(void) {
-    const char *override = dv__getenv("DYNVRAM_HIP_LIBRARY");
-    int ok = 0;
-    if (override && override[0]) {
-        ok = hip_try(override);
-    } else {
-        const char *const *names = dv__hip_os_library_names();
-        for (size_t i = 0; names[i] && !ok; i++) {
-            ok = hip_try(names[i]);
-        }
-    }
-    if (!ok) {
-        hip_load_result = DV_ERROR_BACKEND_UNAVAILABLE;
-        return;
-    }
-    snprintf(hip_load_reason, sizeof(hip_load_reason), "%s (HIP %d.%d)",
-             hip_lib_name, DV_HIP_VERSION_MAJOR(hip_version),
-             DV_HIP_VERSION_MINOR(hip_version));
-    hip_load_result = DV_OK;
+    snprintf(why, len, "%s (HIP %d.%d)", name, DV_HIP_VERSION_MAJOR(version),
+             DV_HIP_VERSION_MINOR(version));
     dv__log(DV_LOG_INFO, "hip: loaded %s, runtime version %d, workarounds 0x%x",
-            hip_lib_name, hip_version, (unsigned)dv__hip_workarounds());
+            name, version, (unsigned)dv__hip_workarounds());
+    return 0;
 }
 
 dv_result_t dv__hip_load(char *reason, size_t reason_len) {
-    dv__once(&hip_load_once, hip_load_impl);
-    if (reason && reason_len) {
-        snprintf(reason, reason_len, "%s", hip_load_reason);
+    if (!dv__dynlib_done(&hip_dl)) {
+        /* A candidate that loads but lacks a required symbol (ROCm 5.2,
+         * which has no VMM entry points) is closed and the next one tried. */
+        dv__dynlib_spec_t spec = {
+            .tag = "hip",
+            .env = "DYNVRAM_HIP_LIBRARY",
+            .names = dv__hip_os_library_names(),
+            .syms = hip_syms,
+            .sym_count = sizeof(hip_syms) / sizeof(hip_syms[0]),
+            .table = &dv__hip,
+            .table_size = sizeof(dv__hip),
+            .hint = "virtual memory management needs a newer ROCm",
+            .finish = hip_finish,
+        };
+        dv__dynlib_load(&hip_dl, &spec);
     }
-    return hip_load_result;
+    if (reason && reason_len) {
+        snprintf(reason, reason_len, "%s", hip_dl.reason);
+    }
+    return hip_dl.result;
 }
 
-const char *dv__hip_library(void) { return hip_lib_name; }
-
-int dv__hip_runtime_version(void) { return hip_version; }
+const char *dv__hip_library(void) {
+    return hip_dl.result == DV_OK ? hip_dl.name : "";
+}
 
 int dv__hip_prop_is_v6(void) { return DV_HIP_VERSION_MAJOR(hip_version) >= 6; }
 

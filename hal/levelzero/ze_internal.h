@@ -73,8 +73,6 @@ const char *dv__ze_library(void);
 
 const char *dv__ze_result_name(dv_ze_result_t r);
 dv_result_t dv__ze_fail(dv_ze_result_t r, const char *call);
-/* Forget this thread's native error, before a failure of our own making
- * (so the core does not append a stale driver code to its message). */
 
 dv_result_t dv__ze_find_device(int ordinal, int *count,
                                dv_ze_driver_handle_t *driver,

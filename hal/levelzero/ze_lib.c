@@ -1,6 +1,7 @@
 /*
- * ze_lib.c - loading the Level Zero loader at run time, translating its
- * result codes, and enumerating GPU devices. See ze_internal.h.
+ * ze_lib.c - loading the Level Zero loader at run time (through
+ * base/dynlib.h), translating its result codes, and enumerating GPU
+ * devices. See ze_internal.h.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/dynlib.h"
 #include "base/error.h"
 #include "base/native.h"
 #include "base/os.h"
@@ -21,21 +23,12 @@
 
 dv__ze_api_t dv__ze;
 
-static dv__once_t ze_once = DV__ONCE_INIT;
-static void *ze_lib;
-static dv_result_t ze_load_result = DV_ERROR_BACKEND_UNAVAILABLE;
-static char ze_load_reason[256];
-static char ze_lib_name[256];
+static dv__dynlib_t ze_dl = DV__DYNLIB_INIT;
 
-
-static const struct {
-    const char *name;
-    size_t offset;
-    int required;
-} ze_symbols[] = {
-#define DV__ZE_ENTRY(sym, type, req) {#sym, offsetof(dv__ze_api_t, sym), req},
-    DV_ZE_SYMBOLS(DV__ZE_ENTRY)
-#undef DV__ZE_ENTRY
+static const dv__dynlib_sym_t ze_syms[] = {
+#define DV__ZE_SYM(sym, type, req) DV__DYNLIB_SYM(dv__ze_api_t, sym, req),
+    DV_ZE_SYMBOLS(DV__ZE_SYM)
+#undef DV__ZE_SYM
 };
 
 const char *dv__ze_result_name(dv_ze_result_t r) {
@@ -86,34 +79,16 @@ dv_result_t dv__ze_fail(dv_ze_result_t r, const char *call) {
                            dv__ze_result_name(r), (unsigned)r);
 }
 
-const char *dv__ze_library(void) { return ze_lib_name; }
+/* The name tried (or loaded) is known once the load finished. */
+const char *dv__ze_library(void) {
+    return dv__dynlib_done(&ze_dl) ? ze_dl.name : "";
+}
 
-static void ze_load_once(void) {
-    char err[200] = "";
-    const char *name = dv__getenv("DYNVRAM_ZE_LIBRARY");
-    if (!name || !name[0]) {
-        name = ZE_DEFAULT_LIBRARY;
-    }
-    snprintf(ze_lib_name, sizeof(ze_lib_name), "%s", name);
-
-    ze_lib = dv__lib_open(name, err, sizeof(err));
-    if (!ze_lib) {
-        snprintf(ze_load_reason, sizeof(ze_load_reason), "cannot load %s: %s",
-                 name, err[0] ? err : "unknown error");
-        return;
-    }
-    for (size_t i = 0; i < sizeof(ze_symbols) / sizeof(ze_symbols[0]); i++) {
-        void *p = dv__lib_sym(ze_lib, ze_symbols[i].name);
-        if (!p && ze_symbols[i].required) {
-            snprintf(ze_load_reason, sizeof(ze_load_reason),
-                     "%s lacks %s (Level Zero loader too old?)", name,
-                     ze_symbols[i].name);
-            goto fail;
-        }
-        /* Object to function pointer through memcpy: same size on every
-         * platform dlsym/GetProcAddress work on. */
-        memcpy((char *)&dv__ze + ze_symbols[i].offset, &p, sizeof(p));
-    }
+/* The loader must find a GPU driver. Runs under the load's lock, once. */
+static int ze_finish(const dv__dynlib_spec_t *spec, const char *name, void *lib,
+                     char *why, size_t len) {
+    (void)spec;
+    (void)lib;
     /* The Sysman trio is used only whole. */
     if (!dv__ze.zesDeviceEnumMemoryModules || !dv__ze.zesMemoryGetProperties ||
         !dv__ze.zesMemoryGetState) {
@@ -121,31 +96,38 @@ static void ze_load_once(void) {
         dv__ze.zesMemoryGetProperties = NULL;
         dv__ze.zesMemoryGetState = NULL;
     }
-
     dv_ze_result_t r = dv__ze.zeInit(DV_ZE_INIT_FLAG_GPU_ONLY);
     if (r != DV_ZE_RESULT_SUCCESS) {
-        snprintf(ze_load_reason, sizeof(ze_load_reason),
+        snprintf(why, len,
                  "zeInit(GPU only) failed: %s (0x%08x): no Level Zero GPU "
                  "driver",
                  dv__ze_result_name(r), (unsigned)r);
-        goto fail;
+        return -1;
     }
-    snprintf(ze_load_reason, sizeof(ze_load_reason), "%s", name);
-    ze_load_result = DV_OK;
-    return;
-
-fail:
-    memset(&dv__ze, 0, sizeof(dv__ze));
-    dv__lib_close(ze_lib);
-    ze_lib = NULL;
+    snprintf(why, len, "%s", name);
+    return 0;
 }
 
 dv_result_t dv__ze_load(char *reason, size_t reason_len) {
-    dv__once(&ze_once, ze_load_once);
-    if (reason && reason_len) {
-        snprintf(reason, reason_len, "%s", ze_load_reason);
+    if (!dv__dynlib_done(&ze_dl)) {
+        static const char *const names[] = {ZE_DEFAULT_LIBRARY, NULL};
+        dv__dynlib_spec_t spec = {
+            .tag = "levelzero",
+            .env = "DYNVRAM_ZE_LIBRARY",
+            .names = names,
+            .syms = ze_syms,
+            .sym_count = sizeof(ze_syms) / sizeof(ze_syms[0]),
+            .table = &dv__ze,
+            .table_size = sizeof(dv__ze),
+            .hint = "Level Zero loader too old?",
+            .finish = ze_finish,
+        };
+        dv__dynlib_load(&ze_dl, &spec);
     }
-    return ze_load_result;
+    if (reason && reason_len) {
+        snprintf(reason, reason_len, "%s", ze_dl.reason);
+    }
+    return ze_dl.result;
 }
 
 /* Root devices of one driver; *out is malloc'ed (NULL when count is 0). */

@@ -3,9 +3,11 @@
  * the same cases on host, simulated HIP, simulated Level Zero and CUDA.
  * SPDX-License-Identifier: Apache-2.0
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "hal_text.h"
 #include "testdev.h"
 
 #define P TD_PAGE
@@ -14,7 +16,7 @@ Test(conformance, open_reports_caps) {
     dv_device_t *dev = td_open(0);
     dv_device_caps_t caps;
     TD_OK(dv_device_get_caps(dev, &caps));
-    cr_assert_str_eq(caps.backend, td_backend());
+    cr_assert_str_eq(caps.backend, td_backend_name());
     cr_assert_gt(caps.granularity, 0);
     cr_assert_eq(caps.page_size % caps.granularity, 0);
     cr_assert_eq(caps.page_size, P);
@@ -204,4 +206,56 @@ Test(conformance, any_page_size_multiple_of_granularity) {
     TD_OK(dv_unpin(dev, v, 2 * ps - 1, 2, NULL));
     TD_OK(dv_vbar_destroy(dev, v));
     TD_OK(dv_device_close(dev));
+}
+
+/* Running out of device memory is DV_ERROR_OUT_OF_DEVICE_MEMORY and nothing
+ * else (the core evicts and retries on it, and only on it), with a reason.
+ * Asked of the backend directly: through the public API the budget keeps
+ * creates below the free memory it reports. */
+Test(conformance, creating_past_free_memory_is_out_of_device_memory) {
+    const dv_hal_ops_t *ops = td_hal();
+    dv_hal_init_args_t args = {.ordinal = 0};
+    if (ops->version >= 2) {
+        args.size = (uint32_t)sizeof(args);
+        args.options = td_backend_options() ? td_backend_options() : "";
+    }
+    void *ctx = NULL;
+    TD_OK(ops->init(&args, &ctx));
+    dv_hal_caps_t caps;
+    TD_OK(ops->get_caps(ctx, &caps));
+    uint64_t free_b = 0, total = 0;
+    dv_result_t r = ops->mem_info(ctx, &free_b, &total);
+    if (r == DV_ERROR_NOT_SUPPORTED) {
+        ops->fini(ctx);
+        cr_skip_test("backend %s cannot report free memory", td_backend_name());
+    }
+    cr_assert_eq(r, DV_OK, "mem_info: %s", td_hal_text(ops));
+    uint64_t g = caps.granularity ? caps.granularity : 1;
+    uint64_t chunk = (free_b / 8 + g - 1) / g * g;
+    chunk = chunk ? chunk : g;
+    enum { MAX_CHUNKS = 64 };
+    dv_hal_mem_t mem[MAX_CHUNKS];
+    int n = 0;
+    while (n < MAX_CHUNKS && (r = ops->create(ctx, chunk, &mem[n])) == DV_OK) {
+        n++;
+    }
+    char why[512];
+    snprintf(why, sizeof(why), "%s", td_hal_text(ops));
+    for (int i = 0; i < n; i++) {
+        TD_OK(ops->release(ctx, mem[i]));
+    }
+    ops->fini(ctx);
+    if (n == MAX_CHUNKS) {
+        cr_skip_test("backend %s accepted %d allocations of %llu bytes with "
+                     "%llu free: it over-commits",
+                     td_backend_name(), MAX_CHUNKS, (unsigned long long)chunk,
+                     (unsigned long long)free_b);
+    }
+    cr_assert_eq(r, DV_ERROR_OUT_OF_DEVICE_MEMORY,
+                 "create #%d of %llu bytes (%llu free at first): %s, "
+                 "expected DV_ERROR_OUT_OF_DEVICE_MEMORY (%s)",
+                 n + 1, (unsigned long long)chunk, (unsigned long long)free_b,
+                 dv_result_name(r), why);
+    cr_assert(why[0] != '\0', "the failed create left no reason in "
+                              "last_native_error");
 }

@@ -1,6 +1,6 @@
 /*
- * test_policy.c - the residency policy of DESIGN.md, on the backend under
- * test (DYNVRAM_BACKEND, default host). Budgets are imposed with vram_limit
+ * test_policy.c - the residency policy (README.md, "The policy, exactly"),
+ * on the backend under test (DYNVRAM_BACKEND, default host). Budgets are imposed with vram_limit
  * so the numbers are exact on every backend.
  * SPDX-License-Identifier: Apache-2.0
  */

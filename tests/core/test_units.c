@@ -127,7 +127,7 @@ Test(units, backend_without_free_memory_needs_a_limit) {
     TD_OK(dv_device_close(dev));
 }
 
-/* core/os.h: a mutex initialised at compile time, and atomic ints
+/* base/os.h: a mutex initialised at compile time, and atomic ints
  * (what the Python extension uses instead of pthreads and GCC builtins). */
 #define OS_THREADS 4
 #define OS_ROUNDS 100000

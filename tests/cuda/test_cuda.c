@@ -1,8 +1,8 @@
 /*
  * test_cuda.c - the CUDA backend on a real driver (or the fake one from
- * tests/cuda/fake_cuda.c): data survives the round trip through the public
- * API, every op binds its own context, and eviction waits for one page's
- * fence, never for the device.
+ * tests/fakes/cuda/fake_cuda.c): data survives the round trip through the
+ * public API, every op binds its own context, and eviction waits for one
+ * page's fence, never for the device.
  *
  * SPDX-License-Identifier: Apache-2.0
  *

@@ -70,7 +70,7 @@ static void expect_unavailable(const char *want) {
 
 Test(unavailable, missing_library) {
     use_library("/nonexistent/dynvram-test/libcuda.so.1");
-    expect_unavailable("/nonexistent/dynvram-test/libcuda.so.1 not found");
+    expect_unavailable("cannot load /nonexistent/dynvram-test/libcuda.so.1");
 }
 
 Test(unavailable, not_a_driver_library) {

@@ -7,7 +7,7 @@
 #   cuda.unavailable   no driver, a stub, an old or GPU-less driver: clean
 #       DV_ERROR_BACKEND_UNAVAILABLE with the reason. Runs everywhere.
 #   cuda-fake.*        the generic suites and test_cuda on the simulated
-#       driver (fake_cuda*.c, Linux): the backend's logic without a GPU;
+#       driver (tests/fakes/cuda/fake_cuda*.c, Linux): the backend's logic without a GPU;
 #       cuda-fake.driver checks the simulated driver's own contract.
 #   cuda.*             the generic suites and test_cuda on the real driver;
 #       exit 77 (skipped) with the probe's reason when there is no GPU.
@@ -45,8 +45,8 @@ set_tests_properties(cuda.backend PROPERTIES ENVIRONMENT "DYNVRAM_BACKEND=cuda"
 
 # ---- the simulated driver ----
 if(CMAKE_SYSTEM_NAME STREQUAL "Linux")
-  add_library(dv_fake_cuda SHARED cuda/fake_cuda.c cuda/fake_cuda_mem.c
-    cuda/fake_cuda_stream.c)
+  add_library(dv_fake_cuda SHARED fakes/cuda/fake_cuda.c
+    fakes/cuda/fake_cuda_mem.c fakes/cuda/fake_cuda_stream.c)
   target_include_directories(dv_fake_cuda PRIVATE ${PROJECT_SOURCE_DIR}
     ${PROJECT_SOURCE_DIR}/include)
   target_link_libraries(dv_fake_cuda PRIVATE Threads::Threads)

@@ -2,9 +2,8 @@
 #
 # Allocation graphs (include/dynvram_graph.h). Included from
 # tests/CMakeLists.txt; paths relative to tests/.
-#   <backend>.graph, <backend>.graph_inject  generic: registered for every
-#       backend by dv_add_backend_suite (the list DV_GENERIC_SUITES in
-#       tests/CMakeLists.txt names them; the sources live here).
+#   <backend>.graph*  generic: graph/generic.cmake adds them to
+#       DV_GENERIC_SUITES, so they run on every backend.
 #   host.graph_capture   the capture rule on the host backend's simulated
 #       streams (dv_host_stream_set_capturing).
 add_executable(dv_test_graph_capture graph/test_graph_capture.c

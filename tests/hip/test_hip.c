@@ -1,5 +1,5 @@
 /*
- * test_hip.c - HIP backend checks on the simulated runtime (libdv_hip_sim):
+ * test_hip.c - HIP backend checks on the simulated runtime (libdv_fake_hip):
  * loading and its failures, caps, device binding, error translation, the
  * prop layouts, fences.
  *
@@ -24,7 +24,7 @@
 #include "tests/support/hal_text.h"
 #include "hal/hip/hip_internal.h"
 #include "tests/hip/hip_test.h"
-#include "tests/sim/hip_sim.h"
+#include "tests/fakes/hip/fake_hip.h"
 
 /* ---- loading ------------------------------------------------------------ */
 

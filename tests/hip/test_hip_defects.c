@@ -20,7 +20,7 @@
 #include "dynvram_hal.h"
 #include "hal/hip/hip_internal.h"
 #include "tests/hip/hip_test.h"
-#include "tests/sim/hip_sim.h"
+#include "tests/fakes/hip/fake_hip.h"
 
 #define G (64u << 10) /* the simulator's default granularity */
 

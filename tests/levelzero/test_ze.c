@@ -5,8 +5,8 @@
  *
  * SPDX-License-Identifier: Apache-2.0
  *
- * Runs against the simulated driver (tests/sim/ze_sim*.c) loaded by the
- * real Level Zero loader: CTest sets ZE_ENABLE_ALT_DRIVERS, and
+ * Runs against the simulated driver (tests/fakes/levelzero/fake_ze*.c)
+ * loaded by the real Level Zero loader: CTest sets ZE_ENABLE_ALT_DRIVERS, and
  * ZES_ENABLE_SYSMAN=1 and DVSIM_ZE_CAPACITY=1G. Criterion runs each test
  * in a fresh process, so a test may change the environment before its
  * first call into the backend (which loads the library once per process).

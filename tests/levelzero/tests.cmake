@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 #
 # Level Zero: the backend runs against a simulated Level Zero *driver*
-# (tests/sim/ze_sim*.c, libdv_ze_sim.so) that the real Level Zero loader
-# loads through ZE_ENABLE_ALT_DRIVERS, so every call goes through the loader
+# (tests/fakes/levelzero/fake_ze*.c, libdv_fake_ze.so) that the real Level
+# Zero loader loads through ZE_ENABLE_ALT_DRIVERS, so every call goes
+# through the loader
 # (and, for ze.validation.*, through its validation layer). Needs the
 # Level Zero headers to build the simulation (Debian: libze-dev) and the
 # loader to run (libze1); without the loader every test here skips (77).
@@ -24,15 +25,15 @@ if(DV_WITH_LEVELZERO AND UNIX AND NOT APPLE)
   if(NOT DV_ZE_INCLUDE_DIR)
     message(STATUS "Level Zero headers not found: Level Zero simulation tests not built")
   else()
-    add_library(dv_ze_sim SHARED ${PROJECT_SOURCE_DIR}/tests/sim/ze_sim.c
-                                 ${PROJECT_SOURCE_DIR}/tests/sim/ze_sim_mem.c
-                                 ${PROJECT_SOURCE_DIR}/tests/sim/ze_sim_queue.c)
-    target_include_directories(dv_ze_sim PRIVATE ${DV_ZE_INCLUDE_DIR})
-    target_link_libraries(dv_ze_sim PRIVATE Threads::Threads)
+    set(_dv_fake ${PROJECT_SOURCE_DIR}/tests/fakes/levelzero)
+    add_library(dv_fake_ze SHARED ${_dv_fake}/fake_ze.c ${_dv_fake}/fake_ze_mem.c
+                                  ${_dv_fake}/fake_ze_queue.c)
+    target_include_directories(dv_fake_ze PRIVATE ${DV_ZE_INCLUDE_DIR})
+    target_link_libraries(dv_fake_ze PRIVATE Threads::Threads)
 
     set(DV_ZE_SIM_ENV
       "DYNVRAM_BACKEND=levelzero"
-      "ZE_ENABLE_ALT_DRIVERS=$<TARGET_FILE:dv_ze_sim>"
+      "ZE_ENABLE_ALT_DRIVERS=$<TARGET_FILE:dv_fake_ze>"
       "ZES_ENABLE_SYSMAN=1"
       "DVSIM_ZE_CAPACITY=1G")
     dv_add_backend_suite(ze.sim "${DV_ZE_SIM_ENV}")
@@ -57,14 +58,14 @@ if(DV_WITH_LEVELZERO AND UNIX AND NOT APPLE)
                                ${PROJECT_SOURCE_DIR}/include)
     target_link_libraries(dv_test_ze PRIVATE dynvram_static PkgConfig::CRITERION
       ${CMAKE_DL_LIBS})
-    add_dependencies(dv_test_ze dv_ze_sim)
+    add_dependencies(dv_test_ze dv_fake_ze)
     add_test(NAME ze.backend COMMAND dv_test_ze --jobs 1)
     set_tests_properties(ze.backend PROPERTIES TIMEOUT 300 ENVIRONMENT
-      "ZE_ENABLE_ALT_DRIVERS=$<TARGET_FILE:dv_ze_sim>;ZES_ENABLE_SYSMAN=1;DVSIM_ZE_CAPACITY=1G;DVSIM_ZE_STRICT=1")
+      "ZE_ENABLE_ALT_DRIVERS=$<TARGET_FILE:dv_fake_ze>;ZES_ENABLE_SYSMAN=1;DVSIM_ZE_CAPACITY=1G;DVSIM_ZE_STRICT=1")
     if(DV_ZE_VALIDATION_LAYER)
       add_test(NAME ze.backend.validation COMMAND dv_test_ze --jobs 1)
       set_tests_properties(ze.backend.validation PROPERTIES TIMEOUT 300 ENVIRONMENT
-        "ZE_ENABLE_ALT_DRIVERS=$<TARGET_FILE:dv_ze_sim>;ZES_ENABLE_SYSMAN=1;DVSIM_ZE_CAPACITY=1G;DVSIM_ZE_STRICT=1;ZE_ENABLE_VALIDATION_LAYER=1;ZE_ENABLE_PARAMETER_VALIDATION=1")
+        "ZE_ENABLE_ALT_DRIVERS=$<TARGET_FILE:dv_fake_ze>;ZES_ENABLE_SYSMAN=1;DVSIM_ZE_CAPACITY=1G;DVSIM_ZE_STRICT=1;ZE_ENABLE_VALIDATION_LAYER=1;ZE_ENABLE_PARAMETER_VALIDATION=1")
     endif()
 
     # ABI check: our ze_abi.h against the real headers (compile-time).

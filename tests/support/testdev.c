@@ -8,19 +8,87 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/os.h"
+
 const char *td_backend(void) {
     const char *b = getenv("DYNVRAM_BACKEND");
     return b && *b ? b : "host";
 }
 
-const dv_hal_ops_t *td_hal(void) { return dv_hal_by_name(td_backend()); }
+/* A library path rather than a built-in name: the rule of hal/registry.c,
+ * so the suites and dv_device_open read DYNVRAM_BACKEND alike. */
+static int is_library_path(const char *name) {
+    size_t n = strlen(name);
+    return strchr(name, '/') || strchr(name, '\\') ||
+           (n > 3 && strcmp(name + n - 3, ".so") == 0) ||
+           (n > 4 && strcmp(name + n - 4, ".dll") == 0) ||
+           (n > 6 && strcmp(name + n - 6, ".dylib") == 0);
+}
+
+static dv__once_t hal_once = DV__ONCE_INIT;
+static const dv_hal_ops_t *hal_ops;
+static char hal_problem[512];
+
+typedef const dv_hal_ops_t *(*td_entry_fn)(void);
+
+/* The same ops the registry gets: the loader hands back the library it
+ * already holds (neither side ever unloads it). */
+static void hal_find(void) {
+    const char *b = td_backend();
+    hal_ops = dv_hal_by_name(b);
+    if (hal_ops) {
+        return;
+    }
+    if (!is_library_path(b)) {
+        snprintf(hal_problem, sizeof(hal_problem), "unknown backend '%s'", b);
+        return;
+    }
+    char why[256] = "";
+    void *lib = dv__lib_open(b, why, sizeof(why));
+    if (!lib) {
+        snprintf(hal_problem, sizeof(hal_problem),
+                 "cannot load backend library %s: %s", b, why);
+        return;
+    }
+    td_entry_fn entry = NULL;
+    void *sym = dv__lib_sym(lib, "dv_hal_entry");
+    memcpy(&entry, &sym, sizeof(entry));
+    hal_ops = entry ? entry() : NULL;
+    if (!hal_ops) {
+        snprintf(hal_problem, sizeof(hal_problem),
+                 "%s has no dv_hal_entry(), or it returned NULL", b);
+    }
+}
+
+const dv_hal_ops_t *td_hal(void) {
+    dv__once(&hal_once, hal_find);
+    return hal_ops;
+}
+
+const char *td_hal_problem(void) {
+    td_hal();
+    return hal_problem;
+}
+
+const char *td_backend_name(void) {
+    const dv_hal_ops_t *ops = td_hal();
+    return ops && ops->name ? ops->name : td_backend();
+}
+
+const char *td_backend_options(void) {
+    const char *opts = getenv("DV_TEST_BACKEND_OPTIONS");
+    if (opts) {
+        return opts;
+    }
+    return strcmp(td_backend_name(), "host") == 0 ? "capacity=1G" : NULL;
+}
 
 void td_options(dv_device_options_t *o, uint64_t limit_pages) {
     dv_device_options_init(o);
     o->backend = td_backend();
     o->page_size = TD_PAGE;
     o->vram_limit = limit_pages * TD_PAGE;
-    o->backend_options = strcmp(o->backend, "host") == 0 ? "capacity=1G" : NULL;
+    o->backend_options = td_backend_options();
 }
 
 dv_device_t *td_open_opts(const dv_device_options_t *o) {
@@ -71,7 +139,7 @@ ReportHook(PRE_ALL)(struct criterion_test_set *set) {
     (void)set;
     const dv_hal_ops_t *ops = td_hal();
     if (!ops) {
-        fprintf(stderr, "SKIP: unknown backend '%s'\n", td_backend());
+        fprintf(stderr, "SKIP: %s\n", td_hal_problem());
         exit(77);
     }
     int count = 0;

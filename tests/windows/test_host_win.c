@@ -1,6 +1,6 @@
 /*
- * test_host_win.c - hal/host/host_win.c on Linux, against the strict fake
- * Win32 memory manager (fakewin.c): placeholder splitting and coalescing,
+ * test_host_win.c - hal/host/host_vm_win.c on Linux, against the strict fake
+ * Win32 memory manager (fake_win.c): placeholder splitting and coalescing,
  * failure unwinding, capacity, availability checks, and the whole core on
  * top of it. Criterion runs each test in its own process, so the backend's
  * once-resolved API table and the fake start fresh every time.
@@ -17,10 +17,10 @@
 #include "dynvram.h"
 #include "dynvram_hal.h"
 #include "tests/support/hal_text.h"
-#include "fakewin.h"
+#include "fake_win.h"
 #include <windows.h> /* the fake: error codes */
 
-/* host_win.c's dv_hal_host, renamed by the build. */
+/* host.c's dv_hal_host (over host_vm_win.c), renamed by the build. */
 const dv_hal_ops_t *dv__test_hal_host_win(void);
 
 #define G ((uint64_t)FW_GRANULE)

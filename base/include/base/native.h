@@ -16,7 +16,6 @@
  *    `return dv__native_fail(DV_ERROR_BACKEND, rc, "cuMemMap(%p)", p);`.
  *  - dv__native_get: the record, as dv_hal_ops_t.last_native_error wants it
  *    (code and text may be NULL / 0-length).
- *  - dv__native_clear: forget it (code 0, text "").
  */
 #ifndef DV_CORE_NATIVE_H
 #define DV_CORE_NATIVE_H
@@ -30,6 +29,5 @@
 dv_result_t dv__native_fail(dv_result_t r, int64_t code, const char *fmt, ...)
     DV__PRINTF(3, 4);
 void dv__native_get(int64_t *code, char *text, size_t len);
-void dv__native_clear(void);
 
 #endif /* DV_CORE_NATIVE_H */

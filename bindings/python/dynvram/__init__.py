@@ -5,7 +5,8 @@ Each model's weights live in a VBAR, a reserved range of device virtual
 address space that costs no memory. ``VBAR.fault(offset, size)`` maps memory
 under a range just before it is used and returns a *generation*; when memory
 is short it returns ``None`` (offloaded) and the caller streams that weight
-instead. ``VBAR.unpin`` ends the use. See the project's DESIGN.md.
+instead. ``VBAR.unpin`` ends the use. The project's README.md explains the
+terms ("Concepts") and the residency rules ("The policy, exactly").
 
 Errors: invalid arguments raise ``ValueError`` (``InvalidArgumentError``),
 out of memory raises ``MemoryError`` (``OutOfMemoryError``), any other

@@ -1,8 +1,8 @@
 /*
- * ze_sim.c - the simulated Level Zero driver: initialization, driver,
+ * fake_ze.c - the simulated Level Zero driver: initialization, driver,
  * device, context, and the DDI table getters the loader calls. Command
- * lists and events live in ze_sim_queue.c, memory in ze_sim_mem.c. See
- * ze_sim.h.
+ * lists and events live in fake_ze_queue.c, memory in fake_ze_mem.c. See
+ * fake_ze.h.
  *
  * SPDX-License-Identifier: Apache-2.0
  *
@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ze_sim.h"
+#include "fake_ze.h"
 
 dvsim_ze_state_t dvsim_ze = {.lock = PTHREAD_MUTEX_INITIALIZER};
 

@@ -1,10 +1,10 @@
 /*
- * ze_sim.h - internals of the simulated Level Zero driver (libdv_ze_sim).
+ * fake_ze.h - internals of the simulated Level Zero driver (libdv_fake_ze).
  *
  * SPDX-License-Identifier: Apache-2.0
  *
  * The simulation is a Level Zero *driver*: the real loader (libze_loader)
- * opens it through ZE_ENABLE_ALT_DRIVERS=/path/libdv_ze_sim.so and asks
+ * opens it through ZE_ENABLE_ALT_DRIVERS=/path/libdv_fake_ze.so and asks
  * it for its DDI tables, so every call the backend makes goes through the
  * loader (and its validation layer when ZE_ENABLE_VALIDATION_LAYER=1).
  * Device memory is host memory: reservations are PROT_NONE mappings,
@@ -32,11 +32,11 @@
  * Everything is guarded by one lock; copies are synchronous. Command lists
  * are looked up by address and never freed once destroyed, so junk and
  * dead list handles get an error, never a crash, and never alias a new
- * list (ze_sim_queue.c); dvsim_ze_list_barriers(list) counts the barriers
+ * list (fake_ze_queue.c); dvsim_ze_list_barriers(list) counts the barriers
  * appended to a live list (a test hook).
  */
-#ifndef DV_TESTS_SIM_ZE_SIM_H
-#define DV_TESTS_SIM_ZE_SIM_H
+#ifndef DV_TESTS_FAKE_ZE_H
+#define DV_TESTS_FAKE_ZE_H
 
 #include <level_zero/ze_api.h>
 #include <level_zero/ze_ddi.h>
@@ -137,12 +137,12 @@ static inline int dvsim_ze_device_ok(ze_device_handle_t d) {
     return d && d->magic == DVSIM_ZE_MAGIC_DEVICE;
 }
 
-/* Memory half (ze_sim_mem.c). Callers hold no lock. */
+/* Memory half (fake_ze_mem.c). Callers hold no lock. */
 size_t dvsim_ze_page_size(size_t size);
 /* 1 when [p, p + size) touches a reservation where nothing is mapped (a
  * copy there would fault), else 0. Caller holds the lock. */
 int dvsim_ze_unmapped_locked(const void *p, size_t size);
-/* Queue half (ze_sim_queue.c). */
+/* Queue half (fake_ze_queue.c). */
 void dvsim_ze_fill_command_list(ze_command_list_dditable_t *t);
 void dvsim_ze_fill_event_pool(ze_event_pool_dditable_t *t);
 void dvsim_ze_fill_event(ze_event_dditable_t *t);
@@ -152,4 +152,4 @@ void dvsim_ze_fill_physical_mem(ze_physical_mem_dditable_t *t);
 void dvsim_ze_fill_sysman_device(zes_device_dditable_t *t);
 void dvsim_ze_fill_sysman_memory(zes_memory_dditable_t *t);
 
-#endif /* DV_TESTS_SIM_ZE_SIM_H */
+#endif /* DV_TESTS_FAKE_ZE_H */

@@ -1,5 +1,5 @@
 /*
- * hip_sim_stream.c - simulated HIP runtime: streams, events, copies and
+ * fake_hip_stream.c - simulated HIP runtime: streams, events, copies and
  * host registration. Copies are synchronous; an event completes after
  * DVSIM_HIP_EVENT_DELAY queries, or when it or its stream is synchronized.
  *
@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tests/sim/hip_sim_internal.h"
+#include "tests/fakes/hip/fake_hip_internal.h"
 
 struct dv_hip_stream_opaque {
     struct dv_hip_stream_opaque *next;

@@ -1,7 +1,7 @@
 /*
- * hip_sim.c - simulated HIP runtime: configuration, devices and the
- * not_thread_safe defect (see hip_sim.h for the model and the switches;
- * hip_sim_mem.c has the memory, hip_sim_stream.c streams and events).
+ * fake_hip.c - simulated HIP runtime: configuration, devices and the
+ * not_thread_safe defect (see fake_hip.h for the model and the switches;
+ * fake_hip_mem.c has the memory, fake_hip_stream.c streams and events).
  *
  * SPDX-License-Identifier: Apache-2.0
  *
@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "tests/sim/hip_sim_internal.h"
+#include "tests/fakes/hip/fake_hip_internal.h"
 
 pthread_mutex_t dvsim__hip_lock = PTHREAD_MUTEX_INITIALIZER;
 

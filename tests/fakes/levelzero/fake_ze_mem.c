@@ -1,6 +1,6 @@
 /*
- * ze_sim_mem.c - virtual and physical memory, and Sysman memory state, of
- * the simulated Level Zero driver. See ze_sim.h.
+ * fake_ze_mem.c - virtual and physical memory, and Sysman memory state, of
+ * the simulated Level Zero driver. See fake_ze.h.
  *
  * SPDX-License-Identifier: Apache-2.0
  *
@@ -18,7 +18,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "ze_sim.h"
+#include "fake_ze.h"
 
 typedef struct zsim_range {
     uintptr_t base;

@@ -1,6 +1,6 @@
 /*
- * ze_sim_queue.c - immediate command lists and events of the simulated
- * Level Zero driver. See ze_sim.h.
+ * fake_ze_queue.c - immediate command lists and events of the simulated
+ * Level Zero driver. See fake_ze.h.
  *
  * SPDX-License-Identifier: Apache-2.0
  *
@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ze_sim.h"
+#include "fake_ze.h"
 
 /* Live command lists and destroyed ones (kept), guarded by dvsim_ze.lock. */
 static ze_command_list_handle_t zsim_lists, zsim_dead_lists;

@@ -1,15 +1,15 @@
 /*
- * hip_sim.h - a simulated HIP runtime on host memory, for tests.
+ * fake_hip.h - a simulated HIP runtime on host memory, for tests.
  *
  * SPDX-License-Identifier: Apache-2.0
  *
- * libdv_hip_sim exports the HIP entry points the dynvram backend uses, with
+ * libdv_fake_hip exports the HIP entry points the dynvram backend uses, with
  * the C ABI of libamdhip64 (types from hal/hip/hip_abi.h), so the backend
  * loads it through DYNVRAM_HIP_LIBRARY exactly as it loads the real one.
  *
  * Streams and events are looked up by address, never read through, and
  * destroyed ones are never freed (so never reused): junk and dead handles
- * get ROCm's error codes (see hip_sim_stream.c).
+ * get ROCm's error codes (see fake_hip_stream.c).
  *
  * Memory model: an address reservation is an inaccessible anonymous mapping
  * of the process; a physical allocation is a memfd; hipMemMap maps the
@@ -43,8 +43,8 @@
  *     not_thread_safe        VMM calls that overlap in time fail with
  *                            hipErrorUnknown and are counted as violations
  */
-#ifndef DV_TESTS_SIM_HIP_SIM_H
-#define DV_TESTS_SIM_HIP_SIM_H
+#ifndef DV_TESTS_FAKE_HIP_H
+#define DV_TESTS_FAKE_HIP_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -136,4 +136,4 @@ DVSIM_EXPORT int dvsim_hip_pending_events(void);
 }
 #endif
 
-#endif /* DV_TESTS_SIM_HIP_SIM_H */
+#endif /* DV_TESTS_FAKE_HIP_H */

@@ -1,14 +1,14 @@
 /*
- * windows.h (fake) - the slice of the Win32 API that hal/host/host_win.c
+ * windows.h (fake) - the slice of the Win32 API that hal/host/host_vm_win.c
  * uses, declared for Linux so the Windows host backend's logic can be tested
- * under Criterion and the sanitizers. fakewin.c implements it on mmap and
+ * under Criterion and the sanitizers. fake_win.c implements it on mmap and
  * memfd, enforcing the placeholder rules of VirtualAlloc2 / MapViewOfFile3 /
- * UnmapViewOfFile2 / VirtualFree strictly (see fakewin.c). Only for tests.
+ * UnmapViewOfFile2 / VirtualFree strictly (see fake_win.c). Only for tests.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
-#ifndef DV_FAKEWIN_WINDOWS_H
-#define DV_FAKEWIN_WINDOWS_H
+#ifndef DV_TESTS_FAKE_WIN_WINDOWS_H
+#define DV_TESTS_FAKE_WIN_WINDOWS_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,11 +1,11 @@
 /*
- * fakewin.h - controls and inspection of the fake Win32 memory manager
- * (fakewin/windows.h, fakewin.c) for the host_win tests.
+ * fake_win.h - controls and inspection of the fake Win32 memory manager
+ * (include/windows.h, fake_win.c) for the host_win tests.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
-#ifndef DV_FAKEWIN_H
-#define DV_FAKEWIN_H
+#ifndef DV_TESTS_FAKE_WIN_H
+#define DV_TESTS_FAKE_WIN_H
 
 #include <stdint.h>
 

@@ -1,17 +1,17 @@
 /*
- * hip_sim_internal.h - shared state of the simulated HIP runtime
- * (hip_sim.c: configuration, devices; hip_sim_mem.c: virtual memory;
- * hip_sim_stream.c: streams, events, copies, host registration).
+ * fake_hip_internal.h - shared state of the simulated HIP runtime
+ * (fake_hip.c: configuration, devices; fake_hip_mem.c: virtual memory;
+ * fake_hip_stream.c: streams, events, copies, host registration).
  *
  * SPDX-License-Identifier: Apache-2.0
  */
-#ifndef DV_TESTS_SIM_HIP_SIM_INTERNAL_H
-#define DV_TESTS_SIM_HIP_SIM_INTERNAL_H
+#ifndef DV_TESTS_FAKE_HIP_INTERNAL_H
+#define DV_TESTS_FAKE_HIP_INTERNAL_H
 
 #include <pthread.h>
 #include <stdint.h>
 
-#include "tests/sim/hip_sim.h"
+#include "tests/fakes/hip/fake_hip.h"
 
 #define DVSIM_MAX_DEVICES 8
 
@@ -64,4 +64,4 @@ void dvsim__hip_vmm_leave(void);
     dvsim__hip_vmm_leave();                                                    \
     return (e)
 
-#endif /* DV_TESTS_SIM_HIP_SIM_INTERNAL_H */
+#endif /* DV_TESTS_FAKE_HIP_INTERNAL_H */

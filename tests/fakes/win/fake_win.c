@@ -1,5 +1,5 @@
 /*
- * fakewin.c - a strict fake of the Win32 memory manager calls host_win.c
+ * fake_win.c - a strict fake of the Win32 memory manager calls host_vm_win.c
  * makes, on Linux mmap and memfd, for tests only.
  *
  * Regions are placeholders or views, one table entry each, like Windows'
@@ -35,7 +35,7 @@
 
 #include <windows.h>
 
-#include "fakewin.h"
+#include "fake_win.h"
 
 #define FW_MAX 8192
 #define FW_RESERVE_PLACEHOLDER 0x00040000u

@@ -1,8 +1,8 @@
 /*
- * hip_sim_mem.c - simulated HIP runtime: physical allocations (memfds),
+ * fake_hip_mem.c - simulated HIP runtime: physical allocations (memfds),
  * address reservations (inaccessible anonymous mappings) and mappings, with
  * the unmap_needs_reprotect, multi_unmap and reserve_free_corrupts defects
- * (see hip_sim.h).
+ * (see fake_hip.h).
  *
  * SPDX-License-Identifier: Apache-2.0
  *
@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "tests/sim/hip_sim_internal.h"
+#include "tests/fakes/hip/fake_hip_internal.h"
 
 typedef struct sim_chunk {
     struct sim_chunk *next;
