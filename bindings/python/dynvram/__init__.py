@@ -127,21 +127,32 @@ class Device(_native.Device):
     """An opened GPU (or the simulated host device).
 
     Device(backend=None, ordinal=0, vram_limit=0, headroom=0, page_size=0,
-           host_capacity=0, pool_limit=None, fence_interval=0)
+           host_capacity=0, pool_limit=None, fence_interval=0,
+           backend_options=None)
 
     backend: "cuda", "hip", "levelzero", "host" or None for automatic
     selection (DYNVRAM_BACKEND, else the first available). vram_limit caps
     what dynvram may hold (simulates a smaller GPU); headroom is free memory
     it never uses; page_size is the residency unit (0 = 32 MiB, rounded up to
     the backend's granularity); host_capacity sizes the host backend's
-    simulated memory. Usable as a context manager (closes on exit).
+    simulated memory; backend_options is the backend's "key=value,..."
+    string (host: capacity=6G; cuda: nvml=1, free memory from NVML).
+    set_headroom() changes the headroom later. Usable as a context manager
+    (closes on exit).
     """
 
     def __init__(self, backend=None, ordinal=0, vram_limit=0, headroom=0,
                  page_size=0, host_capacity=0, pool_limit=None,
-                 fence_interval=0):
+                 fence_interval=0, backend_options=None):
         super().__init__(backend, ordinal, vram_limit, headroom, page_size,
-                         host_capacity, pool_limit, fence_interval)
+                         host_capacity, pool_limit, fence_interval,
+                         backend_options)
+
+    @property
+    def headroom(self):
+        """Bytes of free device memory never used (set_headroom changes
+        it)."""
+        return self.get_headroom()
 
     def caps(self):
         """Capabilities: backend, name, ordinal, flags, granularity,
