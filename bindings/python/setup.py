@@ -127,9 +127,9 @@ if sys.platform.startswith("linux"):
         py_limited_api=True,
     ))
 
+# The comfy_aimdo drop-in is a distribution of its own (comfy-aimdo, in
+# bindings/comfy_aimdo), so that pip replaces the original with it.
 packages = ["dynvram"]
-if os.path.isdir(os.path.join(HERE, "comfy_aimdo")):
-    packages.append("comfy_aimdo")
 
 setup(
     version=_version(),

@@ -17,6 +17,12 @@ if(DV_PYTHON AND NOT WIN32)
     "DV_FAKE_CUDART=${PROJECT_BINARY_DIR}/bindings/interpose/libdv_fake_cudart.so"
     "DYNVRAM_BACKEND=host"
     "DYNVRAM_LOG=warning")
+  # The simulated libcuda and NVML (tests/cuda), for the comfy_aimdo tests
+  # of the CUDA path (interposer, nvml_pressure) without a GPU.
+  if(TARGET dv_fake_cuda AND TARGET dv_fake_nvml)
+    list(APPEND _dv_py_env "DV_FAKE_CUDA=$<TARGET_FILE:dv_fake_cuda>"
+         "DV_FAKE_NVML_LIB=$<TARGET_FILE:dv_fake_nvml>")
+  endif()
   if(DV_SANITIZE)
     # The extension is instrumented but the interpreter is not: the ASan
     # runtime has to be loaded first. CPython's own allocations are not
