@@ -123,8 +123,15 @@ class SafetensorsFile:
         return self.flat[self.data_start + b:self.data_start + e]
 
     def tensor(self, name):
+        """The tensor, a view of the mapping (a copy where the format left
+        it unaligned for its dtype)."""
         h = self.header[name]
-        return self.raw(name).view(NAME_DTYPES[h["dtype"]]).view(h["shape"])
+        dtype = NAME_DTYPES[h["dtype"]]
+        raw = self.raw(name)
+        if self.file_offset(name) % torch.empty((), dtype=dtype) \
+                .element_size():
+            raw = raw.clone()
+        return raw.view(dtype).view(h["shape"])
 
     def file_offset(self, name):
         return self.data_start + self.header[name]["data_offsets"][0]

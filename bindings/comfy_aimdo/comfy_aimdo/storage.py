@@ -36,7 +36,7 @@ def fast_disk(path):
             return _linux_fast_disk(path)
         if sys.platform == "win32":
             return _windows_fast_disk(path)
-    except (OSError, ValueError):
+    except (OSError, ValueError, TypeError):
         return None
     return None
 

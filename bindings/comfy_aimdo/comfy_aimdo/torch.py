@@ -128,6 +128,11 @@ def get_torch_allocator():
 def __getattr__(name):
     # PEP 562: torch's class, resolved only when asked for.
     if name == "CUDAPluggableAllocator":
-        return _torch().cuda.memory.CUDAPluggableAllocator
+        torch = _torch()
+        cls = getattr(torch.cuda.memory, "CUDAPluggableAllocator", None)
+        if cls is None:
+            raise AttributeError("CUDAPluggableAllocator: torch %s has none "
+                                 "(torch >= 2.0 has it)" % torch.__version__)
+        return cls
     raise AttributeError("module %r has no attribute %r" % (__name__, name))
 
