@@ -139,3 +139,23 @@ def test_trim_pool_and_reset_limits():
 
 def test_handle_is_an_address(dev):
     assert isinstance(dev.handle, int) and dev.handle != 0
+
+
+def test_watermark_recovery_option_and_counter():
+    import dynvram
+    page = 2 << 20
+    for on, want_rise in ((True, True), (False, False)):
+        with dynvram.Device("host", page_size=page, vram_limit=16 * page,
+                            watermark_recovery=on) as dev:
+            v = dynvram.VBAR(dev, 10 * page)
+            def run():
+                for i in range(10):
+                    if v.fault(i * page, page) is not None:
+                        v.unpin(i * page, page)
+            run()
+            v.evict(5 * page)
+            for _ in range(3):
+                run()
+            assert (dev.stats().watermark_rises > 0) == want_rise
+            assert (v.resident_bytes == 10 * page) == want_rise
+            v.close()

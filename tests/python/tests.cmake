@@ -43,4 +43,12 @@ if(DV_PYTHON AND NOT WIN32)
                    --backend host --iterations 20000 --max-ns 0)
   set_tests_properties(python.pyfault_bench PROPERTIES
     ENVIRONMENT "${_dv_py_env}" TIMEOUT 120)
+  if(NOT DV_SANITIZE)
+    # bench/recovery.py on the host backend: the rule, not the timing (a
+    # squeezed model is whole again with recovery, half offloaded without).
+    add_test(NAME bench.recovery.host
+             COMMAND ${DV_PYTHON} ${PROJECT_SOURCE_DIR}/bench/recovery.py --dry-run)
+    set_tests_properties(bench.recovery.host PROPERTIES
+      ENVIRONMENT "${_dv_py_env}" TIMEOUT 120)
+  endif()
 endif()

@@ -128,7 +128,7 @@ class Device(_native.Device):
 
     Device(backend=None, ordinal=0, vram_limit=0, headroom=0, page_size=0,
            host_capacity=0, pool_limit=None, fence_interval=0,
-           backend_options=None)
+           backend_options=None, watermark_recovery=None)
 
     backend: "cuda", "hip", "levelzero", "host" or None for automatic
     selection (DYNVRAM_BACKEND, else the first available). vram_limit caps
@@ -136,17 +136,20 @@ class Device(_native.Device):
     it never uses; page_size is the residency unit (0 = 32 MiB, rounded up to
     the backend's granularity); host_capacity sizes the host backend's
     simulated memory; backend_options is the backend's "key=value,..."
-    string (host: capacity=6G; cuda: nvml=1, free memory from NVML).
+    string (host: capacity=6G; cuda: nvml=1, free memory from NVML);
+    watermark_recovery True/False turns watermark recovery on or off
+    (None: the default, on unless DYNVRAM_WATERMARK_RECOVERY=0).
     set_headroom() changes the headroom later. Usable as a context manager
     (closes on exit).
     """
 
     def __init__(self, backend=None, ordinal=0, vram_limit=0, headroom=0,
                  page_size=0, host_capacity=0, pool_limit=None,
-                 fence_interval=0, backend_options=None):
+                 fence_interval=0, backend_options=None,
+                 watermark_recovery=None):
         super().__init__(backend, ordinal, vram_limit, headroom, page_size,
                          host_capacity, pool_limit, fence_interval,
-                         backend_options)
+                         backend_options, watermark_recovery)
 
     @property
     def headroom(self):

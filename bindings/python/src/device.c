@@ -46,15 +46,17 @@ static int dvpy_device_init(PyObject *op, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"backend",   "ordinal",       "vram_limit",
                              "headroom",  "page_size",     "host_capacity",
                              "pool_limit", "fence_interval",
-                             "backend_options", NULL};
+                             "backend_options", "watermark_recovery", NULL};
     const char *backend = NULL, *backend_options = NULL;
     int ordinal = 0;
     PyObject *vram_limit = NULL, *headroom = NULL, *page_size = NULL;
     PyObject *host_capacity = NULL, *pool_limit = NULL, *fence = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|ziOOOOOOz", kwlist, &backend,
-                                     &ordinal, &vram_limit, &headroom,
-                                     &page_size, &host_capacity, &pool_limit,
-                                     &fence, &backend_options)) {
+    PyObject *recovery = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|ziOOOOOOzO", kwlist,
+                                     &backend, &ordinal, &vram_limit,
+                                     &headroom, &page_size, &host_capacity,
+                                     &pool_limit, &fence, &backend_options,
+                                     &recovery)) {
         return -1;
     }
     if (self->dev) {
@@ -79,6 +81,14 @@ static int dvpy_device_init(PyObject *op, PyObject *args, PyObject *kw) {
         return -1;
     }
     o.fence_interval = (uint32_t)fence_interval;
+    /* watermark_recovery: None = the default, else a bool. */
+    if (recovery && recovery != Py_None) {
+        int on = PyObject_IsTrue(recovery);
+        if (on < 0) {
+            return -1;
+        }
+        o.watermark_recovery = on ? DV_RECOVERY_ON : DV_RECOVERY_OFF;
+    }
     /* host_capacity is shorthand for the host backend's capacity option. */
     char opts[512];
     if (capacity) {
@@ -235,7 +245,8 @@ static PyObject *dvpy_device_stats(PyObject *op, PyObject *unused) {
     }
 #define U(x) (unsigned long long)(x)
     return Py_BuildValue(
-        "{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K}",
+        "{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,"
+        "s:K}",
         "budget", U(s.budget), "used", U(s.used), "resident_bytes",
         U(s.resident_bytes), "pinned_bytes", U(s.pinned_bytes), "pool_bytes",
         U(s.pool_bytes), "framework_bytes", U(s.framework_bytes),
@@ -244,7 +255,8 @@ static PyObject *dvpy_device_stats(PyObject *op, PyObject *unused) {
         "pages_populated", U(s.pages_populated), "pool_reuses",
         U(s.pool_reuses), "evictions", U(s.evictions), "evicted_bytes",
         U(s.evicted_bytes), "fence_waits", U(s.fence_waits), "oom_retries",
-        U(s.oom_retries), "vbar_count", U(s.vbar_count));
+        U(s.oom_retries), "vbar_count", U(s.vbar_count), "watermark_rises",
+        U(s.watermark_rises));
 #undef U
 }
 
