@@ -37,12 +37,14 @@ def _torch():
 
 
 def aimdo_to_tensor(alloc, device=None):
-    """Writable 1-D uint8 tensor over the bytes of `alloc` (a tuple from
-    ModelVBAR.alloc). `device` is accepted for compatibility: the tensor is
-    on the allocation's own device."""
+    """Writable 1-D uint8 tensor over the bytes of `alloc`: a tuple from
+    ModelVBAR.alloc or VRAMBuffer.get. `device` is accepted for
+    compatibility: the tensor is on the allocation's own device."""
     torch = _torch()
     from dynvram import torch as dvtorch
     vbar, address, size = alloc
+    if not hasattr(vbar, "_vbar"):  # a VRAMBuffer: plain device memory
+        return _buffer_tensor(torch, vbar, address, size)
     if size == 0:
         return torch.empty(0, dtype=torch.uint8,
                            device=dvtorch._torch_device(vbar._vbar))
@@ -51,6 +53,24 @@ def aimdo_to_tensor(alloc, device=None):
                               torch.uint8)
     except ValueError as exc:
         raise RuntimeError("aimdo_to_tensor: %s" % exc) from exc
+
+
+def _buffer_tensor(torch, buf, address, size):
+    """uint8 tensor over [address, +size) of a VRAMBuffer, keeping it
+    alive."""
+    if address < buf.base_addr or address + size > buf.base_addr + \
+            buf.max_size or size < 0:
+        raise RuntimeError("aimdo_to_tensor: [0x%x, +%d) is outside the "
+                           "VRAMBuffer" % (address, size))
+    if buf._backend == "host":
+        if size == 0:
+            return torch.empty(0, dtype=torch.uint8)
+        return torch.frombuffer(_host_array(address, size, buf),
+                                dtype=torch.uint8)
+    dev = torch.device("cuda", buf.device)
+    if size == 0:
+        return torch.empty(0, dtype=torch.uint8, device=dev)
+    return torch.as_tensor(_RawCuda(address, size, buf), device=dev)
 
 
 def _host_array(address, size, owner):
@@ -80,7 +100,8 @@ def hostbuf_to_tensor(hostbuf):
 class _RawCuda:
     """__cuda_array_interface__ over raw device memory (uint8, 1-D)."""
 
-    def __init__(self, ptr, size):
+    def __init__(self, ptr, size, owner=None):
+        self.owner = owner  # kept alive with the tensor
         self.__cuda_array_interface__ = {
             "shape": (size,), "typestr": "|u1", "data": (ptr, False),
             "strides": None, "version": 3, "stream": None}
