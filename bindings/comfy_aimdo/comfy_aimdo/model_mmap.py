@@ -9,6 +9,8 @@ file descriptor; a HANDLE on Windows) for the file reads of host_buffer,
 address stays valid (MADV_DONTNEED on POSIX, the view remapped on Windows).
 Every failure raises RuntimeError. Needs dynvram's host I/O.
 """
+import os
+
 from ._missing import as_runtime_error, dynvram_attr
 
 __all__ = ["ModelMMAP"]
@@ -19,6 +21,9 @@ class ModelMMAP:
 
     def __init__(self, path):
         cls = dynvram_attr("ModelFile", "host I/O (model files)", "ModelMMAP")
+        if not isinstance(path, (str, bytes, os.PathLike)):
+            raise RuntimeError("ModelMMAP: a path is needed, not %r"
+                               % (path,))
         try:
             self._file = cls(path)
             self._address = self._file.get()
