@@ -117,6 +117,18 @@ check_imports "$DLL" "$SYSTEM"
 check_imports "$EXE" "$SYSTEM|dynvram\.dll"
 say "imports: $(imports "$DLL" | tr '\n' ' ')"
 
+# The CUDAPluggableAllocator pair on the driver API (bindings/interpose/
+# pluggable.c), the Windows route for torch's allocations: its own names,
+# Windows' own DLLs (nvcuda.dll is loaded at run time).
+PLUG=$(find "$BUILD" -name libdynvram_pluggable.dll -print -quit)
+[ -n "$PLUG" ] || die "no libdynvram_pluggable.dll in $BUILD"
+mapfile -t PEXPORTS < <(exports "$PLUG")
+bad=$(printf '%s\n' "${PEXPORTS[@]}" | grep -v '^dv_pluggable_' || true)
+[ -z "$bad" ] || die "libdynvram_pluggable.dll exports $(echo $bad)"
+[ "${#PEXPORTS[@]}" -eq 6 ] || die "libdynvram_pluggable.dll exports ${#PEXPORTS[@]} names, not 6"
+check_imports "$PLUG" "$SYSTEM"
+say "pluggable allocator: ${PEXPORTS[*]}"
+
 # ---- 3. smoke programs ------------------------------------------------------------
 say "build tests/windows smoke programs"
 "$CC" "${CFLAGS_SMOKE[@]}" -DDYNVRAM_SHARED -Iinclude tests/windows/smoke_api.c \

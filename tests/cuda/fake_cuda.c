@@ -29,7 +29,7 @@
  * CUDA_ERROR_NO_DEVICE), DV_FAKE_CUDA_MEMORY, DV_FAKE_CUDA_VERSION (default
  * 12080), DV_FAKE_CUDA_NO_VMM (device lacks VMM), DV_FAKE_CUDA_FAIL=name:n
  * (the n-th call of entry point `name` fails with CUDA_ERROR_UNKNOWN, or
- * CUDA_ERROR_OUT_OF_MEMORY for cuMemCreate/cuMemMap),
+ * CUDA_ERROR_OUT_OF_MEMORY for cuMemCreate/cuMemMap/cuMemAllocAsync),
  * Devices sit on PCI bus 1 + ordinal (domain 0, device 0), as fake_nvml.c
  * expects. DV_FAKE_CUDA_CAPTURING=1 (every created stream reports an active capture
  * to cuStreamIsCapturing), DV_FAKE_CUDA_HIDE=name (cuGetProcAddress does
@@ -492,6 +492,10 @@ static const struct {
     /* Used by tests/cuda/test_cuda_multi.c only, so not in FK_LIST (which
      * checks against cuda_abi.h); same ABI as the driver's since CUDA 4.0. */
     {"cuPointerGetAttribute", (void *)fk_pointer_get_attribute},
+    /* Used by bindings/interpose/pluggable.c, which declares its own
+     * prototypes (the CUDA 11.2 ABI, unchanged since). */
+    {"cuMemAllocAsync", (void *)fk_mem_alloc_async},
+    {"cuMemFreeAsync", (void *)fk_mem_free_async},
 };
 
 FK_EXPORT dv_cu_result cuGetProcAddress_v2(const char *symbol, void **pfn,

@@ -221,18 +221,34 @@ def _pick_backend(implementation):
 
 
 def _start_pressure(backend):
-    """Put torch's own allocations under the budget (see pressure_status)."""
+    """Put torch's own allocations under the budget (see pressure_status).
+
+    Linux: the interposer, loaded now, before torch. Elsewhere (Windows,
+    where PyTorch links the CUDA runtime statically), or with
+    DYNVRAM_COMFY_PRESSURE=pluggable: dynvram's CUDAPluggableAllocator on
+    the driver API, installed into torch by init_devices."""
     if backend != "cuda":
         _state.pressure_route = None
         _state.pressure_reason = (
             "the host backend runs torch on the CPU" if backend == "host" else
             "no allocation interposer for the %s backend" % backend)
         return
-    if not sys.platform.startswith("linux"):
+    want = os.environ.get("DYNVRAM_COMFY_PRESSURE", "").strip().lower()
+    if want in ("none", "off", "0"):
         _state.pressure_route = None
-        _state.pressure_reason = (
-            "symbol interposition is Linux-only; on Windows use "
-            "comfy_aimdo.torch.get_torch_allocator() (see the README)")
+        _state.pressure_reason = "DYNVRAM_COMFY_PRESSURE=%s" % want
+        return
+    if want == "pluggable" or not sys.platform.startswith("linux"):
+        from dynvram import pluggable
+        try:
+            ok, why = pluggable.driver_loaded()
+        except OSError as exc:
+            ok, why = False, str(exc)
+        _state.pressure_route = "pluggable" if ok else None
+        _state.pressure_reason = "" if ok else why
+        if not ok:
+            logger.warning("comfy_aimdo: pluggable allocator unavailable: %s",
+                           why)
         return
     from dynvram import interpose
     if "torch" in sys.modules and not interpose.is_loaded():
@@ -254,9 +270,23 @@ def _start_pressure(backend):
 
 def pressure_status():
     """How torch's allocations reach the budget: (route, reason). route is
-    "interposer" (torch's cudaMalloc / cudaMallocAsync are dynvram's) or
+    "interposer" (torch's cudaMalloc / cudaMallocAsync are dynvram's),
+    "pluggable" (torch's allocator is dynvram's CUDAPluggableAllocator) or
     None, with the reason."""
     return _state.pressure_route, _state.pressure_reason
+
+
+def _install_pluggable():
+    """Make dynvram's pluggable allocator torch's (before its first CUDA
+    allocation). On failure the route is None, with torch's reason."""
+    from dynvram import pluggable
+    try:
+        pluggable.install()
+    except (RuntimeError, AttributeError, OSError, ImportError) as exc:
+        _state.pressure_route = None
+        _state.pressure_reason = "torch did not take the pluggable " \
+            "allocator: %s: %s" % (type(exc).__name__, exc)
+        logger.warning("comfy_aimdo: %s", _state.pressure_reason)
 
 
 def init(implementation=None, simple_vram_headroom=None, nvml_pressure=False,
@@ -443,6 +473,9 @@ def _open(idx, extra):
         if _state.pressure_route == "interposer":
             from dynvram import interpose
             interpose.attach(dev, idx)
+        elif _state.pressure_route == "pluggable":
+            from dynvram import pluggable
+            pluggable.attach(dev, idx)
     except Exception:
         dev.close()
         raise
@@ -492,6 +525,8 @@ def init_devices(device_ids):
             return False
         for ctx in opened:
             _register(ctx)
+        if _state.pressure_route == "pluggable":
+            _install_pluggable()
         return True
 
 

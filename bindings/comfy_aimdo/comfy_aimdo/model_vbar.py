@@ -57,8 +57,8 @@ def _current_stream(backend, index):
     if backend not in ("cuda", "hip"):
         return None
     torch = sys.modules.get("torch")
-    if torch is None:
-        return None
+    if torch is None or not torch.cuda.is_available():
+        return None  # no torch yet, or one without CUDA: the default stream
     raw = getattr(torch._C, "_cuda_getCurrentRawStream", None)
     if raw is not None:
         return functools.partial(raw, index)

@@ -125,11 +125,12 @@ def get_tensor_from_raw_ptr(ptr, size, device):
 
 
 def get_torch_allocator():
-    """dynvram's CUDAPluggableAllocator (cudaMallocAsync on the caller's
-    stream, budgeted like the interposer), made once; pass it to
-    torch.cuda.memory.change_current_allocator before the first CUDA
-    allocation. None where dynvram has no such allocator (no CUDA, or a
-    platform without the interposer library)."""
+    """dynvram's torch.cuda.memory.CUDAPluggableAllocator, made once: the
+    driver-API pair of dynvram.pluggable where that is the pressure route
+    (Windows; init_devices has installed it into torch already), else the
+    interposer's stream-ordered pair. Either way its allocations are
+    counted in the device budget and evict weight pages. None where there
+    is none (no CUDA, torch < 2.0, no library)."""
     global _allocator
     with _lock:
         if _allocator is None:
@@ -137,8 +138,12 @@ def get_torch_allocator():
             if control.lib is None or control._state.backend != "cuda":
                 return None
             try:
-                from dynvram import torch as dvtorch
-                _allocator = dvtorch.pluggable_allocator()
+                if control.pressure_status()[0] == "pluggable":
+                    from dynvram import pluggable
+                    _allocator = pluggable.allocator()
+                else:
+                    from dynvram import torch as dvtorch
+                    _allocator = dvtorch.pluggable_allocator()
             except (OSError, AttributeError, RuntimeError) as exc:
                 control.logger.info("comfy_aimdo: no pluggable allocator: "
                                     "%s", exc)

@@ -174,10 +174,12 @@ class Device(_native.Device):
 
     def close(self):
         """Close the device (every VBAR must be closed first). Detaches it
-        from the CUDA allocation interposer first, if it was attached."""
-        interpose = _sys.modules.get(__name__ + ".interpose")
-        if interpose is not None and not self.closed:
-            interpose.detach_device(self)
+        from the CUDA allocation interposer and the pluggable allocator
+        first, if it was attached."""
+        for route in ("interpose", "pluggable"):
+            mod = _sys.modules.get(__name__ + "." + route)
+            if mod is not None and not self.closed:
+                mod.detach_device(self)
         super().close()
 
     def __enter__(self):
