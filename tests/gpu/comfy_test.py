@@ -17,6 +17,8 @@ cudaMalloc / cudaMallocAsync are dynvram's interposer), then
                allocations grown past the limit evict weight pages instead
                of failing, and the weights come back (copied again)
   large_native the same with torch's native caching allocator
+  large_pluggable  the same through dynvram's CUDAPluggableAllocator on the
+               driver API (the Windows route, DYNVRAM_COMFY_PRESSURE)
   turns        two models taking turns under a limit smaller than both:
                outputs equal every step, every weight whose signature said
                "still there" checked against its source bytes
@@ -51,7 +53,8 @@ if importlib.util.find_spec("comfy_aimdo") is None:
 
 MIB = 1 << 20
 GIB = 1 << 30
-CHECKS = ["large", "large_native", "turns", "block", "graph"]
+CHECKS = ["large", "large_native", "large_pluggable", "turns", "block",
+          "graph"]
 SKIP = 77
 
 
@@ -102,15 +105,22 @@ def _x(torch, dim, seed=5):
     return torch.randn(8, dim, generator=g).to(torch.bfloat16).cuda()
 
 
-def check_large(args, res, alloc_conf="backend:cudaMallocAsync"):
+def check_large(args, res, alloc_conf="backend:cudaMallocAsync",
+                route_wanted="interposer"):
     layers, dim, limit = sizes(args.small)
     control, torch = start(limit, alloc_conf)
     import comfy_driver as cd
     route = control.pressure_status()
     res["pressure_route"] = route[0]
-    _check(route[0] == "interposer", "no interposer: %s" % (route[1],))
-    from dynvram import interpose
-    _check(interpose.is_active(), "cudaMalloc is not the interposer's")
+    _check(route[0] == route_wanted, "pressure route %r, not %r: %s"
+           % (route[0], route_wanted, route[1]))
+    if route_wanted == "interposer":
+        from dynvram import interpose
+        _check(interpose.is_active(), "cudaMalloc is not the interposer's")
+        counters = lambda: interpose.stats(0)  # noqa: E731
+    else:
+        from dynvram import pluggable
+        counters = lambda: pluggable.stats(0)  # noqa: E731
     st, (m,) = _models(args.file_a, args.names_a, torch, content_check=True)
     x = _x(torch, dim)
     with torch.no_grad():
@@ -142,7 +152,7 @@ def check_large(args, res, alloc_conf="backend:cudaMallocAsync"):
         after = m.vbar.loaded_size()
         res["pressure"] = {"loaded_before": before, "loaded_after": after,
                            "framework_bytes": dev.stats().framework_bytes,
-                           "interposer": interpose.stats(0)}
+                           "allocator": counters()}
         _check(after < before, "a %d MiB torch tensor evicted no weight page"
                % (limit // 2 >> 20))
         m.c.reset()
@@ -166,6 +176,17 @@ def check_large(args, res, alloc_conf="backend:cudaMallocAsync"):
 
 def check_large_native(args, res):
     check_large(args, res, alloc_conf="")
+
+
+def check_large_pluggable(args, res):
+    """The Windows route, on Linux: dynvram's CUDAPluggableAllocator on the
+    driver API instead of the interposer (DYNVRAM_COMFY_PRESSURE)."""
+    os.environ["DYNVRAM_COMFY_PRESSURE"] = "pluggable"
+    check_large(args, res, alloc_conf="", route_wanted="pluggable")
+    from dynvram import pluggable
+    st = pluggable.stats(0)
+    res["pluggable_stats"] = st
+    _check(st["allocs"] > 0, "torch did not allocate through it")
 
 
 def check_turns(args, res):
