@@ -135,8 +135,12 @@ say "build tests/windows smoke programs"
     -o "$BUILD/dv_smoke_api.exe" "$IMPLIB" || die "smoke_api build failed"
 "$CC" "${CFLAGS_SMOKE[@]}" -Iinclude -Ibase/include -I. tests/windows/smoke_os.c \
     -o "$BUILD/dv_smoke_os.exe" "$STATIC" || die "smoke_os build failed"
+"$CC" "${CFLAGS_SMOKE[@]}" -Iinclude -Ibindings/interpose \
+    tests/windows/smoke_pluggable.c -o "$BUILD/dv_smoke_pluggable.exe" \
+    || die "smoke_pluggable build failed"
 check_imports "$BUILD/dv_smoke_api.exe" "$SYSTEM|dynvram\.dll"
 check_imports "$BUILD/dv_smoke_os.exe" "$SYSTEM"
+check_imports "$BUILD/dv_smoke_pluggable.exe" "$SYSTEM"
 
 # ---- 4. run under Wine (optional) ------------------------------------------------
 WINE=$(command -v wine64 || command -v wine || true)
@@ -167,6 +171,8 @@ run() { # run <name> <exe> [args...]: output shown, status returned
 
 run smoke_os "$BUILD/dv_smoke_os.exe" || die "smoke_os failed under wine"
 run smoke_api "$BUILD/dv_smoke_api.exe" || die "smoke_api failed under wine"
+run smoke_pluggable "$BUILD/dv_smoke_pluggable.exe" "$PLUG" ||
+    die "smoke_pluggable failed under wine"
 info_rc=0
 run info "$EXE" info || info_rc=$?
 grep -q '^ *host ' "$BUILD/wine-info.log" || die "dynvram.exe info did not list the host backend"
