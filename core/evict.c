@@ -149,7 +149,9 @@ void dv__reap_locked(dv__dev_t *dev) {
      * those whose work is done; the rest stay first in eviction order. */
     uint64_t left = 0;
     for (dv__vbar_t *v = dev->top; v; v = v->down) {
-        for (uint64_t i = v->watermark; i < v->page_count; i++) {
+        uint64_t from = v->watermark > v->watermark_limit ? v->watermark
+                                                          : v->watermark_limit;
+        for (uint64_t i = from; i < v->page_count; i++) {
             dv__page_t *pg = &v->pages[i];
             if (!pg->resident || pg->pins) {
                 continue;

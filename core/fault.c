@@ -262,9 +262,10 @@ dv_result_t dv_unpin(dv_device_t *dh, dv_vbar_t *vh, uint64_t offset,
         pg->unpin_seq = seq;
         if (--pg->pins == 0) {
             dev->pinned_bytes -= dev->page_size;
-            if (i >= vbar->watermark) {
+            if (i >= vbar->watermark && i >= vbar->watermark_limit) {
                 /* Left pinned when the watermark dropped: free it as soon
-                 * as its work is done. */
+                 * as its work is done (never below the limit, a floor that
+                 * no eviction crosses). */
                 if (dv__page_try_idle_locked(dev, pg) &&
                     dv__evict_page_locked(dev, vbar, i, 1, 0) == DV_OK) {
                     dv__pool_trim_locked(dev, UINT64_MAX, dev->pool_limit_pages);

@@ -394,3 +394,22 @@ Test(policy, headroom_changes_at_run_time) {
     TD_IS(dv_device_set_headroom(NULL, 0), DV_ERROR_INVALID_ARGUMENT);
     teardown(dev, &v, 1);
 }
+
+Test(policy, unpin_never_frees_below_the_watermark_limit) {
+    /* The caller set the watermark below the limit while pages were
+     * pinned: at unpin the pages above the watermark are freed, but not
+     * those under the limit (found by the model-based tester). */
+    dv_device_t *dev = td_open(8);
+    dv_vbar_t *v = mk(dev, 4);
+    uint64_t g;
+    TD_OK(dv_fault(dev, v, 0, 4 * P, &g));
+    TD_OK(dv_vbar_set_watermark_limit(dev, v, 2 * P));
+    TD_OK(dv_vbar_set_watermark(dev, v, 0));
+    TD_OK(dv_unpin(dev, v, 0, 4 * P, NULL));
+    cr_assert_eq(td_page_flags(dev, v, 0), DV_PAGE_RESIDENT);
+    cr_assert_eq(td_page_flags(dev, v, 1), DV_PAGE_RESIDENT);
+    cr_assert_eq(td_page_flags(dev, v, 2), 0, "page 2 is above the limit");
+    cr_assert_eq(td_page_flags(dev, v, 3), 0);
+    td_check(dev);
+    teardown(dev, &v, 1);
+}
