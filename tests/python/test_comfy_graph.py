@@ -196,3 +196,51 @@ def test_deinit_releases_the_graph(comfy):
     assert c.control.init_devices([0])
     g2 = malloc_graph.record(0)
     assert g2 is not g
+
+
+@needs_graph
+def test_torch_style_allocations_reach_the_graph_through_the_interposer():
+    """On CUDA (the simulated driver and runtime): record() binds the graph
+    to this thread in the interposer, so cudaMallocAsync calls on the
+    graph's stream inside a scope (what torch's cudaMallocAsync backend
+    makes) are the graph's: the same addresses pass after pass, none of
+    them reaching the runtime."""
+    import os
+    from comfy_fixtures import run_fresh
+    need = [os.environ.get(k) for k in ("DV_FAKE_CUDA", "DV_FAKE_CUDART")]
+    if not all(need) or not all(map(os.path.exists, need)):
+        pytest.skip("the simulated CUDA libraries are not built")
+    rep, _ = run_fresh("""
+        import ctypes
+        import comfy_aimdo.control as c
+        from comfy_aimdo import malloc_graph
+        from dynvram import interpose
+        assert c.init(simple_vram_headroom=0) and c.init_devices([0])
+        g = malloc_graph.record(0)
+        rt = ctypes.CDLL(None)
+        rt.cudaMallocAsync.argtypes = [ctypes.POINTER(ctypes.c_void_p),
+                                       ctypes.c_size_t, ctypes.c_void_p]
+        rt.cudaFreeAsync.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+        passes = []
+        for _ in range(3):
+            g.push("block")
+            ptrs = []
+            for n in (3 << 20, 1 << 20):
+                p = ctypes.c_void_p()
+                assert rt.cudaMallocAsync(ctypes.byref(p), n, None) == 0
+                ptrs.append(p.value)
+            for p in ptrs:
+                assert rt.cudaFreeAsync(p, None) == 0
+            passes.append([g.pop(), ptrs])
+        report("passes", passes)
+        report("stats", interpose.stats(0))
+        report("replays", g.replays)
+        c.deinit()
+    """, env={"DYNVRAM_BACKEND": "cuda", "DYNVRAM_CUDA_LIBRARY": need[0],
+              "DYNVRAM_CUDART": need[1], "DYNVRAM_COMFY_PAGE_SIZE": "2M"})
+    (c0, a0), (c1, a1), (c2, a2) = rep["passes"]
+    assert c0 is True and c1 is False and c2 is False
+    assert a0 == a1 == a2
+    assert rep["replays"] == 2
+    st = rep["stats"]
+    assert st["graph_allocs"] == 6 and st["driver_allocs"] == 0, st
