@@ -38,6 +38,14 @@ if(DV_PYTHON AND NOT WIN32)
            COMMAND ${DV_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/run_pytest.py)
   set_tests_properties(python.pytest PROPERTIES
     ENVIRONMENT "${_dv_py_env}" SKIP_RETURN_CODE 77 TIMEOUT 300)
+  # The README's install of dynvram + the comfy_aimdo drop-in into a venv,
+  # and the drop-in and a stand-in original replacing each other.
+  add_test(NAME python.comfy_install
+           COMMAND ${DV_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/run_pytest.py
+                   -k test_readme_install_and_replacement)
+  set_tests_properties(python.comfy_install PROPERTIES
+    ENVIRONMENT "${_dv_py_env};DV_TEST_INSTALL=1" SKIP_RETURN_CODE 77
+    TIMEOUT 900)
   # The comfy_aimdo drop-in against the native API on the host backend
   # (report only: CI timings are noisy; the 1 us target is a GPU one).
   add_test(NAME python.comfy_bench
