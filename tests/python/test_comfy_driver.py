@@ -19,7 +19,7 @@ if os.environ.get("DV_TEST_NO_TORCH"):
 torch = pytest.importorskip("torch")
 
 import comfy_driver as cd  # noqa: E402
-from comfy_fixtures import MIB, comfy  # noqa: E402,F401 (fixture)
+from comfy_fixtures import MIB  # noqa: E402
 
 DIM = 512
 
@@ -122,7 +122,7 @@ def test_second_model_evicts_the_first_and_prioritize_takes_back(comfy,
         assert m.c.corrupt == 0 and m.c.checked > 0
 
 
-def _taking_turns(c, files, rounds=3):
+def _taking_turns(files, rounds=3):
     a, ref_a = _model(files, "a", content_check=True)
     b, ref_b = _model(files, "b", content_check=True)
     with torch.no_grad():
@@ -142,7 +142,7 @@ def test_signatures_catch_every_repopulated_page(comfy, files):
     bytes in them) over and over. Every weight whose signature compared
     equal still held its bytes."""
     c = comfy.start(limit_mib=10)
-    a, b = _taking_turns(c, files)
+    a, b = _taking_turns(files)
     st = c.dev.stats()
     assert st.evictions > 0 and st.pool_reuses > 0
     for m in (a, b):
@@ -185,7 +185,7 @@ def test_whole_block_fault_every_step_and_replay(comfy, files):
     """ComfyUI's per-block range: faulted every step; when its signature
     equals the one saved after the block last ran resident, the block's
     recorded output is replayed (the GPU test replays a CUDA graph)."""
-    c = comfy.start(limit_mib=12)
+    comfy.start(limit_mib=12)
     a, ref_a = _model(files, "a", blocks=True, content_check=True)
     captured = {}
 

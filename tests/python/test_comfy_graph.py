@@ -14,7 +14,7 @@ import threading
 import pytest
 
 import dynvram
-from comfy_fixtures import MIB, comfy  # noqa: F401 (fixture)
+from comfy_fixtures import MIB
 
 HAVE_GRAPH = hasattr(dynvram, "Graph")
 needs_graph = pytest.mark.skipif(not HAVE_GRAPH, reason="this dynvram has no "
@@ -59,7 +59,7 @@ class _Stream:  # the shape of a torch.cuda.Stream
 
 @needs_graph
 def test_record_scopes_replay_and_breaks(comfy):
-    c = comfy.start(limit_mib=64)
+    comfy.start(limit_mib=64)
     from comfy_aimdo import malloc_graph
     g = malloc_graph.record(0)
     assert isinstance(g, malloc_graph.MallocGraph)

@@ -12,7 +12,7 @@ import os
 import pytest
 
 import dynvram
-from comfy_fixtures import MIB, comfy  # noqa: F401 (fixture)
+from comfy_fixtures import MIB
 
 HAVE_IO = hasattr(dynvram, "HostBuffer")
 needs_io = pytest.mark.skipif(not HAVE_IO, reason="this dynvram has no host "

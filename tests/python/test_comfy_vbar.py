@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from comfy_fixtures import MIB, comfy, run_fresh  # noqa: F401 (fixture)
+from comfy_fixtures import MIB, run_fresh
 
 
 def _run(c, v, allocs):
