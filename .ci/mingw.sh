@@ -138,9 +138,12 @@ say "build tests/windows smoke programs"
 "$CC" "${CFLAGS_SMOKE[@]}" -Iinclude -Ibindings/interpose \
     tests/windows/smoke_pluggable.c -o "$BUILD/dv_smoke_pluggable.exe" \
     || die "smoke_pluggable build failed"
+"$CC" "${CFLAGS_SMOKE[@]}" -Iinclude -Ibase/include -I. tests/windows/smoke_io.c \
+    -o "$BUILD/dv_smoke_io.exe" "$STATIC" || die "smoke_io build failed"
 check_imports "$BUILD/dv_smoke_api.exe" "$SYSTEM|dynvram\.dll"
 check_imports "$BUILD/dv_smoke_os.exe" "$SYSTEM"
 check_imports "$BUILD/dv_smoke_pluggable.exe" "$SYSTEM"
+check_imports "$BUILD/dv_smoke_io.exe" "$SYSTEM"
 
 # ---- 4. run under Wine (optional) ------------------------------------------------
 WINE=$(command -v wine64 || command -v wine || true)
@@ -170,6 +173,7 @@ run() { # run <name> <exe> [args...]: output shown, status returned
 }
 
 run smoke_os "$BUILD/dv_smoke_os.exe" || die "smoke_os failed under wine"
+run smoke_io "$BUILD/dv_smoke_io.exe" || die "smoke_io failed under wine"
 run smoke_api "$BUILD/dv_smoke_api.exe" || die "smoke_api failed under wine"
 run smoke_pluggable "$BUILD/dv_smoke_pluggable.exe" "$PLUG" ||
     die "smoke_pluggable failed under wine"

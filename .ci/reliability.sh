@@ -118,7 +118,7 @@ tsan() {
         -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread \
         -DCMAKE_SHARED_LINKER_FLAGS=-fsanitize=thread
     cmake --build build-tsan -j "$jobs" --target dv_crshim_threads \
-        dv_crshim_multidev dv_model
+        dv_crshim_multidev dv_crshim_io_read dv_crshim_io_inject dv_model
     export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:exitcode=66:second_deadlock_stack=1}
     # Without address randomization: TSan's fixed shadow layout then fits
     # on kernels with many mmap random bits.
@@ -126,9 +126,13 @@ tsan() {
     "${norand[@]}" true 2>/dev/null || norand=()
     "${norand[@]}" build-tsan/tests/dv_crshim_threads
     "${norand[@]}" build-tsan/tests/dv_crshim_multidev
+    # Host I/O: reads through one reader from four threads, a read held in
+    # flight while other threads destroy, close and truncate.
+    DYNVRAM_BACKEND=host "${norand[@]}" build-tsan/tests/dv_crshim_io_read
+    DYNVRAM_BACKEND=host "${norand[@]}" build-tsan/tests/dv_crshim_io_inject
     "${norand[@]}" build-tsan/tests/dv_model --seed 1 --sequences 12 \
         --calls 10000 --threads 4 "${model_args[@]}"
-    end tsan "threads (1) + multidev (7) suites, 12 x 4 threads x 10000 calls"
+    end tsan "threads (1) + multidev (7) + io_read (7) + io_inject (6) suites, 12 x 4 threads x 10000 calls"
 }
 
 valgrind_stage() {

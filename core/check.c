@@ -5,6 +5,7 @@
  * SPDX-License-Identifier: Apache-2.0
  */
 #include "core/internal.h"
+#include "core/io.h"
 
 #define BROKEN(...) return dv__fail(DV_ERROR_INVARIANT, __VA_ARGS__)
 
@@ -78,6 +79,10 @@ dv_result_t dv__check_locked(dv__dev_t *dev) {
         BROKEN("pool count %llu above capacity %llu",
                (unsigned long long)dev->pool_count,
                (unsigned long long)dev->pool_cap);
+    }
+    dv_result_t dr = dv__devbuf_check_locked(dev);
+    if (dr != DV_OK) {
+        return dr;
     }
     for (uint32_t k = 0; k < dev->stream_count; k++) {
         const dv__stream_t *s = &dev->streams[k];

@@ -13,5 +13,12 @@ set(DV_CORE_SOURCES
   core/fault.c
   core/framework.c
   core/vbar.c
+  core/io.c
+  core/hostbuf_pin.c
+  core/hostbuf.c
+  core/modelfile.c
+  core/devbuf.c
+  core/reader_ring.c
+  core/reader.c
   core/check.c
   core/device.c)

@@ -242,13 +242,14 @@ dv_result_t dv_device_close(dv_device_t *h) {
         return r;
     }
     dv__mutex_lock(&dev->lock);
-    if (dev->vbar_count) {
-        uint32_t n = dev->vbar_count;
+    if (dev->vbar_count || dev->io_objects) {
+        uint32_t n = dev->vbar_count, io = dev->io_objects;
         dv__mutex_unlock(&dev->lock);
         return dv__fail(DV_ERROR_BUSY,
-                        "dv_device_close: %u VBAR(s) still exist; destroy them "
-                        "first",
-                        n);
+                        "dv_device_close: %u VBAR(s) and %u host I/O object(s) "
+                        "(host buffers, readers, device buffers) still exist; "
+                        "destroy them first",
+                        n, io);
     }
     /* Dead from here on: a concurrent or later call with this handle gets
      * DV_ERROR_INVALID_ARGUMENT, never this memory. */
@@ -310,6 +311,7 @@ dv_result_t dv_device_get_stats(dv_device_t *h, dv_device_stats_t *st) {
         st->framework_bytes = dev->framework_bytes;
         st->used = dv__used_locked(dev);
         st->vbar_count = dev->vbar_count;
+        st->devbuf_bytes = dev->devbuf_bytes;
     }
     dv__mutex_unlock(&dev->lock);
     return r == DV_OK ? dv__ok() : r;

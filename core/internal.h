@@ -12,6 +12,8 @@
  *   pinned_bytes   = sum of pages with pins > 0 (each counted once)
  *   pool_bytes     = pool_count * page_size
  *   used           = resident_bytes + pool_bytes + framework_bytes
+ *                    + devbuf_bytes
+ *   devbuf_bytes   = sum over device buffers of mapped pages * page_size
  */
 #ifndef DV_CORE_INTERNAL_H
 #define DV_CORE_INTERNAL_H
@@ -129,6 +131,13 @@ struct dv__dev {
 
     uint8_t recovery; /* watermark recovery on (recovery.c) */
 
+    /* Host I/O (core/io.h). io_objects counts live host buffers, readers
+     * and device buffers: close refuses while any exists. */
+    uint32_t io_objects;
+    uint32_t devbuf_count;
+    uint64_t devbuf_bytes;
+    struct dv__devbuf *devbufs; /* list, for destinations and checks */
+
     dv_device_stats_t st; /* counters only; sizes are filled on query */
 };
 
@@ -174,6 +183,11 @@ dv_result_t dv__hal_fail(dv__dev_t *dev, dv_result_t r, const char *what);
  * `fresh` or when the last reading is older than DV__BUDGET_TTL_NS. */
 dv_result_t dv__budget_locked(dv__dev_t *dev, int fresh, uint64_t *budget);
 uint64_t dv__used_locked(const dv__dev_t *dev);
+/* Memory the device holds for others than VBAR pages and the pool:
+ * framework allocations and device buffers (recovery plans room for it). */
+static inline uint64_t dv__outside_bytes(const dv__dev_t *dev) {
+    return dev->framework_bytes + dev->devbuf_bytes;
+}
 /* Release pooled handles until used <= budget and pool_count <= keep. */
 void dv__pool_trim_locked(dv__dev_t *dev, uint64_t budget, uint64_t keep);
 /* Keep an evicted handle for reuse; 0 when the pool cannot grow. */

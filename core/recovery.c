@@ -46,7 +46,7 @@ void dv__recovery_new_pass(dv__dev_t *dev, dv__vbar_t *v) {
     int lost_last_pass = v->lost_pass == v->pass;
     v->pass++;
     v->fw_peak_prev = v->fw_peak_cur;
-    v->fw_peak_cur = dev->framework_bytes;
+    v->fw_peak_cur = dv__outside_bytes(dev);
     if (v->risen_from != DV__NO_PAGE && !lost_last_pass) {
         /* The rises of the last pass survived it: the pages are wanted and
          * the memory holds them. */
@@ -70,7 +70,7 @@ void dv__recovery_note_loss(dv__vbar_t *v, uint64_t i) {
 
 void dv__recovery_note_framework(dv__dev_t *dev) {
     for (dv__vbar_t *v = dev->top; v; v = v->down) {
-        v->fw_peak_cur = max_u64(v->fw_peak_cur, dev->framework_bytes);
+        v->fw_peak_cur = max_u64(v->fw_peak_cur, dv__outside_bytes(dev));
     }
 }
 
@@ -102,7 +102,8 @@ int dv__recovery_may_rise_locked(dv__dev_t *dev, dv__vbar_t *v,
     uint64_t used = dv__used_locked(dev);
     uint64_t room = (budget > used ? budget - used : 0) + dev->pool_count * ps;
     uint64_t peak = max_u64(v->fw_peak_cur, v->fw_peak_prev);
-    uint64_t back = peak > dev->framework_bytes ? peak - dev->framework_bytes : 0;
+    uint64_t now = dv__outside_bytes(dev);
+    uint64_t back = peak > now ? peak - now : 0;
     return absent <= UINT64_MAX / ps - 2 && room >= absent * ps + ps &&
            room - absent * ps - ps >= back;
 }

@@ -73,7 +73,8 @@ extern "C" {
     X(DV_ERROR_NOT_PINNED, -10, "range is not pinned")                         \
     X(DV_ERROR_BACKEND, -11, "backend (driver) call failed")                   \
     X(DV_ERROR_INVARIANT, -12, "internal consistency check failed")            \
-    X(DV_ERROR_ADDRESS_SPACE, -13, "out of virtual address space")
+    X(DV_ERROR_ADDRESS_SPACE, -13, "out of virtual address space")          \
+    X(DV_ERROR_IO, -14, "file or operating-system call failed")
 
 typedef enum dv_result {
 #define DV__RESULT_ENUM(name, value, text) name = value,
@@ -216,7 +217,10 @@ DV_API dv_result_t dv_device_open_hal(const struct dv_hal_ops *ops,
 /*
  * Close a device, releasing every pooled handle.
  * Results: DV_OK; DV_ERROR_INVALID_ARGUMENT (NULL or not a device);
- * DV_ERROR_BUSY (VBARs still exist: destroy them first; nothing changed).
+ * DV_ERROR_BUSY (VBARs or host I/O objects of dynvram_io.h still exist:
+ * host buffers, readers, device buffers; destroy them first; nothing
+ * changed). A read in flight holds its reader, so a close never cuts one
+ * short: it is refused until the reader is destroyed.
  */
 DV_API dv_result_t dv_device_close(dv_device_t *dev);
 
@@ -244,7 +248,7 @@ DV_API dv_result_t dv_device_get_caps(dv_device_t *dev, dv_device_caps_t *caps);
 
 typedef struct dv_device_stats {
     uint64_t budget;          /* what pages + pool + framework may hold now */
-    uint64_t used;            /* resident + pooled + framework bytes */
+    uint64_t used;            /* resident + pooled + framework + devbuf bytes */
     uint64_t resident_bytes;  /* bytes of resident pages, all VBARs */
     uint64_t pinned_bytes;    /* bytes of pinned pages */
     uint64_t pool_bytes;      /* evicted physical memory kept for reuse */
@@ -261,6 +265,7 @@ typedef struct dv_device_stats {
     uint32_t vbar_count;
     uint32_t reserved0;
     uint64_t watermark_rises;  /* faults that raised a watermark (recovery) */
+    uint64_t devbuf_bytes;     /* mapped by device buffers (dynvram_io.h) */
 } dv_device_stats_t;
 
 /* Snapshot of the device's counters and budget. The budget is queried from

@@ -21,6 +21,14 @@
  *  - The core serializes calls per device (it holds the device lock), except
  *    probe, which may run at any time. Different devices of one backend may
  *    call concurrently: shared backend state needs its own lock.
+ *  - Four ops may also be called without the device lock, concurrently with
+ *    any other op of the same device: fence_query and fence_wait (on a
+ *    fence the caller recorded and has not destroyed), host_register and
+ *    host_unregister (of different ranges). Host I/O calls them so: a read
+ *    waiting for its staging copies, or pinning gigabytes of a host buffer,
+ *    must not hold up faults. A backend keeps any state these touch under
+ *    its own lock (the in-tree backends touch none but the host backend's
+ *    registration table, which has one).
  *  - Ops marked optional may be NULL; the core then reports
  *    DV_ERROR_NOT_SUPPORTED or uses a documented fallback.
  *  - Vendor quirks stay inside the backend; the core sees only caps.
@@ -111,6 +119,9 @@ typedef struct dv_hal_ops {
                             uint64_t size, void *stream);
     dv_result_t (*copy_d2h)(void *ctx, void *dst, uint64_t src, uint64_t size,
                             void *stream);
+    /* Page-lock [ptr, ptr + size) for fast copies (DV_CAP_HOST_REGISTER).
+     * Like the CUDA driver: a range overlapping a live registration is
+     * refused, and unregister takes exactly the start of one. */
     dv_result_t (*host_register)(void *ctx, void *ptr, uint64_t size);
     dv_result_t (*host_unregister)(void *ctx, void *ptr);
 

@@ -31,6 +31,12 @@ DV_API dv_result_t dv_host_stream_counts(void *stream, uint64_t *submitted,
 DV_API dv_result_t dv_host_stream_set_capturing(void *stream, int capturing);
 /* Process-wide number of host fence waits that found their work pending. */
 DV_API uint64_t dv_host_fence_waits(void);
+/* Live host memory registrations of the host backend (host_register that
+ * was not unregistered), process-wide, and the bytes they cover. Either
+ * pointer may be NULL. The host backend refuses a registration that
+ * overlaps a live one and an unregistration of an address that does not
+ * start one, as a GPU driver does. Always DV_OK. */
+DV_API dv_result_t dv_host_registrations(uint64_t *count, uint64_t *bytes);
 
 #ifdef __cplusplus
 }

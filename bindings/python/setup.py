@@ -107,7 +107,7 @@ lib_sources, lib_defs = _library_sources()
 # _Static_assert and the other C11 the core uses.
 cflags = ["/std:c11"] if IS_WIN else ["-std=c11", "-fvisibility=hidden"]
 native_sources = ["src/" + n
-                  for n in ("module.c", "device.c", "vbar.c", "dlpack.c")]
+                  for n in ("module.c", "device.c", "vbar.c", "dlpack.c", "hostio.c")]
 libs = [] if IS_WIN else ["dl", "pthread"]
 extensions = [
     Extension(

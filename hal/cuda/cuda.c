@@ -337,6 +337,8 @@ static const dv_hal_ops_t cu_ops = {
     .host_unregister = dv__cu_host_unregister,
     .last_native_error = dv__native_get,
     .stream_check = dv__cu_stream_check,
+    .stream_wait = dv__cu_stream_wait,
+    .stream_is_capturing = dv__cu_stream_is_capturing,
 };
 
 const dv_hal_ops_t *dv_hal_cuda(void) { return &cu_ops; }

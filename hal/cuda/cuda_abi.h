@@ -147,9 +147,10 @@ typedef dv_cu_result(DV_CUAPI *dv_cu_pfn_driver_get_version)(int *version);
 /*
  * X(name, abi_version, return_type, parameter_list): every entry point
  * resolved through cuGetProcAddress at DV_CU_ABI_VERSION. Some are used by
- * the tests and benchmarks only (contexts, plain allocations, memset), and
- * cuStreamWaitEvent, cuStreamIsCapturing and cuMemcpyDtoDAsync are loaded
- * for the streaming and allocation-graph work to come (unused so far).
+ * the tests and benchmarks only (contexts, plain allocations, memset);
+ * cuStreamWaitEvent and cuStreamIsCapturing back the HAL's stream_wait and
+ * stream_is_capturing, and cuMemcpyDtoDAsync is loaded for the streaming
+ * and allocation-graph work to come (unused so far).
  */
 #define DV_CU_SYMBOLS(X)                                                       \
     X(cuGetErrorName, 6000, dv_cu_result, (dv_cu_result error, const char **str)) \

@@ -93,6 +93,9 @@ dv_result_t dv__cu_stream_synchronize(void *ctx, void *stream);
  * GPU, DV_ERROR_INVALID_ARGUMENT for a destroyed one of ours, a value below
  * 64 KiB or one cuStreamGetCtx refuses. */
 dv_result_t dv__cu_stream_check(void *ctx, void *stream);
+dv_result_t dv__cu_stream_wait(void *ctx, void *stream, dv_hal_fence_t fence);
+dv_result_t dv__cu_stream_is_capturing(void *ctx, void *stream,
+                                       int *capturing);
 /* cuda_stream_registry.c. 1 with *r set when `stream` is one this backend made
  * (live or destroyed) or no pointer at all; 0 for a foreign stream. */
 int dv__cu_stream_known(const dv__cu_dev_t *d, void *stream, dv_result_t *r);

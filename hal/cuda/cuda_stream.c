@@ -221,6 +221,44 @@ dv_result_t dv__cu_stream_synchronize(void *ctx, void *stream) {
     return DV_OK;
 }
 
+/* HAL v2: work queued on `stream` after this waits for `fence`, on the GPU
+ * (host I/O orders a caller's stream after its staging copies). */
+dv_result_t dv__cu_stream_wait(void *ctx, void *stream, dv_hal_fence_t fence) {
+    dv__cu_dev_t *d = ctx;
+    dv_result_t r = dv__cu_enter(d);
+    if (r != DV_OK) {
+        return r;
+    }
+    dv_cu_result rc = dv__cu.cuStreamWaitEvent(
+        cu_stream(stream), (dv_cu_event)fence, DV_CU_EVENT_WAIT_DEFAULT);
+    dv__cu_leave(d);
+    if (rc != DV_CU_SUCCESS) {
+        return dv__cu_fail_as(rc, DV_ERROR_BACKEND, "cuStreamWaitEvent(%p, %p)",
+                              stream, fence);
+    }
+    return DV_OK;
+}
+
+/* HAL v2: is `stream` being captured into a graph? (An invalidated capture
+ * counts: it is still capturing until the caller ends it.) */
+dv_result_t dv__cu_stream_is_capturing(void *ctx, void *stream,
+                                       int *capturing) {
+    dv__cu_dev_t *d = ctx;
+    dv_result_t r = dv__cu_enter(d);
+    if (r != DV_OK) {
+        return r;
+    }
+    dv_cu_stream_capture_status st = DV_CU_STREAM_CAPTURE_STATUS_NONE;
+    dv_cu_result rc = dv__cu.cuStreamIsCapturing(cu_stream(stream), &st);
+    dv__cu_leave(d);
+    if (rc != DV_CU_SUCCESS) {
+        return dv__cu_fail_as(rc, DV_ERROR_BACKEND, "cuStreamIsCapturing(%p)",
+                              stream);
+    }
+    *capturing = st != DV_CU_STREAM_CAPTURE_STATUS_NONE;
+    return DV_OK;
+}
+
 dv_result_t dv__cu_copy_h2d(void *ctx, uint64_t dst, const void *src,
                             uint64_t size, void *stream) {
     dv__cu_dev_t *d = ctx;

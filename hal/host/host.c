@@ -28,6 +28,7 @@
 #include "base/native.h"
 #include "base/os.h"
 #include "host_env.h"
+#include "host_reg.h"
 #include "host_stream.h"
 #include "host_vm.h"
 
@@ -319,11 +320,15 @@ static dv_result_t host_copy_d2h(void *ctx, void *dst, uint64_t src,
     return DV_OK;
 }
 
+/* Host memory needs no page-locking for host copies, but registrations are
+ * tracked as strictly as a GPU driver tracks them (host_reg.h). */
 static dv_result_t host_register(void *ctx, void *ptr, uint64_t size) {
-    return DV_OK; /* host memory needs no page-locking for host copies */
+    return dv__host_reg_add(ctx, ptr, size);
 }
 
-static dv_result_t host_unregister(void *ctx, void *ptr) { return DV_OK; }
+static dv_result_t host_unregister(void *ctx, void *ptr) {
+    return dv__host_reg_remove(ctx, ptr);
+}
 
 static const dv_hal_ops_t host_ops = {
     .version = DV_HAL_VERSION,

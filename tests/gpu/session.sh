@@ -9,7 +9,8 @@
 #   OUT=/dir DV_GPU_STEPS="pyfault recovery" bash tests/gpu/session.sh
 #
 # Steps (each needs the dynvram package, built for `python3` into
-# /tmp/dv-pyinst): pyfault, recovery, and any of the scripts of
+# /tmp/dv-pyinst): pyfault, recovery, f1 (bench/dv_bench_io, an 8 GiB file
+# under F1_DIR, default /tmp), and any of the scripts of
 # DV_GPU_EXTRA ("name:command", ';'-separated) that later issues add.
 # $OUT gets: summary.txt (everything's verdict), run-summary.txt,
 # cuda_tests.log, ctest.log, bench-ops.json, py.log, py-results.json.
@@ -63,6 +64,9 @@ for s in ${DV_GPU_STEPS:-pyfault recovery}; do
     pyfault) pystep pyfault "$PY" bench/pyfault.py --backend cuda --max-ns 1000 \
         --json "$work/py/pyfault.json" ;;
     recovery) pystep recovery "$PY" bench/recovery.py --out "$work/py" ;;
+    f1) # file to GPU (issue 10): an 8 GiB file under F1_DIR (default /tmp)
+        pystep f1 "${BUILD_DIR:-$top/build-gpu}/bench/dv_bench_io" --backend cuda \
+            --dir "${F1_DIR:-/tmp}" --json "$work/py/io-f1.json" ;;
     esac
 done
 IFS=';' read -r -a extra <<<"${DV_GPU_EXTRA:-}"

@@ -33,6 +33,7 @@
 
 #include "dynvram.h"
 #include "dynvram_host.h"
+#include "dynvram_io.h"
 
 #define MT_DEVS 3         /* device slots of one sequence */
 #define MT_VBARS 4        /* VBAR slots per device */
@@ -41,6 +42,7 @@
 #define MT_GRAVE 6        /* dead handles remembered per kind */
 #define MT_LINE 200       /* one trace line */
 #define MT_PAGE_MAX 16384 /* largest page size a sequence uses */
+#define MT_REGS 8         /* registrations of a host buffer the model keeps */
 
 /* ---- choice source (model_core.c) ---- */
 typedef struct mt_src {
@@ -91,6 +93,18 @@ typedef struct mt_stream {
     uint32_t id;
 } mt_stream_t;
 
+/* The host I/O objects of one device (model_io.c): at most one of each. */
+typedef struct mt_io {
+    dv_devbuf_t *db;          /* NULL: none */
+    uint64_t db_max, db_size; /* bytes (max rounded up to pages) */
+    uint64_t db_pages;        /* mapped pages, counted in `used` */
+    dv_hostbuf_t *hb;         /* NULL: none */
+    uint64_t hb_max, hb_size, hb_committed;
+    uint32_t nregs; /* registrations, sorted by offset */
+    uint64_t reg_off[MT_REGS], reg_size[MT_REGS];
+    dv_reader_t *rd; /* NULL: none */
+} mt_io_t;
+
 /* What the model knows of the core's count of pages waiting to be reaped
  * (unpinned above a lowered watermark while their stream was busy). */
 enum { MT_REAP_ZERO, MT_REAP_POSITIVE, MT_REAP_UNKNOWN };
@@ -111,6 +125,7 @@ typedef struct mt_dev {
     int reap;
     int recovery; /* watermark recovery on */
     mt_stream_t s[MT_STREAMS];
+    mt_io_t io;
     /* set before each call (mt_pre_call) */
     int busy;                  /* a stream of the device had pending work */
     uint64_t evictions_before; /* expected evictions counter then */
@@ -172,7 +187,8 @@ typedef enum mt_fn {
     X(VBAR_PRIO) X(VBAR_WM) X(VBAR_EVICT) X(VBAR_RESIDENCY) X(VBAR_GENS)       \
     X(FW_RESERVE) X(FW_RELEASE) X(FW_EVICT) X(DEV_SIMPLE) X(DEV_STATS)         \
     X(DEV_CHECK) X(DEV_OPEN) X(DEV_CLOSE) X(DEV_CAPS) X(STREAM) X(COPY)        \
-    X(HOST_REG) X(PROBE) X(HOST_HOOK)
+    X(HOST_REG) X(PROBE) X(HOST_HOOK) X(HOSTBUF) X(DEVBUF) X(READER)          \
+    X(READ)
 /* clang-format on */
 #define MT_FN_ENUM(n) MT_FN_##n,
     MT_FN_LIST(MT_FN_ENUM)
@@ -190,6 +206,8 @@ void mt_expect(mt_world_t *w, mt_fn_t fn, dv_result_t r, dv_result_t want);
 uint64_t mt_budget(const mt_dev_t *d);
 uint64_t mt_resident_pages(const mt_dev_t *d);
 uint64_t mt_used(const mt_dev_t *d);
+/* Framework and device-buffer bytes: what watermark recovery plans for. */
+uint64_t mt_outside(const mt_dev_t *d);
 /* Before each call: note which devices have busy streams. */
 void mt_pre_call(mt_world_t *w);
 /* Compare everything observable of every open device with the model
@@ -277,10 +295,11 @@ typedef struct mt_op {
     mt_op_fn fn;
     unsigned weight;
 } mt_op_t;
-extern const mt_op_t mt_vbar_ops[], mt_dev_ops[], mt_bad_ops[], mt_step_ops[];
+extern const mt_op_t mt_vbar_ops[], mt_dev_ops[], mt_bad_ops[], mt_step_ops[],
+    mt_io_ops[];
 extern const int mt_vbar_op_count, mt_dev_op_count, mt_bad_op_count,
-    mt_step_op_count;
-/* Name of op `index` of the three tables in order (NULL past the end). */
+    mt_step_op_count, mt_io_op_count;
+/* Name of op `index` of the op tables in order (NULL past the end). */
 const char *mt_op_name(int index);
 
 /* Helpers shared by the op files. */
@@ -313,6 +332,18 @@ void mt_unpin_all(mt_world_t *w, mt_dev_t *d);
 void mt_grave_vbar(mt_world_t *w, dv_vbar_t *h);
 void mt_grave_dev(mt_world_t *w, dv_device_t *h);
 void mt_grave_stream(mt_world_t *w, void *h);
+/* Destroy d's host I/O objects, checked (before closing d). */
+void mt_io_teardown(mt_world_t *w, mt_dev_t *d);
+/* Compare d's host I/O objects with the model. */
+void mt_io_check(mt_world_t *w, mt_dev_t *d);
+/* The file of the process that reads come from (made on first use) and
+ * its byte at each offset (model_io.c). */
+#define MT_IO_FILE_SIZE (3u * 16384u + 777u)
+dv_file_t *mt_io_file(mt_world_t *w);
+uint8_t mt_io_fbyte(uint64_t off);
+/* Reads and bad host I/O calls (model_ioread.c). */
+void mt_op_io_read(mt_world_t *w);
+void mt_op_io_bad(mt_world_t *w);
 
 /* ---- sequences (model_seq.c) ---- */
 void mt_world_init(mt_world_t *w, uint64_t seed);

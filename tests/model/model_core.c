@@ -230,6 +230,19 @@ static const uint32_t allowed[MT_FN_COUNT] = {
     [MT_FN_HOST_REG] = ROK | R(DV_ERROR_NOT_SUPPORTED) | RBACK | RINV,
     [MT_FN_PROBE] = ROK | RINV,
     [MT_FN_HOST_HOOK] = ROK | RINV,
+    /* From include/dynvram_io.h. */
+    [MT_FN_HOSTBUF] = ROK | RINV | RRANGE | RWRONG | R(DV_ERROR_BUSY) |
+                      R(DV_ERROR_NOT_SUPPORTED) | R(DV_ERROR_ADDRESS_SPACE) |
+                      R(DV_ERROR_OUT_OF_HOST_MEMORY) | RBACK,
+    [MT_FN_DEVBUF] = ROK | RINV | RRANGE | RWRONG | R(DV_ERROR_BUSY) |
+                     R(DV_ERROR_OUT_OF_DEVICE_MEMORY) |
+                     R(DV_ERROR_ADDRESS_SPACE) |
+                     R(DV_ERROR_OUT_OF_HOST_MEMORY) | RBACK,
+    [MT_FN_READER] = ROK | RINV | RWRONG | R(DV_ERROR_BUSY) |
+                     R(DV_ERROR_OUT_OF_HOST_MEMORY),
+    [MT_FN_READ] = ROK | RINV | RRANGE | RWRONG | R(DV_ERROR_NOT_PINNED) |
+                   R(DV_ERROR_NOT_SUPPORTED) | R(DV_ERROR_IO) |
+                   R(DV_ERROR_OUT_OF_HOST_MEMORY) | RBACK,
 };
 
 static const char *fn_names[MT_FN_COUNT] = {

@@ -55,7 +55,7 @@ static uint64_t pinned_pages(const mt_dev_t *d) {
 }
 
 uint64_t mt_used(const mt_dev_t *d) {
-    return (mt_resident_pages(d) + d->pool) * d->ps + d->fw;
+    return (mt_resident_pages(d) + d->pool + d->io.db_pages) * d->ps + d->fw;
 }
 
 uint64_t mt_budget(const mt_dev_t *d) {
@@ -253,6 +253,7 @@ static void check_stats(mt_world_t *w, mt_dev_t *d) {
     SAME("pool_bytes", st.pool_bytes, d->pool * d->ps);
     SAME("used", st.used, mt_used(d));
     SAME("budget", st.budget, mt_budget(d));
+    SAME("devbuf_bytes", st.devbuf_bytes, d->io.db_pages * d->ps);
     SAME("vbar_count", st.vbar_count, (uint64_t)d->nvb);
 }
 
@@ -325,6 +326,7 @@ void mt_check_dev(mt_world_t *w, mt_dev_t *d, int full) {
         check_vbar(w, d, &d->vb[d->order[k]], k, full);
     }
     check_stats(w, d);
+    mt_io_check(w, d);
     dv_result_t r = dv_device_check(d->h);
     if (r != DV_OK) {
         mt_fail(w, "dv_device_check", "d%d: %s", d->name, dv_last_error());

@@ -85,7 +85,7 @@ int mt_reap_candidate(const mt_dev_t *d, int s, uint64_t i) {
 }
 
 static uint64_t host_free_pages(const mt_dev_t *d) {
-    uint64_t held = (mt_resident_pages(d) + d->pool) * d->ps;
+    uint64_t held = (mt_resident_pages(d) + d->pool + d->io.db_pages) * d->ps;
     return d->cap > held ? (d->cap - held) / d->ps : 0;
 }
 

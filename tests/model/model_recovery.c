@@ -56,7 +56,7 @@ void mt_rec_note_fault(mt_dev_t *d, mt_vbar_t *v, uint64_t first) {
         int lost_last_pass = v->lost_pass == v->pass;
         v->pass++;
         v->fw_peak_prev = v->fw_peak_cur;
-        v->fw_peak_cur = d->fw;
+        v->fw_peak_cur = mt_outside(d);
         if (v->risen_from != NONE && !lost_last_pass) {
             v->backoff = 0; /* the rises of the last pass survived it */
             v->risen_from = NONE;
@@ -89,7 +89,7 @@ void mt_rec_unsure(mt_vbar_t *v) {
 void mt_rec_note_framework(mt_dev_t *d) {
     for (int k = 0; k < d->nvb; k++) {
         mt_vbar_t *v = &d->vb[d->order[k]];
-        v->fw_peak_cur = max_u64(v->fw_peak_cur, d->fw);
+        v->fw_peak_cur = max_u64(v->fw_peak_cur, mt_outside(d));
     }
 }
 
@@ -116,7 +116,8 @@ static int may_rise(const mt_dev_t *d, const mt_vbar_t *v, uint64_t first,
     }
     uint64_t room = (budget > used ? budget - used : 0) + d->pool * ps;
     uint64_t peak = max_u64(v->fw_peak_cur, v->fw_peak_prev);
-    uint64_t back = peak > d->fw ? peak - d->fw : 0;
+    uint64_t now = mt_outside(d);
+    uint64_t back = peak > now ? peak - now : 0;
     return !(absent > UINT64_MAX / ps - 2 || room < absent * ps + ps ||
              room - absent * ps - ps < back);
 }

@@ -203,6 +203,7 @@ void mt_open_device(mt_world_t *w, int slot) {
 
 void mt_close_device(mt_world_t *w, mt_dev_t *d, int expect_busy) {
     if (!expect_busy) {
+        mt_io_teardown(w, d);
         for (int k = 0; k < MT_STREAMS; k++) {
             if (!d->s[k].h) {
                 continue;
@@ -302,19 +303,19 @@ void mt_world_init(mt_world_t *w, uint64_t seed) {
 }
 
 static const mt_op_t *pick_op(mt_world_t *w, int *index) {
-    const mt_op_t *tables[4] = {mt_vbar_ops, mt_dev_ops, mt_bad_ops,
-                                mt_step_ops};
-    const int counts[4] = {mt_vbar_op_count, mt_dev_op_count, mt_bad_op_count,
-                           mt_step_op_count};
+    const mt_op_t *tables[5] = {mt_vbar_ops, mt_dev_ops, mt_bad_ops,
+                                mt_step_ops, mt_io_ops};
+    const int counts[5] = {mt_vbar_op_count, mt_dev_op_count, mt_bad_op_count,
+                           mt_step_op_count, mt_io_op_count};
     unsigned total = 0;
-    for (int t = 0; t < 4; t++) {
+    for (int t = 0; t < 5; t++) {
         for (int k = 0; k < counts[t]; k++) {
             total += tables[t][k].weight;
         }
     }
     unsigned x = (unsigned)mt_pick(&w->src, total);
     int n = 0;
-    for (int t = 0; t < 4; t++) {
+    for (int t = 0; t < 5; t++) {
         for (int k = 0; k < counts[t]; k++, n++) {
             if (x < tables[t][k].weight) {
                 *index = n;
@@ -328,11 +329,11 @@ static const mt_op_t *pick_op(mt_world_t *w, int *index) {
 }
 
 const char *mt_op_name(int index) {
-    const mt_op_t *tables[4] = {mt_vbar_ops, mt_dev_ops, mt_bad_ops,
-                                mt_step_ops};
-    const int counts[4] = {mt_vbar_op_count, mt_dev_op_count, mt_bad_op_count,
-                           mt_step_op_count};
-    for (int t = 0; t < 4; t++) {
+    const mt_op_t *tables[5] = {mt_vbar_ops, mt_dev_ops, mt_bad_ops,
+                                mt_step_ops, mt_io_ops};
+    const int counts[5] = {mt_vbar_op_count, mt_dev_op_count, mt_bad_op_count,
+                           mt_step_op_count, mt_io_op_count};
+    for (int t = 0; t < 5; t++) {
         if (index < counts[t]) {
             return tables[t][index].name;
         }
@@ -353,6 +354,7 @@ static void teardown(mt_world_t *w) {
             mt_destroy_vbar(w, d, &d->vb[d->order[0]]);
         }
         mt_pre_call(w);
+        mt_io_teardown(w, d);
         mt_call(w, "dv_framework_release(d%d, %llu)", d->name,
                 (unsigned long long)d->fw);
         dv_result_t r = dv_framework_release(d->h, d->fw);

@@ -15,7 +15,8 @@ set(DV_MODEL_SOURCES
   model/model_core.c model/model_observe.c model/model_policy.c
   model/model_ops.c model/model_devops.c model/model_bad.c model/model_seq.c
   model/model_recovery.c model/model_steps.c
-  model/model_threads.c)
+  model/model_threads.c model/model_io.c model/model_iocheck.c
+  model/model_ioread.c)
 
 add_executable(dv_model model/model_main.c ${DV_MODEL_SOURCES})
 target_include_directories(dv_model PRIVATE ${PROJECT_SOURCE_DIR}/include)
@@ -42,6 +43,11 @@ target_link_libraries(dv_crshim PUBLIC dynvram_static Threads::Threads)
 foreach(s conformance policy recovery inject badinput handles threads multidev
           host)
   add_executable(dv_crshim_${s} core/test_${s}.c)
+  target_link_libraries(dv_crshim_${s} PRIVATE dv_crshim)
+endforeach()
+# The host I/O suites too (their threads run under TSan in CI).
+foreach(s io_hostbuf io_read io_devbuf io_inject)
+  add_executable(dv_crshim_${s} io/test_${s}.c io/iotest.c)
   target_link_libraries(dv_crshim_${s} PRIVATE dv_crshim)
 endforeach()
 # The stand-in itself runs in CI: one suite through it.

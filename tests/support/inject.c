@@ -4,6 +4,7 @@
  */
 #include "inject.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,12 +23,70 @@ static _Thread_local const char *injected_op;
 
 static const char *fail_op; /* td_inject_fail_next: fail this op next */
 
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static uint32_t extra_caps;
+static int fences_pending;
+static const char *block_op; /* td_inject_block_next */
+static int blocked, released;
+
 void td_inject_arm(const dv_hal_ops_t *inner, long n, dv_result_t err) {
+    pthread_mutex_lock(&mu);
     in = inner;
     fail_at = n;
     fail_with = err;
     fail_op = NULL;
     memset(&st, 0, sizeof(st));
+    extra_caps = 0;
+    fences_pending = 0;
+    block_op = NULL;
+    blocked = released = 0;
+    pthread_mutex_unlock(&mu);
+}
+
+void td_inject_add_caps(uint32_t flags) { extra_caps |= flags; }
+void td_inject_fences_pending(int on) { fences_pending = on; }
+
+void td_inject_block_next(const char *op) {
+    pthread_mutex_lock(&mu);
+    block_op = op;
+    blocked = released = 0;
+    pthread_mutex_unlock(&mu);
+}
+
+void td_inject_wait_blocked(void) {
+    pthread_mutex_lock(&mu);
+    while (!blocked) {
+        pthread_cond_wait(&cv, &mu);
+    }
+    pthread_mutex_unlock(&mu);
+}
+
+void td_inject_release(void) {
+    pthread_mutex_lock(&mu);
+    released = 1;
+    pthread_cond_broadcast(&cv);
+    pthread_mutex_unlock(&mu);
+}
+
+/* A call of `op`: wait here if the test asked to block it. */
+static void maybe_block(const char *op) {
+    pthread_mutex_lock(&mu);
+    if (block_op && strcmp(block_op, op) == 0 && !blocked) {
+        blocked = 1;
+        pthread_cond_broadcast(&cv);
+        while (!released) {
+            pthread_cond_wait(&cv, &mu);
+        }
+        block_op = NULL;
+    }
+    pthread_mutex_unlock(&mu);
+}
+
+static void count(long *field, long delta) {
+    pthread_mutex_lock(&mu);
+    *field += delta;
+    pthread_mutex_unlock(&mu);
 }
 
 void td_inject_fail_next(const char *op, dv_result_t err) {
@@ -42,19 +101,21 @@ const td_inject_state_t *td_inject_state(void) { return &st; }
 
 /* Should this call fail? `allocating`: the op can run out of memory. */
 static int hit(const char *op, int allocating) {
+    maybe_block(op);
     if (fail_with == DV_ERROR_OUT_OF_DEVICE_MEMORY && !allocating) {
         return 0;
     }
+    pthread_mutex_lock(&mu);
     st.calls++;
-    if (!st.fired && ((fail_at && st.calls == fail_at) ||
-                      (fail_op && strcmp(fail_op, op) == 0))) {
+    int fire = !st.fired && ((fail_at && st.calls == fail_at) ||
+                             (fail_op && strcmp(fail_op, op) == 0));
+    if (fire) {
         st.fired = 1;
         st.op = op;
-        injected_op = op;
-        return 1;
     }
-    injected_op = NULL;
-    return 0;
+    pthread_mutex_unlock(&mu);
+    injected_op = fire ? op : NULL;
+    return fire;
 }
 
 #define CTX(c) (((wrap_t *)(c))->inner)
@@ -86,7 +147,12 @@ static void w_fini(void *ctx) {
 }
 
 static dv_result_t w_get_caps(void *ctx, dv_hal_caps_t *caps) {
-    return hit("get_caps", 0) ? fail_with : in->get_caps(CTX(ctx), caps);
+    if (hit("get_caps", 0)) {
+        return fail_with;
+    }
+    dv_result_t r = in->get_caps(CTX(ctx), caps);
+    caps->flags |= extra_caps;
+    return r;
 }
 
 static dv_result_t w_mem_info(void *ctx, uint64_t *f, uint64_t *t) {
@@ -98,7 +164,7 @@ static dv_result_t w_reserve(void *ctx, uint64_t size, uint64_t *va) {
         return fail_with;
     }
     dv_result_t r = in->reserve(CTX(ctx), size, va);
-    st.live_res += r == DV_OK;
+    count(&st.live_res, r == DV_OK);
     return r;
 }
 
@@ -107,7 +173,7 @@ static dv_result_t w_unreserve(void *ctx, uint64_t va, uint64_t size) {
         return fail_with;
     }
     dv_result_t r = in->unreserve(CTX(ctx), va, size);
-    st.live_res -= r == DV_OK;
+    count(&st.live_res, -(r == DV_OK));
     return r;
 }
 
@@ -116,7 +182,7 @@ static dv_result_t w_create(void *ctx, uint64_t size, dv_hal_mem_t *m) {
         return fail_with;
     }
     dv_result_t r = in->create(CTX(ctx), size, m);
-    st.live_mem += r == DV_OK;
+    count(&st.live_mem, r == DV_OK);
     return r;
 }
 
@@ -126,7 +192,7 @@ static dv_result_t w_release(void *ctx, dv_hal_mem_t m) {
      * (a retry would be a double free that the sanitizers catch). */
     int fail = hit("release", 0);
     dv_result_t r = in->release(CTX(ctx), m);
-    st.live_mem -= r == DV_OK;
+    count(&st.live_mem, -(r == DV_OK));
     return fail ? fail_with : r;
 }
 
@@ -135,7 +201,7 @@ static dv_result_t w_map(void *ctx, uint64_t va, uint64_t size, dv_hal_mem_t m) 
         return fail_with;
     }
     dv_result_t r = in->map(CTX(ctx), va, size, m);
-    st.live_maps += r == DV_OK;
+    count(&st.live_maps, r == DV_OK);
     return r;
 }
 
@@ -144,16 +210,25 @@ static dv_result_t w_unmap(void *ctx, uint64_t va, uint64_t size) {
         return fail_with;
     }
     dv_result_t r = in->unmap(CTX(ctx), va, size);
-    st.live_maps -= r == DV_OK;
+    count(&st.live_maps, -(r == DV_OK));
     return r;
 }
 
 static dv_result_t w_fence_record(void *ctx, void *s, dv_hal_fence_t *f) {
-    return hit("fence_record", 1) ? fail_with : in->fence_record(CTX(ctx), s, f);
+    if (hit("fence_record", 1)) {
+        return fail_with;
+    }
+    dv_result_t r = in->fence_record(CTX(ctx), s, f);
+    count(&st.live_fences, r == DV_OK);
+    return r;
 }
 
 static dv_result_t w_fence_query(void *ctx, dv_hal_fence_t f) {
-    return hit("fence_query", 0) ? fail_with : in->fence_query(CTX(ctx), f);
+    if (hit("fence_query", 0)) {
+        return fail_with;
+    }
+    dv_result_t r = in->fence_query(CTX(ctx), f);
+    return r == DV_OK && fences_pending ? DV_NOT_READY : r;
 }
 
 static dv_result_t w_fence_wait(void *ctx, dv_hal_fence_t f) {
@@ -161,15 +236,23 @@ static dv_result_t w_fence_wait(void *ctx, dv_hal_fence_t f) {
 }
 
 static void w_fence_destroy(void *ctx, dv_hal_fence_t f) {
+    count(&st.live_fences, -1);
     in->fence_destroy(CTX(ctx), f);
 }
 
 static dv_result_t w_stream_create(void *ctx, void **s) {
-    return hit("stream_create", 1) ? fail_with : in->stream_create(CTX(ctx), s);
+    if (hit("stream_create", 1)) {
+        return fail_with;
+    }
+    dv_result_t r = in->stream_create(CTX(ctx), s);
+    count(&st.live_streams, r == DV_OK);
+    return r;
 }
 
 static dv_result_t w_stream_destroy(void *ctx, void *s) {
-    return in->stream_destroy(CTX(ctx), s);
+    dv_result_t r = in->stream_destroy(CTX(ctx), s);
+    count(&st.live_streams, -(r == DV_OK));
+    return r;
 }
 
 static dv_result_t w_stream_synchronize(void *ctx, void *s) {
@@ -179,7 +262,7 @@ static dv_result_t w_stream_synchronize(void *ctx, void *s) {
 
 static dv_result_t w_copy_h2d(void *ctx, uint64_t d, const void *s, uint64_t n,
                               void *st_) {
-    return in->copy_h2d(CTX(ctx), d, s, n, st_);
+    return hit("copy_h2d", 0) ? fail_with : in->copy_h2d(CTX(ctx), d, s, n, st_);
 }
 
 static dv_result_t w_copy_d2h(void *ctx, void *d, uint64_t s, uint64_t n,
@@ -192,11 +275,28 @@ static dv_result_t w_stream_check(void *ctx, void *s) {
 }
 
 static dv_result_t w_host_register(void *ctx, void *p, uint64_t n) {
-    return in->host_register(CTX(ctx), p, n);
+    if (hit("host_register", 0)) {
+        return fail_with;
+    }
+    dv_result_t r = in->host_register(CTX(ctx), p, n);
+    count(&st.live_regs, r == DV_OK);
+    return r;
 }
 
 static dv_result_t w_host_unregister(void *ctx, void *p) {
-    return in->host_unregister(CTX(ctx), p);
+    /* Like release: an injected failure comes after the real work. */
+    int fail = hit("host_unregister", 0);
+    dv_result_t r = in->host_unregister(CTX(ctx), p);
+    count(&st.live_regs, -(r == DV_OK));
+    return fail ? fail_with : r;
+}
+
+static dv_result_t w_stream_wait(void *ctx, void *s, dv_hal_fence_t f) {
+    return hit("stream_wait", 0) ? fail_with : in->stream_wait(CTX(ctx), s, f);
+}
+
+static dv_result_t w_stream_is_capturing(void *ctx, void *s, int *c) {
+    return in->stream_is_capturing(CTX(ctx), s, c);
 }
 
 /* An injected failure explains itself, as a backend must for its own. */
@@ -252,6 +352,9 @@ const dv_hal_ops_t *td_inject_ops(void) {
         .host_unregister = in->host_unregister ? w_host_unregister : NULL,
         .last_native_error = w_last_native_error,
         .stream_check = in->stream_check ? w_stream_check : NULL,
+        .stream_wait = in->stream_wait ? w_stream_wait : NULL,
+        .stream_is_capturing =
+            in->stream_is_capturing ? w_stream_is_capturing : NULL,
     };
     return &ops;
 }

@@ -41,6 +41,10 @@ typedef enum dv__handle_kind {
     DV__HK_DEVICE = 1,
     DV__HK_VBAR = 2,
     DV__HK_HOST_STREAM = 3, /* the host backend's simulated streams */
+    DV__HK_HOSTBUF = 4,     /* host I/O (core/io.h) */
+    DV__HK_FILE = 5,
+    DV__HK_READER = 6,
+    DV__HK_DEVBUF = 7,
     DV__HK_COUNT_ = 16      /* kinds fit the low 4 bits of the tag */
 } dv__handle_kind_t;
 

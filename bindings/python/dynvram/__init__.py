@@ -45,6 +45,10 @@ __all__ = [
     "CudaArrayView",
     "DLPackView",
     "Device",
+    "DeviceBuffer",
+    "HostBuffer",
+    "ModelFile",
+    "Reader",
     "Error",
     "InvalidArgumentError",
     "OutOfMemoryError",
@@ -53,6 +57,7 @@ __all__ = [
     "flush_log",
     "get_log_level",
     "last_error",
+    "read_file",
     "set_log_level",
 ]
 
@@ -175,12 +180,19 @@ class Device(_native.Device):
     def close(self):
         """Close the device (every VBAR must be closed first). Detaches it
         from the CUDA allocation interposer and the pluggable allocator
-        first, if it was attached."""
+        first, if it was attached, and closes its default reader."""
         for route in ("interpose", "pluggable"):
             mod = _sys.modules.get(__name__ + "." + route)
             if mod is not None and not self.closed:
                 mod.detach_device(self)
+        if not self.closed:
+            hostio.close_default_reader(self)
         super().close()
+
+    def reader(self):
+        """The device's shared read pool (a dynvram.Reader made on first
+        use; Device.close closes it)."""
+        return hostio.default_reader(self)
 
     def __enter__(self):
         return self
@@ -195,6 +207,14 @@ class Device(_native.Device):
         c = super().caps()
         return "<dynvram.Device %s:%d %r page_size=%d>" % (
             c["backend"], c["ordinal"], c["name"], c["page_size"])
+
+
+# ---- host I/O (dynvram/hostio.py) ------------------------------------------
+
+# Device.close and Device.reader use it; it imports nothing from here.
+from . import hostio  # noqa: E402
+from .hostio import (DeviceBuffer, HostBuffer, ModelFile, Reader,  # noqa: E402
+                     read_file)
 
 
 # ---- VBARs ------------------------------------------------------------------

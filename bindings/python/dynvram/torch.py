@@ -14,6 +14,12 @@ Offload
     ``offload(module, device="cuda:0", vram_limit=...)``: inference of a
     module larger than the budget. See ``Offloaded``.
 
+Host I/O
+    ``hostbuf_tensor(hostbuf)``: a CPU tensor over a dynvram.HostBuffer.
+    ``load_safetensors_to_host / _to_vbar / _to_device``: a safetensors
+    file read by the read pool into a pinned host buffer, into a VBAR, or
+    into new GPU tensors (header parsed with json, dynvram.safetensors).
+
 Allocation pressure
     ``install_interposer()`` before torch is imported, then
     ``attach_allocator(device)`` (offload() does it): torch's cudaMalloc /
@@ -29,7 +35,9 @@ import warnings
 from . import VBAR, Device
 from . import interpose as _interpose
 
-__all__ = ["Offloaded", "attach_allocator", "install_interposer", "offload",
+__all__ = ["Offloaded", "VBARTensor", "attach_allocator", "hostbuf_tensor",
+           "install_interposer", "load_safetensors_to_device",
+           "load_safetensors_to_host", "load_safetensors_to_vbar", "offload",
            "pluggable_allocator", "tensor"]
 
 
@@ -372,3 +380,143 @@ def offload(module, device=None, vram_limit=0, headroom=0, page_size=0,
         attach_allocator(dv_device, dv_device.ordinal)
     return off
 
+
+
+# ---- host I/O: host buffer views and safetensors files --------------------------
+
+# safetensors dtype -> torch attribute (absent in older torch: refused).
+_ST_TORCH = {"F64": "float64", "F32": "float32", "F16": "float16",
+             "BF16": "bfloat16", "I64": "int64", "I32": "int32",
+             "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool",
+             "U16": "uint16", "U32": "uint32", "U64": "uint64",
+             "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2"}
+
+
+def _st_dtype(torch, name):
+    dt = getattr(torch, _ST_TORCH.get(name, ""), None)
+    if dt is None:
+        raise ValueError("safetensors dtype %s has no torch dtype in torch %s"
+                         % (name, torch.__version__))
+    return dt
+
+
+def hostbuf_tensor(hostbuf, offset=0, size=None, dtype=None, shape=None):
+    """A CPU tensor over `hostbuf` bytes [offset, offset + size) (all of it
+    by default): zero-copy, writable, 1-D uint8 unless `dtype`/`shape` say
+    otherwise. While it lives the buffer refuses to truncate below it."""
+    torch = _torch()
+    raw = torch.from_dlpack(hostbuf.view(offset, size))
+    if dtype is not None:
+        raw = raw.view(dtype)
+    return raw.view(tuple(shape)) if shape is not None else raw
+
+
+def _typed(torch, raw, info):
+    return raw.view(_st_dtype(torch, info.dtype)).view(info.shape)
+
+
+def load_safetensors_to_host(path, device, hostbuf=None, register=True,
+                             reader=None, mark_cold=False):
+    """Read every tensor of a safetensors file into a (pinned) HostBuffer
+    of `device` with one call of the read pool; returns (tensors, hostbuf):
+    a dict name -> CPU tensor viewing the buffer (file order kept). A
+    `hostbuf` given is extended; else one is made to fit."""
+    from .hostio import HostBuffer, ModelFile, read_file
+    from .safetensors import read_header
+    torch = _torch()
+    infos, _meta, _start = read_header(path)
+    real = [t for t in infos if t.nbytes]
+    first = real[0].begin if real else 0
+    span = real[-1].end - first if real else 0
+    if hostbuf is None:
+        hostbuf = HostBuffer(device, max(span, 1), register=register)
+    base = hostbuf.extend(span) if span else hostbuf.size
+    if span:
+        with ModelFile(path, map=False) as f:
+            read_file(f, first, span, hostbuf, offset=base, reader=reader,
+                      mark_cold=mark_cold)
+    out = {}
+    for t in infos:
+        if not t.nbytes:
+            out[t.name] = torch.empty(t.shape, dtype=_st_dtype(torch, t.dtype))
+            continue
+        raw = hostbuf_tensor(hostbuf, base + t.begin - first, t.nbytes)
+        out[t.name] = _typed(torch, raw, t)
+    return out, hostbuf
+
+
+class VBARTensor:
+    """Where load_safetensors_to_vbar put a tensor: its VBAR allocation,
+    dtype and shape, and the generation saved after its bytes were read (a
+    later fault returning the same generation means they are still there).
+    ``tensor()`` views it; valid while the range is faulted and pinned."""
+
+    __slots__ = ("vbar", "allocation", "dtype", "shape", "generation")
+
+    def __init__(self, vbar, allocation, dtype, shape, generation):
+        self.vbar = vbar
+        self.allocation = allocation
+        self.dtype = dtype
+        self.shape = shape
+        self.generation = generation
+
+    def tensor(self):
+        return tensor(self.vbar, self.allocation.offset, self.shape,
+                      _st_dtype(_torch(), self.dtype))
+
+
+def load_safetensors_to_vbar(path, vbar, reader=None, mark_cold=False,
+                             stream=0):
+    """Place every tensor of a safetensors file in `vbar` (vbar.alloc, file
+    order: the file's first tensors get the lowest offsets, which stay
+    resident first) and read its bytes there through the read pool: each
+    range is faulted, read (staging ring -> device) and unpinned. Returns a
+    dict name -> VBARTensor. Raises MemoryError when a tensor's range cannot
+    be made resident (the VBAR's device is full of higher-priority data)."""
+    from .hostio import ModelFile, read_file
+    from .safetensors import read_header
+    infos, _meta, _start = read_header(path)
+    out = {}
+    with ModelFile(path, map=False) as f:
+        for t in infos:
+            a = vbar.alloc(max(t.nbytes, 1))
+            gen = vbar.fault(a.offset, a.size)
+            if gen is None:
+                raise MemoryError("%s: tensor %r (%d bytes) cannot be made "
+                                  "resident in the VBAR" % (path, t.name,
+                                                            t.nbytes))
+            try:
+                if t.nbytes:
+                    read_file(f, t.begin, t.nbytes, vbar, offset=a.offset,
+                              reader=reader, mark_cold=mark_cold,
+                              device=vbar.device, stream=stream)
+            finally:
+                vbar.unpin(a.offset, a.size, _stream_of(stream))
+            out[t.name] = VBARTensor(vbar, a, t.dtype, t.shape, gen)
+    return out
+
+
+def _stream_of(stream):
+    return int(getattr(stream, "cuda_stream", stream) or 0)
+
+
+def load_safetensors_to_device(path, device, torch_device=None, reader=None,
+                               mark_cold=False, stream=0):
+    """Read every tensor of a safetensors file into new torch tensors on the
+    GPU of dynvram Device `device` (torch_device default: its "cuda:N"),
+    straight from the read pool's pinned ring: no pageable copy. Returns a
+    dict name -> tensor."""
+    from .hostio import ModelFile, read_file
+    from .safetensors import read_header
+    torch = _torch()
+    tdev = torch_device or _torch_device(device)
+    infos, _meta, _start = read_header(path)
+    out = {}
+    with ModelFile(path, map=False) as f:
+        for t in infos:
+            raw = torch.empty(t.nbytes, dtype=torch.uint8, device=tdev)
+            if t.nbytes:
+                read_file(f, t.begin, t.nbytes, raw.data_ptr(), device=device,
+                          reader=reader, mark_cold=mark_cold, stream=stream)
+            out[t.name] = _typed(torch, raw, t)
+    return out

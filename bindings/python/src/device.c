@@ -246,7 +246,7 @@ static PyObject *dvpy_device_stats(PyObject *op, PyObject *unused) {
 #define U(x) (unsigned long long)(x)
     return Py_BuildValue(
         "{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,"
-        "s:K}",
+        "s:K,s:K}",
         "budget", U(s.budget), "used", U(s.used), "resident_bytes",
         U(s.resident_bytes), "pinned_bytes", U(s.pinned_bytes), "pool_bytes",
         U(s.pool_bytes), "framework_bytes", U(s.framework_bytes),
@@ -256,7 +256,7 @@ static PyObject *dvpy_device_stats(PyObject *op, PyObject *unused) {
         U(s.pool_reuses), "evictions", U(s.evictions), "evicted_bytes",
         U(s.evicted_bytes), "fence_waits", U(s.fence_waits), "oom_retries",
         U(s.oom_retries), "vbar_count", U(s.vbar_count), "watermark_rises",
-        U(s.watermark_rises));
+        U(s.watermark_rises), "devbuf_bytes", U(s.devbuf_bytes));
 #undef U
 }
 

@@ -59,14 +59,18 @@ typedef struct dvpy_dl_managed {
 typedef struct dvpy_dl_block {
     dvpy_dl_managed m;
     int64_t shape[1];
-    dvpy_vbar *owner;
+    dvpy_vbar *owner; /* a VBAR export, or NULL: */
+    PyObject *keep;   /* a strong reference (host buffer views) */
 } dvpy_dl_block;
 
 static void dvpy_dl_deleter(dvpy_dl_managed *m) {
     dvpy_dl_block *b = (dvpy_dl_block *)m;
     if (Py_IsInitialized()) {
         PyGILState_STATE st = PyGILState_Ensure();
-        dvpy_vbar_export_release(b->owner);
+        if (b->owner) {
+            dvpy_vbar_export_release(b->owner);
+        }
+        Py_XDECREF(b->keep);
         PyGILState_Release(st);
     }
     free(b);
@@ -84,6 +88,9 @@ static void dvpy_dl_capsule_destructor(PyObject *cap) {
         }
     }
 }
+
+static void dvpy_dl_fill(dvpy_dl_block *b, uint64_t addr, uint64_t n,
+                         int dtype, int did);
 
 /* dlpack_capsule(vbar, offset, nbytes, device_type, device_id) */
 PyObject *dvpy_dlpack_capsule(PyObject *mod, PyObject *args) {
@@ -122,8 +129,20 @@ PyObject *dvpy_dlpack_capsule(PyObject *mod, PyObject *args) {
         return NULL;
     }
     b->owner = v;
-    b->shape[0] = (int64_t)n; /* n <= the VBAR's size < 2^63 */
-    b->m.dl_tensor.data = (void *)(uintptr_t)(v->base + off);
+    dvpy_dl_fill(b, v->base + off, n, dtype, did);
+    PyObject *cap = PyCapsule_New(&b->m, "dltensor", dvpy_dl_capsule_destructor);
+    if (!cap) {
+        dvpy_vbar_export_release(v);
+        free(b);
+        return NULL;
+    }
+    return cap;
+}
+
+static void dvpy_dl_fill(dvpy_dl_block *b, uint64_t addr, uint64_t n,
+                         int dtype, int did) {
+    b->shape[0] = (int64_t)n; /* n < 2^63: a VBAR's or a host buffer's size */
+    b->m.dl_tensor.data = (void *)(uintptr_t)addr;
     b->m.dl_tensor.device.device_type = dtype;
     b->m.dl_tensor.device.device_id = did;
     b->m.dl_tensor.ndim = 1;
@@ -135,11 +154,38 @@ PyObject *dvpy_dlpack_capsule(PyObject *mod, PyObject *args) {
     b->m.dl_tensor.byte_offset = 0;
     b->m.manager_ctx = b;
     b->m.deleter = dvpy_dl_deleter;
+}
+
+/* dlpack_host_capsule(address, nbytes, owner): CPU memory the caller
+ * vouches for (a host buffer range); `owner` stays referenced until the
+ * consumer's deleter runs. */
+PyObject *dvpy_dlpack_host_capsule(PyObject *mod, PyObject *args) {
+    (void)mod;
+    PyObject *aobj, *nobj, *owner;
+    if (!PyArg_ParseTuple(args, "OOO", &aobj, &nobj, &owner)) {
+        return NULL;
+    }
+    uint64_t addr, n;
+    if (dvpy_u64(aobj, "address", &addr) < 0 ||
+        dvpy_u64(nobj, "nbytes", &n) < 0) {
+        return NULL;
+    }
+    if (!addr || n == 0 || n >> 62) {
+        return dvpy_raise_msg(DV_ERROR_INVALID_ARGUMENT,
+                              "dlpack_host_capsule: address 0 or a size of 0 "
+                              "or above 2^62");
+    }
+    dvpy_dl_block *b = calloc(1, sizeof(*b));
+    if (!b) {
+        return PyErr_NoMemory();
+    }
+    Py_INCREF(owner);
+    b->keep = owner;
+    dvpy_dl_fill(b, addr, n, DVPY_DL_CPU, 0);
     PyObject *cap = PyCapsule_New(&b->m, "dltensor", dvpy_dl_capsule_destructor);
     if (!cap) {
-        dvpy_vbar_export_release(v);
+        Py_DECREF(owner);
         free(b);
-        return NULL;
     }
     return cap;
 }

@@ -452,6 +452,8 @@ PyMODINIT_FUNC PyInit__native(void) {
         dvpy_add_object(m, "Device", (PyObject *)dvpy_device_type) < 0 ||
         dvpy_add_object(m, "VBAR", (PyObject *)dvpy_vbar_type) < 0 ||
         dvpy_add_constants(m) < 0 ||
+        PyModule_AddFunctions(m, dvpy_hostio_methods) < 0 ||
+        dvpy_hostio_add_constants(m) < 0 ||
         PyModule_AddIntConstant(m, "DEFAULT_PAGE_SIZE",
                                 (long)DV_DEFAULT_PAGE_SIZE) < 0) {
         goto fail;

@@ -144,4 +144,10 @@ void dvpy_device_finish_close(dvpy_device *d);
 PyObject *dvpy_dlpack_capsule(PyObject *mod, PyObject *args);
 PyObject *dvpy_interpose_api(PyObject *mod, PyObject *unused);
 
+/* hostio.c: the host I/O functions and constants, added at module init. */
+extern PyMethodDef dvpy_hostio_methods[];
+/* dlpack.c: a capsule over host memory kept alive by a Python owner. */
+PyObject *dvpy_dlpack_host_capsule(PyObject *mod, PyObject *args);
+int dvpy_hostio_add_constants(PyObject *m);
+
 #endif /* DVPY_NATIVE_H */
