@@ -248,8 +248,9 @@ def test_whole_block_fault_costs_what_one_weight_costs(comfy):
     del v._signature
     if "asan" in os.environ.get("LD_PRELOAD", ""):
         return  # timings of an instrumented build say nothing
-    # The native fault walks 48 pages instead of one, nanoseconds each.
-    assert cb < 2.0 * cw + 0.5e-6, (cb, cw)
+    # The native fault walks 48 pages instead of one, nanoseconds each
+    # (a loose bound: the CI machine is shared).
+    assert cb < 2.0 * cw + 1e-6, (cb, cw)
 
 
 def test_release_frees_vram_and_address_space(comfy):
