@@ -342,3 +342,36 @@ dv_result_t dv_device_trim_pool(dv_device_t *h) {
     dv__mutex_unlock(&dev->lock);
     return dv__ok();
 }
+
+dv_result_t dv_device_set_headroom(dv_device_t *h, uint64_t headroom) {
+    dv__dev_t *dev = NULL;
+    dv_result_t r = dv__dev_get(h, "dv_device_set_headroom", &dev);
+    if (r != DV_OK) {
+        return r;
+    }
+    if (headroom > (1ull << 60)) {
+        return dv__fail(DV_ERROR_INVALID_ARGUMENT,
+                        "dv_device_set_headroom: %llu bytes is above 2^60",
+                        (unsigned long long)headroom);
+    }
+    dv__mutex_lock(&dev->lock);
+    dev->headroom = headroom;
+    dv__mutex_unlock(&dev->lock);
+    return dv__ok();
+}
+
+dv_result_t dv_device_get_headroom(dv_device_t *h, uint64_t *headroom) {
+    dv__dev_t *dev = NULL;
+    dv_result_t r = dv__dev_get(h, "dv_device_get_headroom", &dev);
+    if (r != DV_OK) {
+        return r;
+    }
+    if (!headroom) {
+        return dv__fail(DV_ERROR_INVALID_ARGUMENT,
+                        "dv_device_get_headroom: headroom is NULL");
+    }
+    dv__mutex_lock(&dev->lock);
+    *headroom = dev->headroom;
+    dv__mutex_unlock(&dev->lock);
+    return dv__ok();
+}

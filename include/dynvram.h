@@ -289,6 +289,22 @@ DV_API dv_result_t dv_device_trim_pool(dv_device_t *dev);
 /* Reset the watermark limit of every VBAR on the device to 0. */
 DV_API dv_result_t dv_device_reset_watermark_limits(dv_device_t *dev);
 
+/*
+ * Change the headroom (dv_device_options_t.headroom: bytes of free device
+ * memory never used) of an open device. It takes effect at the next budget
+ * reading: the next populating fault, framework allocation or stats call. A
+ * larger headroom does not evict by itself; the next fault or framework
+ * allocation that needs room evicts as usual.
+ * Results: DV_OK; DV_ERROR_INVALID_ARGUMENT (NULL or dead device, or a
+ * headroom above 2^60 bytes; nothing changed).
+ */
+DV_API dv_result_t dv_device_set_headroom(dv_device_t *dev, uint64_t headroom);
+
+/* The device's current headroom in bytes.
+ * Results: DV_OK; DV_ERROR_INVALID_ARGUMENT (NULL device or out). */
+DV_API dv_result_t dv_device_get_headroom(dv_device_t *dev,
+                                          uint64_t *headroom);
+
 /* ------------------------------------------------------------------------ */
 /* VBARs                                                                     */
 /* ------------------------------------------------------------------------ */
