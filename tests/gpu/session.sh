@@ -70,6 +70,8 @@ for s in ${DV_GPU_STEPS:-pyfault recovery}; do
             --dir "${F1_DIR:-/tmp}" --json "$work/py/io-f1.json" ;;
     graph) pystep graph "$PY" tests/gpu/graph_test.py --out "$work/py" ;;
     graphbench) pystep graphbench "$PY" bench/graph_bench.py --out "$work/py" ;;
+    comfy) pystep comfy "$PY" tests/gpu/comfy_test.py --out "$work/py" ;;
+    comfybench) pystep comfybench "$PY" bench/comfy_bench.py --out "$work/py" ;;
     esac
 done
 IFS=';' read -r -a extra <<<"${DV_GPU_EXTRA:-}"
