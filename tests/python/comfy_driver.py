@@ -97,9 +97,13 @@ class SafetensorsFile:
             flat = torch.frombuffer(self._keep, dtype=torch.uint8)
             self.via = "python-mmap"
         self.flat = flat
-        header, start = read_safetensors_header(flat[:4096].numpy())
-        if start > 4096:
-            header, start = read_safetensors_header(flat[:start].numpy())
+        # The header's length first: headers of real models run past any
+        # fixed prefix (a GPU-sized model's header is over 4 KiB).
+        (n,) = struct.unpack_from("<Q", flat[:8].numpy(), 0)
+        if n > self.size - 8:
+            raise ValueError("%s: header of %d bytes in a %d-byte file"
+                             % (path, n, self.size))
+        header, start = read_safetensors_header(flat[:8 + n].numpy())
         self.header = header
         self.data_start = start
 

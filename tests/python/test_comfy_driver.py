@@ -317,3 +317,16 @@ def test_torch_allocator_and_class(comfy):
             ct.CUDAPluggableAllocator
     with pytest.raises(AttributeError):
         ct.no_such_name
+
+
+def test_safetensors_header_longer_than_4_kib(tmp_path):
+    # Seen on the GPU: a model of many tensors has a header past the first
+    # 4 KiB, which the reader once parsed from a fixed 4 KiB prefix.
+    path = str(tmp_path / "many.safetensors")
+    tensors = {"block.%03d.a_long_weight_name" % i: torch.randn(2, 2)
+               for i in range(200)}
+    cd.write_safetensors(path, tensors)
+    for via_mmap in (True, False):
+        st = cd.SafetensorsFile(path, use_model_mmap=via_mmap)
+        assert st.data_start > 4096
+        assert set(st.header) == set(tensors)
