@@ -196,7 +196,7 @@ static int best_hole(const dv__graph_t *g, uint64_t bytes, uint32_t *page,
 
 static void make_plan(const dv__graph_t *g, uint64_t bytes, plan_t *pl) {
     uint64_t ps = g->page_size;
-    uint32_t page, at;
+    uint32_t page = 0, at = 0; /* set by the fit search when it succeeds */
     pl->first = pl->last = NEW_PAGE;
     if (bytes <= ps && best_hole(g, bytes, &page, &at)) {
         pl->off = at;
