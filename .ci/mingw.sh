@@ -117,16 +117,32 @@ check_imports "$DLL" "$SYSTEM"
 check_imports "$EXE" "$SYSTEM|dynvram\.dll"
 say "imports: $(imports "$DLL" | tr '\n' ' ')"
 
+# The CUDAPluggableAllocator pair on the driver API (bindings/interpose/
+# pluggable.c), the Windows route for torch's allocations: its own names,
+# Windows' own DLLs (nvcuda.dll is loaded at run time).
+PLUG=$(find "$BUILD" -name libdynvram_pluggable.dll -print -quit)
+[ -n "$PLUG" ] || die "no libdynvram_pluggable.dll in $BUILD"
+mapfile -t PEXPORTS < <(exports "$PLUG")
+bad=$(printf '%s\n' "${PEXPORTS[@]}" | grep -v '^dv_pluggable_' || true)
+[ -z "$bad" ] || die "libdynvram_pluggable.dll exports $(echo $bad)"
+[ "${#PEXPORTS[@]}" -eq 6 ] || die "libdynvram_pluggable.dll exports ${#PEXPORTS[@]} names, not 6"
+check_imports "$PLUG" "$SYSTEM"
+say "pluggable allocator: ${PEXPORTS[*]}"
+
 # ---- 3. smoke programs ------------------------------------------------------------
 say "build tests/windows smoke programs"
 "$CC" "${CFLAGS_SMOKE[@]}" -DDYNVRAM_SHARED -Iinclude tests/windows/smoke_api.c \
     -o "$BUILD/dv_smoke_api.exe" "$IMPLIB" || die "smoke_api build failed"
 "$CC" "${CFLAGS_SMOKE[@]}" -Iinclude -Ibase/include -I. tests/windows/smoke_os.c \
     -o "$BUILD/dv_smoke_os.exe" "$STATIC" || die "smoke_os build failed"
+"$CC" "${CFLAGS_SMOKE[@]}" -Iinclude -Ibindings/interpose \
+    tests/windows/smoke_pluggable.c -o "$BUILD/dv_smoke_pluggable.exe" \
+    || die "smoke_pluggable build failed"
 "$CC" "${CFLAGS_SMOKE[@]}" -Iinclude -Ibase/include -I. tests/windows/smoke_io.c \
     -o "$BUILD/dv_smoke_io.exe" "$STATIC" || die "smoke_io build failed"
 check_imports "$BUILD/dv_smoke_api.exe" "$SYSTEM|dynvram\.dll"
 check_imports "$BUILD/dv_smoke_os.exe" "$SYSTEM"
+check_imports "$BUILD/dv_smoke_pluggable.exe" "$SYSTEM"
 check_imports "$BUILD/dv_smoke_io.exe" "$SYSTEM"
 
 # ---- 4. run under Wine (optional) ------------------------------------------------
@@ -159,6 +175,8 @@ run() { # run <name> <exe> [args...]: output shown, status returned
 run smoke_os "$BUILD/dv_smoke_os.exe" || die "smoke_os failed under wine"
 run smoke_io "$BUILD/dv_smoke_io.exe" || die "smoke_io failed under wine"
 run smoke_api "$BUILD/dv_smoke_api.exe" || die "smoke_api failed under wine"
+run smoke_pluggable "$BUILD/dv_smoke_pluggable.exe" "$PLUG" ||
+    die "smoke_pluggable failed under wine"
 info_rc=0
 run info "$EXE" info || info_rc=$?
 grep -q '^ *host ' "$BUILD/wine-info.log" || die "dynvram.exe info did not list the host backend"

@@ -17,7 +17,8 @@
 
 uint64_t dv__used_locked(const dv__dev_t *dev) {
     return dev->resident_bytes + dev->pool_count * dev->page_size +
-           dev->framework_bytes + dev->devbuf_bytes + dev->ring_bytes;
+           dev->framework_bytes + dev->devbuf_bytes + dev->graph_bytes +
+           dev->ring_bytes;
 }
 
 dv_result_t dv__budget_locked(dv__dev_t *dev, int fresh, uint64_t *budget) {

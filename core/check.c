@@ -96,5 +96,9 @@ dv_result_t dv__check_locked(dv__dev_t *dev) {
                    (unsigned long long)s->seq);
         }
     }
-    return DV_OK;
+    if (dev->graph_bytes && !dev->graphs_check) {
+        BROKEN("graph bytes %llu without a graph",
+               (unsigned long long)dev->graph_bytes);
+    }
+    return dev->graphs_check ? dev->graphs_check(dev) : DV_OK;
 }

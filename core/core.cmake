@@ -18,6 +18,11 @@ set(DV_CORE_SOURCES
   core/schedule_use.c
   core/schedule_check.c
   core/framework.c
+  core/graph_space.c
+  core/graph_mem.c
+  core/graph_record.c
+  core/graph.c
+  core/graph_scope.c
   core/vbar.c
   core/io.c
   core/hostbuf_pin.c

@@ -242,14 +242,15 @@ dv_result_t dv_device_close(dv_device_t *h) {
         return r;
     }
     dv__mutex_lock(&dev->lock);
-    if (dev->vbar_count || dev->io_objects) {
+    if (dev->vbar_count || dev->io_objects || dev->graph_count) {
         uint32_t n = dev->vbar_count, io = dev->io_objects;
+        uint32_t g = dev->graph_count;
         dv__mutex_unlock(&dev->lock);
         return dv__fail(DV_ERROR_BUSY,
-                        "dv_device_close: %u VBAR(s) and %u host I/O object(s) "
-                        "(host buffers, readers, device buffers) still exist; "
-                        "destroy them first",
-                        n, io);
+                        "dv_device_close: %u VBAR(s), %u graph(s) and %u host "
+                        "I/O object(s) (host buffers, readers, device buffers) "
+                        "still exist; destroy them first",
+                        n, g, io);
     }
     /* Dead from here on: a concurrent or later call with this handle gets
      * DV_ERROR_INVALID_ARGUMENT, never this memory. */
@@ -309,6 +310,7 @@ dv_result_t dv_device_get_stats(dv_device_t *h, dv_device_stats_t *st) {
         st->pinned_bytes = dev->pinned_bytes;
         st->pool_bytes = dev->pool_count * dev->page_size;
         st->framework_bytes = dev->framework_bytes;
+        st->graph_bytes = dev->graph_bytes;
         st->ring_bytes = dev->ring_bytes;
         st->used = dv__used_locked(dev);
         st->vbar_count = dev->vbar_count;
@@ -338,6 +340,39 @@ dv_result_t dv_device_trim_pool(dv_device_t *h) {
     }
     dv__mutex_lock(&dev->lock);
     dv__pool_trim_locked(dev, 0, 0);
+    dv__mutex_unlock(&dev->lock);
+    return dv__ok();
+}
+
+dv_result_t dv_device_set_headroom(dv_device_t *h, uint64_t headroom) {
+    dv__dev_t *dev = NULL;
+    dv_result_t r = dv__dev_get(h, "dv_device_set_headroom", &dev);
+    if (r != DV_OK) {
+        return r;
+    }
+    if (headroom > (1ull << 60)) {
+        return dv__fail(DV_ERROR_INVALID_ARGUMENT,
+                        "dv_device_set_headroom: %llu bytes is above 2^60",
+                        (unsigned long long)headroom);
+    }
+    dv__mutex_lock(&dev->lock);
+    dev->headroom = headroom;
+    dv__mutex_unlock(&dev->lock);
+    return dv__ok();
+}
+
+dv_result_t dv_device_get_headroom(dv_device_t *h, uint64_t *headroom) {
+    dv__dev_t *dev = NULL;
+    dv_result_t r = dv__dev_get(h, "dv_device_get_headroom", &dev);
+    if (r != DV_OK) {
+        return r;
+    }
+    if (!headroom) {
+        return dv__fail(DV_ERROR_INVALID_ARGUMENT,
+                        "dv_device_get_headroom: headroom is NULL");
+    }
+    dv__mutex_lock(&dev->lock);
+    *headroom = dev->headroom;
     dv__mutex_unlock(&dev->lock);
     return dv__ok();
 }

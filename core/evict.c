@@ -93,7 +93,10 @@ static int victims_next(victim_iter_t *it, dv__vbar_t **v, uint64_t *i) {
         }
         while (it->next > floor) {
             uint64_t k = --it->next;
-            if (it->v->resident_pages && dv__evictable(it->v, k)) {
+            /* A page whose last use is queued on a stream being captured
+             * cannot be waited for: not a victim until the capture ends. */
+            if (it->v->resident_pages && dv__evictable(it->v, k) &&
+                !dv__page_blocked_locked(it->v->dev, &it->v->pages[k])) {
                 *v = it->v;
                 *i = k;
                 return 1;

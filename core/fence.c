@@ -15,6 +15,21 @@
  * Each stream keeps a ring of at most DV__FENCE_RING fences. When it is
  * full the oldest is dropped: later fences cover its unpins too, only more
  * conservatively.
+ *
+ * Graph capture (CUDA graphs): while a stream is being captured, nothing
+ * here records a fence on it, queries or waits on its fences, or
+ * synchronizes it; any of those would invalidate the capture (or, for a
+ * fence recorded inside it, make the fence part of the graph). So:
+ *  - the periodic fence of unpin is put off until an unpin after the
+ *    capture (the unpins in between share that later fence);
+ *  - a page whose last unpin is not known finished and whose stream is
+ *    capturing is "blocked": eviction passes over it (it is not a victim,
+ *    and reap leaves it for later), and a wait for it fails with
+ *    DV_ERROR_BUSY instead of blocking;
+ *  - the synchronize fallback fails with DV_ERROR_BUSY instead.
+ * A page known finished (done_seq covers it) needs none of these and stays
+ * evictable. The state is asked of the backend (stream_is_capturing) each
+ * time one of these decisions is made, never on the resident fast path.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -51,14 +66,45 @@ static dv_result_t record(dv__dev_t *dev, dv__stream_t *s) {
     return DV_OK;
 }
 
+int dv__stream_capturing_locked(dv__dev_t *dev, uint32_t slot) {
+    dv__stream_t *s = &dev->streams[slot];
+    int capturing = 0;
+    if (!dev->hal.stream_is_capturing || !s->stream ||
+        dev->hal.stream_is_capturing(dev->ctx, s->stream, &capturing) !=
+            DV_OK) {
+        return 0; /* as without the op: the NULL stream is never captured */
+    }
+    return capturing != 0;
+}
+
 dv_result_t dv__stream_unpin_locked(dv__dev_t *dev, uint32_t slot,
                                     uint64_t *seq) {
     dv__stream_t *s = &dev->streams[slot];
     *seq = ++s->seq;
-    if (++s->since_fence >= dev->fence_interval) {
+    if (++s->since_fence >= dev->fence_interval &&
+        !dv__stream_capturing_locked(dev, slot)) {
         return record(dev, s);
     }
     return DV_OK;
+}
+
+uint64_t dv__stream_mark_locked(dv__dev_t *dev, uint32_t slot) {
+    dv__stream_t *s = &dev->streams[slot];
+    s->since_fence++;
+    return ++s->seq;
+}
+
+int dv__page_blocked_locked(dv__dev_t *dev, const dv__page_t *pg) {
+    return !dv__page_idle(dev, pg) &&
+           dv__stream_capturing_locked(dev, pg->stream);
+}
+
+/* The DV_ERROR_BUSY of a wait or synchronize refused during a capture. */
+static dv_result_t captured(const dv__stream_t *s, const char *what) {
+    return dv__fail(DV_ERROR_BUSY,
+                    "%s: stream %p is being captured into a graph; its work "
+                    "is not waited for until the capture ends",
+                    what, s->stream);
 }
 
 int dv__page_idle(const dv__dev_t *dev, const dv__page_t *pg) {
@@ -97,6 +143,9 @@ static int64_t covering_fence(dv__dev_t *dev, dv__stream_t *s,
 /* No fence could be recorded: finish the stream's work instead (correct,
  * only slower). Everything handed out on it so far is then done. */
 static dv_result_t sync_instead(dv__dev_t *dev, dv__stream_t *s) {
+    if (dv__stream_capturing_locked(dev, (uint32_t)(s - dev->streams))) {
+        return captured(s, "stream synchronize");
+    }
     dv_result_t r = dev->hal.stream_synchronize
                         ? dev->hal.stream_synchronize(dev->ctx, s->stream)
                         : DV_ERROR_NOT_SUPPORTED;
@@ -120,6 +169,9 @@ int dv__page_try_idle_locked(dv__dev_t *dev, dv__page_t *pg) {
     if (dv__page_idle(dev, pg)) {
         return 1;
     }
+    if (dv__stream_capturing_locked(dev, pg->stream)) {
+        return 0;
+    }
     dv__stream_t *s = &dev->streams[pg->stream];
     int64_t k = covering_fence(dev, s, pg);
     if (k < 0 || dev->hal.fence_query(dev->ctx, ring_at(s, (uint32_t)k)->fence) !=
@@ -135,6 +187,9 @@ dv_result_t dv__page_wait_locked(dv__dev_t *dev, dv__page_t *pg) {
         return DV_OK;
     }
     dv__stream_t *s = &dev->streams[pg->stream];
+    if (dv__stream_capturing_locked(dev, pg->stream)) {
+        return captured(s, "fence wait");
+    }
     int64_t k = covering_fence(dev, s, pg);
     if (k < 0) {
         dv__log(DV_LOG_WARNING, "no fence could be recorded (%s): "

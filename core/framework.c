@@ -12,9 +12,10 @@
 #include "core/internal.h"
 
 /* Release pool handles, then evict pages in eviction order (released to
- * the backend, not pooled), until at least `need` bytes went back. */
-static dv_result_t reclaim_locked(dv__dev_t *dev, uint64_t need,
-                                  uint64_t *freed) {
+ * the backend, not pooled), until at least `need` bytes went back. Graph
+ * pages (graph_mem.c) make room through here too. */
+dv_result_t dv__reclaim_locked(dv__dev_t *dev, uint64_t need,
+                               uint64_t *freed) {
     uint64_t ps = dev->page_size;
     uint64_t pages = need / ps + (need % ps != 0);
     uint64_t from_pool = dev->pool_count < pages ? dev->pool_count : pages;
@@ -47,7 +48,7 @@ dv_result_t dv_framework_reserve(dv_device_t *h, uint64_t size) {
     }
     if (used + size > budget) {
         uint64_t freed = 0;
-        r = reclaim_locked(dev, used + size - budget, &freed);
+        r = dv__reclaim_locked(dev, used + size - budget, &freed);
         if (r != DV_OK) {
             goto out;
         }
@@ -98,7 +99,7 @@ dv_result_t dv_framework_evict(dv_device_t *h, uint64_t size,
     }
     uint64_t done = 0;
     dv__mutex_lock(&dev->lock);
-    r = reclaim_locked(dev, size ? size : 1, &done);
+    r = dv__reclaim_locked(dev, size ? size : 1, &done);
     dv__mutex_unlock(&dev->lock);
     if (freed) {
         *freed = done;

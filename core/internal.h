@@ -13,8 +13,9 @@
  *   pool_bytes     = pool_count * page_size
  *   ring_bytes     = sum over schedules of their ring slots' pages
  *   used           = resident_bytes + pool_bytes + framework_bytes
- *                    + devbuf_bytes + ring_bytes
+ *                    + devbuf_bytes + graph_bytes + ring_bytes
  *   devbuf_bytes   = sum over device buffers of mapped pages * page_size
+ *   graph_bytes    = sum over graphs of their physical pages (graph_mem.c)
  */
 #ifndef DV_CORE_INTERNAL_H
 #define DV_CORE_INTERNAL_H
@@ -31,6 +32,7 @@
  * a dead or junk handle is rejected before anything is read through it. */
 typedef struct dv__dev dv__dev_t;
 typedef struct dv__vbar dv__vbar_t;
+typedef struct dv__graph dv__graph_t; /* core/graph.h */
 typedef struct dv__sched dv__sched_t; /* core/schedule.h */
 
 #define DV__NO_STREAM UINT32_MAX
@@ -146,6 +148,13 @@ struct dv__dev {
     uint64_t devbuf_bytes;
     struct dv__devbuf *devbufs; /* list, for destinations and checks */
 
+    dv__graph_t *graphs;  /* allocation graphs of this device (graph.c) */
+    uint32_t graph_count;
+    uint64_t graph_bytes; /* their physical pages, in the budget */
+    /* Their invariants, installed by the first dv_graph_create: the files
+     * below the graphs never call up into them. */
+    dv_result_t (*graphs_check)(dv__dev_t *dev);
+
     dv_device_stats_t st; /* counters only; sizes are filled on query */
 };
 
@@ -185,6 +194,12 @@ dv_result_t dv__range(const dv__vbar_t *vbar, uint64_t offset, uint64_t size,
                       uint64_t *first, uint64_t *last, const char *fn);
 /* A backend failure: add the native code and text to the message. */
 dv_result_t dv__hal_fail(dv__dev_t *dev, dv_result_t r, const char *what);
+
+/* ---- framework allocations (framework.c) ---- */
+/* Release pooled handles, then evict weight pages in eviction order
+ * (released to the backend), until at least `need` bytes went back or
+ * nothing evictable is left. *freed gets what went back. */
+dv_result_t dv__reclaim_locked(dv__dev_t *dev, uint64_t need, uint64_t *freed);
 
 /* ---- budget and pool (budget.c) ---- */
 /* What pages + pool + framework may hold now. Queries mem_info when
@@ -235,14 +250,29 @@ dv_result_t dv__stream_unpin_locked(dv__dev_t *dev, uint32_t slot,
                                     uint64_t *seq);
 /* Is the work before page's last unpin known finished (no driver call)? */
 int dv__page_idle(const dv__dev_t *dev, const dv__page_t *pg);
-/* Like dv__page_idle, but may record and query (never wait on) a fence. */
+/* Like dv__page_idle, but may record and query (never wait on) a fence;
+ * 0 while the page's stream is being captured. */
 int dv__page_try_idle_locked(dv__dev_t *dev, dv__page_t *pg);
 /* Make sure the work before the page's last unpin finished: query, then
- * wait on the one fence that covers it. Counts fence_waits. */
+ * wait on the one fence that covers it. Counts fence_waits.
+ * DV_ERROR_BUSY when that work is on a stream being captured. */
 dv_result_t dv__page_wait_locked(dv__dev_t *dev, dv__page_t *pg);
 /* Fallback when a fence cannot be recorded: synchronize the stream and
- * mark all its unpins done. DV_ERROR_BACKEND if that fails too. */
+ * mark all its unpins done. DV_ERROR_BACKEND if that fails too,
+ * DV_ERROR_BUSY (nothing done) while the stream is being captured. */
 dv_result_t dv__stream_sync_locked(dv__dev_t *dev, uint32_t slot);
+/* Hand out the next sequence number of the stream in `slot`, as an unpin
+ * would, without recording a fence: a later dv__page_try_idle_locked or
+ * dv__page_wait_locked records one on demand. */
+uint64_t dv__stream_mark_locked(dv__dev_t *dev, uint32_t slot);
+/* Is the stream in `slot` being captured into a graph (the HAL's
+ * stream_is_capturing; 0 without it or when the query fails)? Work of a
+ * capturing stream is never waited on, synchronized or fenced: that would
+ * invalidate the capture. */
+int dv__stream_capturing_locked(dv__dev_t *dev, uint32_t slot);
+/* Is the page's last use unfinished work of a capturing stream? Such a
+ * page is not evictable until the capture ends. */
+int dv__page_blocked_locked(dv__dev_t *dev, const dv__page_t *pg);
 /* Drop every fence of every slot (device close). */
 void dv__streams_fini_locked(dv__dev_t *dev);
 /* Drop the fences of one slot. */
@@ -303,7 +333,7 @@ dv_result_t dv__unpin_range_locked(dv__dev_t *dev, dv__vbar_t *vbar,
 /* Every invariant of the device's schedules and their rings. */
 dv_result_t dv__sched_check_locked(dv__dev_t *dev);
 
-/* ---- invariants (check.c) ---- */
+/* ---- invariants (check.c; graphs: graph.c, through dev->graphs_check) ---- */
 dv_result_t dv__check_locked(dv__dev_t *dev);
 
 #endif /* DV_CORE_INTERNAL_H */

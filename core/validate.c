@@ -20,6 +20,11 @@ static dv_result_t bad_device(dv_device_t *h, const char *fn) {
         return dv__fail(DV_ERROR_INVALID_ARGUMENT,
                         "%s: %p is a VBAR handle, not a device", fn, (void *)h);
     }
+    if (dv__handle_get(dv__handle_of(h), DV__HK_GRAPH)) {
+        return dv__fail(DV_ERROR_INVALID_ARGUMENT,
+                        "%s: %p is a graph handle, not a device", fn,
+                        (void *)h);
+    }
     return dv__fail(DV_ERROR_INVALID_ARGUMENT,
                     "%s: device handle %p is not an open device (closed, or "
                     "never a device)",
@@ -46,10 +51,11 @@ dv_result_t dv__vbar_get_fail(dv_device_t *dh, dv_vbar_t *vh, const char *fn) {
     }
     dv__vbar_t *v = (dv__vbar_t *)dv__handle_get(dv__handle_of(vh), DV__HK_VBAR);
     if (!v) {
-        if (dv__handle_get(dv__handle_of(vh), DV__HK_DEVICE)) {
+        int graph = dv__handle_get(dv__handle_of(vh), DV__HK_GRAPH) != NULL;
+        if (graph || dv__handle_get(dv__handle_of(vh), DV__HK_DEVICE)) {
             return dv__fail(DV_ERROR_INVALID_ARGUMENT,
-                            "%s: %p is a device handle, not a VBAR", fn,
-                            (void *)vh);
+                            "%s: %p is a %s handle, not a VBAR", fn,
+                            (void *)vh, graph ? "graph" : "device");
         }
         return dv__fail(DV_ERROR_INVALID_ARGUMENT,
                         "%s: VBAR handle %p is not a live VBAR (destroyed, or "

@@ -289,8 +289,9 @@ dv_result_t dv_vbar_evict(dv_device_t *dh, dv_vbar_t *vh, uint64_t bytes,
     uint64_t done = 0;
     dv__mutex_lock(&dev->lock);
     for (uint64_t i = vbar->page_count; i-- > 0 && done < bytes;) {
-        if (!dv__evictable(vbar, i)) {
-            continue;
+        if (!dv__evictable(vbar, i) ||
+            dv__page_blocked_locked(dev, &vbar->pages[i])) {
+            continue; /* pinned, under the limit, or in a graph capture */
         }
         r = dv__evict_page_locked(dev, vbar, i, 1, 1);
         if (r != DV_OK) {

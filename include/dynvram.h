@@ -73,8 +73,10 @@ extern "C" {
     X(DV_ERROR_NOT_PINNED, -10, "range is not pinned")                         \
     X(DV_ERROR_BACKEND, -11, "backend (driver) call failed")                   \
     X(DV_ERROR_INVARIANT, -12, "internal consistency check failed")            \
-    X(DV_ERROR_ADDRESS_SPACE, -13, "out of virtual address space")          \
-    X(DV_ERROR_IO, -14, "file or operating-system call failed")
+    X(DV_ERROR_ADDRESS_SPACE, -13, "out of virtual address space")             \
+    X(DV_ERROR_IO, -14, "file or operating-system call failed")                \
+    X(DV_ERROR_GRAPH_BREAK, -15,                                               \
+      "allocation sequence differs from the graph's recording")
 
 typedef enum dv_result {
 #define DV__RESULT_ENUM(name, value, text) name = value,
@@ -217,10 +219,10 @@ DV_API dv_result_t dv_device_open_hal(const struct dv_hal_ops *ops,
 /*
  * Close a device, releasing every pooled handle.
  * Results: DV_OK; DV_ERROR_INVALID_ARGUMENT (NULL or not a device);
- * DV_ERROR_BUSY (VBARs or host I/O objects of dynvram_io.h still exist:
- * host buffers, readers, device buffers; destroy them first; nothing
- * changed). A read in flight holds its reader, so a close never cuts one
- * short: it is refused until the reader is destroyed.
+ * DV_ERROR_BUSY (VBARs, allocation graphs or host I/O objects of
+ * dynvram_io.h still exist: host buffers, readers, device buffers; destroy
+ * them first; nothing changed). A read in flight holds its reader, so a
+ * close never cuts one short: it is refused until the reader is destroyed.
  */
 DV_API dv_result_t dv_device_close(dv_device_t *dev);
 
@@ -247,10 +249,10 @@ typedef struct dv_device_caps {
 DV_API dv_result_t dv_device_get_caps(dv_device_t *dev, dv_device_caps_t *caps);
 
 typedef struct dv_device_stats {
-    uint64_t budget;          /* what pages + pool + framework + devbuf + ring
-                                 may hold now */
-    uint64_t used;            /* resident + pooled + framework + devbuf + ring
-                                 bytes */
+    uint64_t budget;          /* what pages + pool + framework + devbuf +
+                                 graph + ring may hold now */
+    uint64_t used;            /* resident + pooled + framework + devbuf
+                                 + graph + ring bytes */
     uint64_t resident_bytes;  /* bytes of resident pages, all VBARs */
     uint64_t pinned_bytes;    /* bytes of pinned pages */
     uint64_t pool_bytes;      /* evicted physical memory kept for reuse */
@@ -268,6 +270,8 @@ typedef struct dv_device_stats {
     uint32_t reserved0;
     uint64_t watermark_rises;  /* faults that raised a watermark (recovery) */
     uint64_t devbuf_bytes;     /* mapped by device buffers (dynvram_io.h) */
+    uint64_t graph_bytes;      /* physical memory of allocation graphs
+                                  (dynvram_graph.h), part of `used` */
     uint64_t ring_bytes;       /* streaming ring slots (dynvram_stream.h),
                                   counted in `used` */
 } dv_device_stats_t;
@@ -288,6 +292,22 @@ DV_API dv_result_t dv_device_trim_pool(dv_device_t *dev);
 /* Reset the watermark limit of every VBAR on the device to 0. */
 DV_API dv_result_t dv_device_reset_watermark_limits(dv_device_t *dev);
 
+/*
+ * Change the headroom (dv_device_options_t.headroom: bytes of free device
+ * memory never used) of an open device. It takes effect at the next budget
+ * reading: the next populating fault, framework allocation or stats call. A
+ * larger headroom does not evict by itself; the next fault or framework
+ * allocation that needs room evicts as usual.
+ * Results: DV_OK; DV_ERROR_INVALID_ARGUMENT (NULL or dead device, or a
+ * headroom above 2^60 bytes; nothing changed).
+ */
+DV_API dv_result_t dv_device_set_headroom(dv_device_t *dev, uint64_t headroom);
+
+/* The device's current headroom in bytes.
+ * Results: DV_OK; DV_ERROR_INVALID_ARGUMENT (NULL device or out). */
+DV_API dv_result_t dv_device_get_headroom(dv_device_t *dev,
+                                          uint64_t *headroom);
+
 /* ------------------------------------------------------------------------ */
 /* VBARs                                                                     */
 /* ------------------------------------------------------------------------ */
@@ -304,8 +324,10 @@ DV_API dv_result_t dv_vbar_create(dv_device_t *dev, uint64_t size,
 /*
  * Unmap and release every page and free the address range.
  * Results: DV_OK; DV_ERROR_INVALID_ARGUMENT; DV_ERROR_WRONG_DEVICE;
- * DV_ERROR_BUSY (pages still pinned; nothing changed). Waits for the fences
- * of recently unpinned pages.
+ * DV_ERROR_BUSY (pages still pinned, or a page's last use is queued on a
+ * stream being captured into a graph; the pages before it are released,
+ * the call can be repeated). Waits for the fences of recently unpinned
+ * pages.
  */
 DV_API dv_result_t dv_vbar_destroy(dv_device_t *dev, dv_vbar_t *vbar);
 
@@ -356,6 +378,10 @@ DV_API dv_result_t dv_fault(dv_device_t *dev, dv_vbar_t *vbar, uint64_t offset,
  * not pinned; nothing changed); DV_ERROR_BACKEND (no fence could be recorded
  * and synchronizing the stream failed too; nothing changed). When only the
  * fence fails, the stream is synchronized instead and the call succeeds.
+ * DV_ERROR_BUSY (nothing changed) when that fallback, or the wait for a
+ * page last unpinned on another stream, would block on a stream being
+ * captured into a graph. While `stream` is being captured its periodic
+ * fence is put off to a later unpin (dynvram_hal.h, stream_is_capturing).
  */
 DV_API dv_result_t dv_unpin(dv_device_t *dev, dv_vbar_t *vbar, uint64_t offset,
                             uint64_t size, void *stream);
@@ -415,7 +441,8 @@ DV_API dv_result_t dv_vbar_generations(dv_device_t *dev, dv_vbar_t *vbar,
 /*
  * About to allocate `size` bytes outside dynvram (a framework allocator).
  * Evicts pooled memory, then weight pages (lowest priority first, never
- * pinned, never below a watermark limit) until the allocation fits the
+ * pinned, never below a watermark limit, never one whose last use is still
+ * queued on a stream being captured) until the allocation fits the
  * budget, then counts it in the device's usage.
  * Results: DV_OK (counted); DV_ERROR_OUT_OF_DEVICE_MEMORY (cannot fit even
  * after evicting everything evictable; nothing counted, evictions done stay
@@ -439,7 +466,9 @@ DV_API dv_result_t dv_framework_evict(dv_device_t *dev, uint64_t size,
 /* Streams, copies and host memory (thin wrappers over the backend)          */
 /* ------------------------------------------------------------------------ */
 
-/* Results: DV_OK; DV_ERROR_NOT_SUPPORTED; DV_ERROR_BACKEND. */
+/* Results: DV_OK; DV_ERROR_NOT_SUPPORTED; DV_ERROR_BACKEND;
+ * dv_stream_synchronize and dv_stream_destroy: DV_ERROR_BUSY while the
+ * stream is being captured into a graph (nothing done). */
 DV_API dv_result_t dv_stream_create(dv_device_t *dev, void **stream);
 DV_API dv_result_t dv_stream_destroy(dv_device_t *dev, void *stream);
 DV_API dv_result_t dv_stream_synchronize(dv_device_t *dev, void *stream);

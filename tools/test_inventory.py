@@ -27,7 +27,8 @@ import subprocess
 import sys
 
 CRITERION_SUITE = re.compile(r"^(\S+): (\d+) tests?$")
-PYTEST_TOTAL = re.compile(r"(\d+) tests? collected")
+# "202 tests collected", or with -k "1/202 tests collected (201 deselected)"
+PYTEST_TOTAL = re.compile(r"(\d+)(?:/\d+)? tests? collected")
 
 
 def properties(test):
@@ -104,12 +105,15 @@ def criterion_cases(cmd, env, cwd):
 
 def pytest_cases(cmd, env, cwd):
     """The CTest entry runs tests/python/run_pytest.py: collect the same
-    directory with the same interpreter and environment."""
-    here = os.path.dirname(next(a for a in cmd if a.endswith("run_pytest.py")))
+    directory with the same interpreter, environment and pytest arguments
+    (a -k selection, say)."""
+    runner = next(a for a in cmd if a.endswith("run_pytest.py"))
+    here = os.path.dirname(runner)
+    extra = cmd[cmd.index(runner) + 1:]
     env = dict(env, PYTHONDONTWRITEBYTECODE="1")
     out = subprocess.run([cmd[0], "-m", "pytest", "-p", "no:cacheprovider",
-                          "--collect-only", "-q", here], env=env, cwd=cwd,
-                         capture_output=True, text=True, timeout=300)
+                          "--collect-only", "-q", here] + extra, env=env,
+                         cwd=cwd, capture_output=True, text=True, timeout=300)
     m = PYTEST_TOTAL.search(out.stdout)
     if out.returncode != 0 or not m or int(m.group(1)) == 0:
         raise RuntimeError("pytest --collect-only %s: exit %d\n%s"

@@ -20,6 +20,16 @@
  *    that pointer;
  *  - cudaMemGetInfo reports at most what the budget has left.
  *
+ * Allocation graphs (dynvram_graph.h): a thread that bound a graph with
+ * dv_interpose_graph_bind offers each of its cudaMallocAsync calls (and the
+ * pluggable allocator's) on that device to the graph first. The graph takes
+ * it while one of its scopes is open, the allocation is on the graph's
+ * stream and the graph is not paused; otherwise (DV_OFFLOADED) the
+ * allocation takes the path above. A pointer the graph handed out is freed
+ * back to the graph (cudaFreeAsync or cudaFree, from any thread), never to
+ * libcudart. A graph allocation that fails for want of memory answers
+ * cudaErrorMemoryAllocation.
+ *
  * The interposer does not link dynvram: whoever owns the dv_device_t (the
  * Python extension, or a C program) attaches it for a CUDA device ordinal,
  * passing the entry points to call (so it works with a dynvram built into a
@@ -40,12 +50,15 @@
 #include <stdint.h>
 
 #include "dynvram.h"
+#include "dynvram_graph.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define DV_INTERPOSE_API_VERSION 1
+/* Version 2 added graph_alloc and graph_free; version 1 structs are still
+ * accepted (graph binding then answers DV_ERROR_NOT_SUPPORTED). */
+#define DV_INTERPOSE_API_VERSION 2
 /* CUDA device ordinals the interposer can track. */
 #define DV_INTERPOSE_MAX_DEVICES 64
 
@@ -58,6 +71,11 @@ typedef struct dv_interpose_api {
     dv_result_t (*framework_evict)(dv_device_t *dev, uint64_t size,
                                    uint64_t *freed);
     dv_result_t (*device_get_stats)(dv_device_t *dev, dv_device_stats_t *st);
+    /* ---- version 2 ---- */
+    dv_result_t (*graph_alloc)(dv_device_t *dev, dv_graph_t *graph,
+                               uint64_t size, void *stream, uint64_t *ptr);
+    dv_result_t (*graph_free)(dv_device_t *dev, dv_graph_t *graph,
+                              uint64_t ptr, void *stream);
 } dv_interpose_api_t;
 
 typedef struct dv_interpose_stats {
@@ -69,12 +87,17 @@ typedef struct dv_interpose_stats {
     uint64_t oom_retries;     /* real OOMs answered by evict + retry */
     uint64_t oom_evicted;     /* bytes freed by those evictions */
     uint64_t failures;        /* allocations that failed in the end */
+    uint64_t graph_allocs;    /* allocations an allocation graph took */
+    uint64_t graph_frees;     /* frees given back to a graph */
+    uint64_t driver_allocs;   /* calls of libcudart's cudaMalloc[Async] */
+    uint64_t driver_frees;    /* calls of libcudart's cudaFree[Async] */
 } dv_interpose_stats_t;
 
 /*
  * Route allocations made while `cuda_device` is current to `dev`.
- * [in] api  entry points; NULL = look up dv_framework_reserve etc. in the
- *           global symbol scope (a program linked with libdynvram).
+ * [in] api  entry points, version 1 or 2; NULL = look up
+ *           dv_framework_reserve etc. (and dv_graph_alloc / dv_graph_free)
+ *           in the global symbol scope (a program linked with libdynvram).
  * Re-attaching an ordinal replaces the previous device; pointers allocated
  * for the previous one are freed without being released to it.
  * Results: DV_OK; DV_ERROR_INVALID_ARGUMENT (ordinal out of range, dev NULL,
@@ -89,6 +112,18 @@ dv_interpose_attach(int cuda_device, dv_device_t *dev,
  * the device when freed. DV_OK or DV_ERROR_INVALID_ARGUMENT. */
 __attribute__((visibility("default"))) dv_result_t
 dv_interpose_detach(int cuda_device);
+
+/*
+ * Bind `graph` (a graph of the device attached to `cuda_device`) to the
+ * calling thread: its cudaMallocAsync calls on that device are offered to
+ * the graph first (see above). NULL unbinds. One graph per thread; binding
+ * another replaces it. A binding ends with the device's detach or
+ * re-attach. Results: DV_OK; DV_ERROR_INVALID_ARGUMENT (ordinal out of
+ * range, or not attached); DV_ERROR_NOT_SUPPORTED (attached with a version
+ * 1 api).
+ */
+__attribute__((visibility("default"))) dv_result_t
+dv_interpose_graph_bind(int cuda_device, dv_graph_t *graph);
 
 /* Counters of `cuda_device` (zeros when never attached). */
 __attribute__((visibility("default"))) dv_result_t

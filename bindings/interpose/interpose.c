@@ -6,8 +6,11 @@
  *
  * Layout: the real runtime's entry points (ip_real), resolved lazily; the
  * device bindings (ip_slots) and the pointer -> size table (ip_tab), both
- * under ip_mu; the allocation and free paths shared by the interposed
- * symbols and the CUDAPluggableAllocator pair.
+ * under ip_mu; each thread's allocation graph (ip_tl_graph, thread-local:
+ * a graph's scopes belong to the thread that runs them); the allocation
+ * and free paths shared by the interposed symbols and the
+ * CUDAPluggableAllocator pair. A pointer a graph handed out is in ip_tab
+ * too, with its graph, so its free goes back to the graph from any thread.
  *
  * dynvram is called outside ip_mu (it has its own locks and may evict,
  * which can wait for GPU work). ip_mu only guards the small tables.
@@ -18,6 +21,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,7 +146,20 @@ typedef struct ip_entry {
     uint64_t size;
     uint64_t epoch;
     int32_t device;
+    /* A graph's pointer: freed back to it, never to libcudart. */
+    dv_graph_t *graph;
+    dv_device_t *gdev;
+    dv_result_t (*graph_free)(dv_device_t *, dv_graph_t *, uint64_t, void *);
 } ip_entry;
+
+/* The calling thread's graph (dv_interpose_graph_bind). */
+typedef struct ip_graph_binding {
+    dv_graph_t *graph; /* NULL = none */
+    int device;
+    uint64_t epoch; /* of the device slot when bound */
+} ip_graph_binding;
+
+static __thread ip_graph_binding ip_tl_graph;
 
 static pthread_mutex_t ip_mu = PTHREAD_MUTEX_INITIALIZER;
 static ip_slot ip_slots[DV_INTERPOSE_MAX_DEVICES];
@@ -261,15 +278,21 @@ IP_EXPORT dv_result_t dv_interpose_attach(int cuda_device, dv_device_t *dev,
         return DV_ERROR_INVALID_ARGUMENT;
     }
     dv_interpose_api_t a;
+    memset(&a, 0, sizeof(a));
     if (api) {
-        if (api->version != DV_INTERPOSE_API_VERSION ||
+        if (api->version < 1 || api->version > DV_INTERPOSE_API_VERSION ||
             !api->framework_reserve || !api->framework_release ||
             !api->framework_evict || !api->device_get_stats) {
             return DV_ERROR_INVALID_ARGUMENT;
         }
-        a = *api;
+        /* A version 1 struct ends before the graph entry points. */
+        memcpy(&a, api, api->version >= 2 ? sizeof(a)
+                                           : offsetof(dv_interpose_api_t,
+                                                      graph_alloc));
+        if (a.version >= 2 && (!a.graph_alloc || !a.graph_free)) {
+            return DV_ERROR_INVALID_ARGUMENT;
+        }
     } else {
-        memset(&a, 0, sizeof(a));
         a.version = DV_INTERPOSE_API_VERSION;
         a.framework_reserve = (dv_result_t(*)(dv_device_t *, uint64_t))dlsym(
             RTLD_DEFAULT, "dv_framework_reserve");
@@ -284,6 +307,17 @@ IP_EXPORT dv_result_t dv_interpose_attach(int cuda_device, dv_device_t *dev,
         if (!a.framework_reserve || !a.framework_release ||
             !a.framework_evict || !a.device_get_stats) {
             return DV_ERROR_BACKEND_UNAVAILABLE;
+        }
+        a.graph_alloc = (dv_result_t(*)(dv_device_t *, dv_graph_t *, uint64_t,
+                                        void *, uint64_t *))dlsym(
+            RTLD_DEFAULT, "dv_graph_alloc");
+        a.graph_free = (dv_result_t(*)(dv_device_t *, dv_graph_t *, uint64_t,
+                                       void *))dlsym(RTLD_DEFAULT,
+                                                     "dv_graph_free");
+        if (!a.graph_alloc || !a.graph_free) {
+            a.version = 1; /* a dynvram without graphs */
+            a.graph_alloc = NULL;
+            a.graph_free = NULL;
         }
     }
     pthread_mutex_lock(&ip_mu);
@@ -305,6 +339,30 @@ IP_EXPORT dv_result_t dv_interpose_detach(int cuda_device) {
     ip_slots[cuda_device].epoch = ++ip_epoch_counter;
     pthread_mutex_unlock(&ip_mu);
     return DV_OK;
+}
+
+IP_EXPORT dv_result_t dv_interpose_graph_bind(int cuda_device,
+                                              dv_graph_t *graph) {
+    if (cuda_device < 0 || cuda_device >= DV_INTERPOSE_MAX_DEVICES) {
+        return DV_ERROR_INVALID_ARGUMENT;
+    }
+    if (!graph) {
+        memset(&ip_tl_graph, 0, sizeof(ip_tl_graph));
+        return DV_OK;
+    }
+    pthread_mutex_lock(&ip_mu);
+    ip_slot *s = &ip_slots[cuda_device];
+    dv_result_t r = !s->dev                ? DV_ERROR_INVALID_ARGUMENT
+                    : s->api.version < 2 ? DV_ERROR_NOT_SUPPORTED
+                                         : DV_OK;
+    uint64_t epoch = s->epoch;
+    pthread_mutex_unlock(&ip_mu);
+    if (r == DV_OK) {
+        ip_tl_graph.graph = graph;
+        ip_tl_graph.device = cuda_device;
+        ip_tl_graph.epoch = epoch;
+    }
+    return r;
 }
 
 IP_EXPORT dv_result_t dv_interpose_get_stats(int cuda_device,
@@ -330,6 +388,57 @@ static void ip_count_failure(int device, uint64_t epoch, int refused) {
 }
 
 /* ---- allocation paths --------------------------------------------------- */
+
+/* Add to a counter of the slot, if it still belongs to `epoch`. */
+static void ip_stat_add(int device, uint64_t epoch, size_t field, uint64_t n) {
+    pthread_mutex_lock(&ip_mu);
+    ip_slot *s = &ip_slots[device];
+    if (s->epoch == epoch) {
+        *(uint64_t *)((char *)&s->st + field) += n;
+    }
+    pthread_mutex_unlock(&ip_mu);
+}
+
+#define IP_COUNT(dev, epoch, name)                                             \
+    ip_stat_add((dev), (epoch), offsetof(dv_interpose_stats_t, name), 1)
+
+/* Offer an allocation to the calling thread's graph. 1: taken (or failed
+ * for want of memory, *e says which); 0: take the normal path. */
+static int ip_graph_alloc(void **ptr, size_t size, cudaStream_t stream,
+                          int device, const ip_binding *b, cudaError_t *e) {
+    ip_graph_binding t = ip_tl_graph;
+    if (!t.graph || t.device != device || t.epoch != b->epoch ||
+        b->api.version < 2) {
+        return 0;
+    }
+    uint64_t addr = 0;
+    dv_result_t r = b->api.graph_alloc(b->dev, t.graph, size, stream, &addr);
+    if (r == DV_ERROR_OUT_OF_DEVICE_MEMORY) {
+        ip_count_failure(device, b->epoch, 0);
+        *e = DV_CUDA_ERROR_MEMORY_ALLOCATION;
+        return 1;
+    }
+    if (r != DV_OK) {
+        return 0; /* not for the graph (or a graph gone): the normal path */
+    }
+    ip_entry ent = {.key = (uintptr_t)addr, .size = size, .epoch = b->epoch,
+                    .device = device, .graph = t.graph, .gdev = b->dev,
+                    .graph_free = b->api.graph_free};
+    pthread_mutex_lock(&ip_mu);
+    int ins = ip_tab_insert_locked(&ent);
+    pthread_mutex_unlock(&ip_mu);
+    if (ins < 0) {
+        /* Without an entry its free would miss the graph: give it back. */
+        b->api.graph_free(b->dev, t.graph, addr, stream);
+        ip_count_failure(device, b->epoch, 0);
+        *e = DV_CUDA_ERROR_MEMORY_ALLOCATION;
+        return 1;
+    }
+    IP_COUNT(device, b->epoch, graph_allocs);
+    *ptr = (void *)(uintptr_t)addr;
+    *e = DV_CUDA_SUCCESS;
+    return 1;
+}
 
 static cudaError_t ip_real_alloc(void **ptr, size_t size, cudaStream_t stream,
                                  int async) {
@@ -358,6 +467,10 @@ static cudaError_t ip_alloc(void **ptr, size_t size, cudaStream_t stream,
     if (!ptr || size == 0 || !ip_binding_get(device, &b)) {
         return ip_real_alloc(ptr, size, stream, async);
     }
+    cudaError_t ge;
+    if (async && ip_graph_alloc(ptr, size, stream, device, &b, &ge)) {
+        return ge;
+    }
     dv_result_t r = b.api.framework_reserve(b.dev, size);
     if (r == DV_ERROR_OUT_OF_DEVICE_MEMORY) {
         /* Even evicting every evictable page leaves no room in the budget:
@@ -366,6 +479,7 @@ static cudaError_t ip_alloc(void **ptr, size_t size, cudaStream_t stream,
         return DV_CUDA_ERROR_MEMORY_ALLOCATION;
     }
     int counted = r == DV_OK;
+    IP_COUNT(device, b.epoch, driver_allocs);
     cudaError_t e = ip_real_alloc(ptr, size, stream, async);
     int retried = 0;
     for (int i = 0; e == DV_CUDA_ERROR_MEMORY_ALLOCATION && i < IP_MAX_RETRIES;
@@ -381,6 +495,7 @@ static cudaError_t ip_alloc(void **ptr, size_t size, cudaStream_t stream,
         }
         pthread_mutex_unlock(&ip_mu);
         retried = 1;
+        IP_COUNT(device, b.epoch, driver_allocs);
         e = ip_real_alloc(ptr, size, stream, async);
     }
     if (retried && e == DV_CUDA_SUCCESS && ip_fn.get_last_error_fn) {
@@ -397,7 +512,8 @@ static cudaError_t ip_alloc(void **ptr, size_t size, cudaStream_t stream,
         return e;
     }
     if (counted) {
-        ip_entry ent = {(uintptr_t)*ptr, size, b.epoch, device};
+        ip_entry ent = {.key = (uintptr_t)*ptr, .size = size,
+                        .epoch = b.epoch, .device = device};
         pthread_mutex_lock(&ip_mu);
         int ins = ip_tab_insert_locked(&ent);
         ip_slot *s = &ip_slots[device];
@@ -428,10 +544,24 @@ static cudaError_t ip_free(void *ptr, cudaStream_t stream, int async) {
         found = ip_tab_remove_locked((uintptr_t)ptr, &ent);
         pthread_mutex_unlock(&ip_mu);
     }
+    if (found && ent.graph) {
+        /* Graph memory goes back to its graph, never to libcudart. */
+        dv_result_t r = ent.graph_free(ent.gdev, ent.graph, (uint64_t)ent.key,
+                                       stream);
+        if (r != DV_OK) {
+            pthread_mutex_lock(&ip_mu);
+            (void)ip_tab_insert_locked(&ent);
+            pthread_mutex_unlock(&ip_mu);
+            return DV_CUDA_ERROR_INVALID_VALUE;
+        }
+        IP_COUNT(ent.device, ent.epoch, graph_frees);
+        return DV_CUDA_SUCCESS;
+    }
     cudaError_t e = ip_real_free(ptr, stream, async);
     if (!found) {
         return e;
     }
+    IP_COUNT(ent.device, ent.epoch, driver_frees);
     if (e != DV_CUDA_SUCCESS) {
         pthread_mutex_lock(&ip_mu);
         (void)ip_tab_insert_locked(&ent);

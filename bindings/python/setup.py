@@ -90,6 +90,13 @@ class BuildExt(build_ext):
         self.compiler.object_filenames = object_filenames
         super().build_extensions()
 
+    def get_export_symbols(self, ext):
+        # The allocator libraries are loaded by ctypes / torch, not
+        # imported: they export their own entry points, no PyInit_.
+        if ext.name in PLAIN_LIBRARIES:
+            return PLAIN_LIBRARIES[ext.name]
+        return super().get_export_symbols(ext)
+
 
 if not os.path.exists(os.path.join(ROOT, "include", "dynvram.h")):
     sys.exit("dynvram: build this package from the repository "
@@ -101,7 +108,7 @@ lib_sources, lib_defs = _library_sources()
 cflags = ["/std:c11"] if IS_WIN else ["-std=c11", "-fvisibility=hidden"]
 native_sources = ["src/" + n
                   for n in ("module.c", "device.c", "vbar.c", "dlpack.c",
-                            "hostio.c", "schedule.c")]
+                            "hostio.c", "graph.c", "schedule.c")]
 libs = [] if IS_WIN else ["dl", "pthread"]
 extensions = [
     Extension(
@@ -117,7 +124,25 @@ extensions = [
         py_limited_api=True,
     ),
 ]
+# The CUDAPluggableAllocator pair on the CUDA driver API (every platform:
+# the route for PyTorch builds the interposer cannot reach, e.g. Windows).
+PLAIN_LIBRARIES = {
+    "dynvram._pluggable": ["dv_pluggable_attach", "dv_pluggable_detach",
+                           "dv_pluggable_get_stats",
+                           "dv_pluggable_driver_loaded", "dv_pluggable_alloc",
+                           "dv_pluggable_free"],
+}
+extensions.append(Extension(
+    "dynvram._pluggable",
+    sources=["../interpose/pluggable.c"],
+    include_dirs=[os.path.join(ROOT, "include"),
+                  os.path.join(ROOT, "bindings", "interpose")],
+    extra_compile_args=cflags,
+    libraries=libs,
+    py_limited_api=True,
+))
 if sys.platform.startswith("linux"):
+    PLAIN_LIBRARIES["dynvram._interpose"] = []
     extensions.append(Extension(
         "dynvram._interpose",
         sources=["../interpose/interpose.c"],
@@ -128,9 +153,9 @@ if sys.platform.startswith("linux"):
         py_limited_api=True,
     ))
 
+# The comfy_aimdo drop-in is a distribution of its own (comfy-aimdo, in
+# bindings/comfy_aimdo), so that pip replaces the original with it.
 packages = ["dynvram"]
-if os.path.isdir(os.path.join(HERE, "comfy_aimdo")):
-    packages.append("comfy_aimdo")
 
 setup(
     version=_version(),

@@ -5,6 +5,7 @@ list(APPEND DV_HAL_CUDA_SOURCES
   hal/cuda/cuda_ctx.c
   hal/cuda/cuda_load.c
   hal/cuda/cuda_mem.c
+  hal/cuda/cuda_nvml.c
   hal/cuda/cuda_stream.c
   hal/cuda/cuda_stream_registry.c)
 list(APPEND DV_HAL_DEFS DV_HAVE_CUDA=1)

@@ -30,6 +30,7 @@
 
 #include "base/error.h"
 #include "base/native.h"
+#include "base/options.h"
 #include "base/os.h"
 #include "cuda_internal.h"
 
@@ -112,6 +113,37 @@ static dv_result_t cu_query_granularity(dv__cu_dev_t *d) {
     return DV_OK;
 }
 
+/* Backend options: nvml=0|1 (free memory from NVML as well, see
+ * cuda_nvml.c). Unknown keys and malformed values are refused. */
+static dv_result_t cu_parse_options(const char *options, int *nvml) {
+    const char *cur = options;
+    char key[32], val[32];
+    int k;
+    *nvml = 0;
+    while ((k = dv__kv_next(&cur, key, sizeof(key), val, sizeof(val))) > 0) {
+        if (strcmp(key, "nvml") != 0) {
+            return dv__native_fail(DV_ERROR_INVALID_ARGUMENT, 0,
+                                   "cuda backend: unknown option '%s' (known: "
+                                   "nvml)",
+                                   key);
+        }
+        if (strcmp(val, "1") == 0 || strcmp(val, "on") == 0) {
+            *nvml = 1;
+        } else if (strcmp(val, "0") == 0 || strcmp(val, "off") == 0) {
+            *nvml = 0;
+        } else {
+            return dv__native_fail(DV_ERROR_INVALID_ARGUMENT, 0,
+                                   "cuda backend: nvml='%s' is not 0 or 1",
+                                   val);
+        }
+    }
+    if (k < 0) {
+        return dv__native_fail(DV_ERROR_INVALID_ARGUMENT, 0,
+                               "cuda backend: malformed options '%s'", cur);
+    }
+    return DV_OK;
+}
+
 static dv_result_t cu_init(const dv_hal_init_args_t *args, void **out) {
     dv__cu_dev_t *d = NULL;
     dv_result_t r;
@@ -120,6 +152,7 @@ static dv_result_t cu_init(const dv_hal_init_args_t *args, void **out) {
     int vmm = 0;
     size_t total = 0;
     int retained = 0;
+    int nvml = 0;
 
     if (!args || !out) {
         return dv__native_fail(DV_ERROR_INVALID_ARGUMENT, 0, "cuda init: NULL argument");
@@ -127,6 +160,10 @@ static dv_result_t cu_init(const dv_hal_init_args_t *args, void **out) {
     *out = NULL;
     if (args->ordinal < 0) {
         return dv__native_fail(DV_ERROR_INVALID_ARGUMENT, 0, "cuda init: negative ordinal %d", args->ordinal);
+    }
+    r = cu_parse_options(args->size ? args->options : NULL, &nvml);
+    if (r != DV_OK) {
+        return r;
     }
     if (dv__cu_loaded() != DV_OK) {
         return dv__native_fail(DV_ERROR_BACKEND_UNAVAILABLE, 0, "cuda: %s",
@@ -194,6 +231,9 @@ static dv_result_t cu_init(const dv_hal_init_args_t *args, void **out) {
     if (r != DV_OK) {
         goto fail;
     }
+    if (nvml) {
+        dv__cu_nvml_open(d);
+    }
     *out = d;
     return DV_OK;
 
@@ -220,6 +260,7 @@ static void cu_fini(void *ctx) {
     if (entered) {
         dv__cu_leave(d);
     }
+    dv__cu_nvml_close(d);
     dv__cu.cuDevicePrimaryCtxRelease(d->dev);
     free(d);
 }
@@ -253,6 +294,12 @@ static dv_result_t cu_mem_info(void *ctx, uint64_t *free_bytes,
     if (rc != DV_CU_SUCCESS) {
         return dv__cu_fail_as(rc, DV_ERROR_BACKEND, "cuMemGetInfo(device %d)",
                               d->ordinal);
+    }
+    /* With nvml=1: NVML counts every process's use; the driver's figure
+     * may count only what this process can see. The smaller one wins. */
+    uint64_t nv_free = 0;
+    if (dv__cu_nvml_free(d, &nv_free) && nv_free < f) {
+        f = (size_t)nv_free;
     }
     if (free_bytes) {
         *free_bytes = f;

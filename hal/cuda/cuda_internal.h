@@ -39,6 +39,9 @@ typedef struct dv__cu_dev {
     dv_cu_event events[DV__CU_EVENT_CACHE];
     int parked_head, parked_count; /* a ring, oldest at head */
     dv_cu_stream parked[DV__CU_PARKED];
+    /* The NVML device when the backend option nvml=1 found one, else NULL
+     * (cuda_nvml.c). */
+    void *nvml_dev;
 } dv__cu_dev_t;
 
 /* The process-wide driver table, valid once the backend loaded
@@ -105,5 +108,13 @@ dv_result_t dv__cu_copy_d2h(void *ctx, void *dst, uint64_t src, uint64_t size,
                             void *stream);
 dv_result_t dv__cu_host_register(void *ctx, void *ptr, uint64_t size);
 dv_result_t dv__cu_host_unregister(void *ctx, void *ptr);
+
+/* cuda_nvml.c (backend option nvml=1). open: find d's NVML device (by PCI
+ * bus id); without NVML it logs why and leaves d->nvml_dev NULL. close:
+ * give it back. free: 1 with NVML's free bytes (every process's use
+ * counted), 0 when d has no NVML device or the query failed. */
+void dv__cu_nvml_open(dv__cu_dev_t *d);
+void dv__cu_nvml_close(dv__cu_dev_t *d);
+int dv__cu_nvml_free(const dv__cu_dev_t *d, uint64_t *free_bytes);
 
 #endif /* DV_HAL_CUDA_INTERNAL_H */

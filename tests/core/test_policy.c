@@ -369,6 +369,32 @@ Test(policy, pins_nest) {
     teardown(dev, &v, 1);
 }
 
+Test(policy, headroom_changes_at_run_time) {
+    dv_device_t *dev = td_open(0);
+    dv_vbar_t *v = mk(dev, 6);
+    uint64_t h = 1;
+    TD_OK(dv_device_get_headroom(dev, &h));
+    cr_assert_eq(h, 0);
+    /* Leave room for three and a half pages: the fourth fault offloads. */
+    uint64_t avail = td_stats(dev).budget;
+    cr_assert_gt(avail, 4 * P);
+    TD_OK(dv_device_set_headroom(dev, avail - 3 * P - P / 2));
+    TD_OK(dv_device_get_headroom(dev, &h));
+    cr_assert_eq(h, avail - 3 * P - P / 2);
+    cr_assert_eq(step(dev, v, 6), 0x7);
+    /* Back to no headroom: the rest fits. */
+    TD_OK(dv_device_set_headroom(dev, 0));
+    cr_assert_eq(step(dev, v, 6), 0x3f);
+    /* A bad value changes nothing. */
+    TD_IS(dv_device_set_headroom(dev, (1ull << 60) + 1),
+          DV_ERROR_INVALID_ARGUMENT);
+    TD_OK(dv_device_get_headroom(dev, &h));
+    cr_assert_eq(h, 0);
+    TD_IS(dv_device_get_headroom(dev, NULL), DV_ERROR_INVALID_ARGUMENT);
+    TD_IS(dv_device_set_headroom(NULL, 0), DV_ERROR_INVALID_ARGUMENT);
+    teardown(dev, &v, 1);
+}
+
 Test(policy, unpin_never_frees_below_the_watermark_limit) {
     /* The caller set the watermark below the limit while pages were
      * pinned: at unpin the pages above the watermark are freed, but not

@@ -86,6 +86,11 @@ SAME_VALUE(DV_CU_ERROR_NOT_SUPPORTED, CUDA_ERROR_NOT_SUPPORTED);
 SAME_VALUE(DV_CU_ERROR_CONTEXT_IS_DESTROYED, CUDA_ERROR_CONTEXT_IS_DESTROYED);
 SAME_VALUE(DV_CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED,
            CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED);
+SAME_VALUE(DV_CU_DEVICE_ATTRIBUTE_PCI_BUS_ID, CU_DEVICE_ATTRIBUTE_PCI_BUS_ID);
+SAME_VALUE(DV_CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID,
+           CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID);
+SAME_VALUE(DV_CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID,
+           CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID);
 SAME_VALUE(DV_CU_MEM_ALLOCATION_TYPE_PINNED, CU_MEM_ALLOCATION_TYPE_PINNED);
 SAME_VALUE(DV_CU_MEM_HANDLE_TYPE_NONE, CU_MEM_HANDLE_TYPE_NONE);
 SAME_VALUE(DV_CU_MEM_LOCATION_TYPE_DEVICE, CU_MEM_LOCATION_TYPE_DEVICE);
@@ -146,6 +151,32 @@ _Static_assert(__builtin_types_compatible_p(PFN_cuDriverGetVersion_v2020,
                                             CUresult(CUDAAPI *)(int *)),
                "cuDriverGetVersion");
 
+/* ---- NVML (hal/cuda/nvml_abi.h), where the SDK ships nvml.h ---- */
+#if defined(__has_include)
+#if __has_include(<nvml.h>)
+#include <nvml.h>
+
+#include "hal/cuda/nvml_abi.h"
+#define DV_HAVE_NVML_H 1
+SAME_SIZE(dv_nvml_return, nvmlReturn_t);
+SAME_SIZE(dv_nvml_device, nvmlDevice_t);
+SAME_SIZE(dv_nvml_memory, nvmlMemory_t);
+SAME_FIELD(dv_nvml_memory, total, nvmlMemory_t, total);
+SAME_FIELD(dv_nvml_memory, free, nvmlMemory_t, free);
+SAME_FIELD(dv_nvml_memory, used, nvmlMemory_t, used);
+SAME_VALUE(DV_NVML_SUCCESS, NVML_SUCCESS);
+SAME_VALUE(DV_NVML_PCI_BUS_ID_LEN, NVML_DEVICE_PCI_BUS_ID_BUFFER_SIZE);
+#define dv_nvml_return nvmlReturn_t
+#define dv_nvml_device nvmlDevice_t
+#define dv_nvml_memory nvmlMemory_t
+#define SAME_NVML_PROTO(name, ret, params)                                     \
+    _Static_assert(                                                            \
+        __builtin_types_compatible_p(__typeof__(&name), ret(*) params),        \
+        #name " does not match nvml.h");
+DV_NVML_SYMBOLS(SAME_NVML_PROTO)
+#endif
+#endif
+
 /* Count the symbols so the output says what was covered. */
 #define COUNT_ONE(name, ver, ret, params) +1
 enum { ABI_SYMBOL_COUNT = 0 DV_CU_SYMBOLS(COUNT_ONE) };
@@ -159,5 +190,10 @@ int main(void) {
     }
     printf("cuda_abi.h matches CUDA %d headers: %d entry points at ABI %d\n",
            CUDA_VERSION, (int)ABI_SYMBOL_COUNT, DV_CU_ABI_VERSION);
+#ifdef DV_HAVE_NVML_H
+    printf("nvml_abi.h matches nvml.h\n");
+#else
+    printf("nvml.h not found: nvml_abi.h not checked\n");
+#endif
     return 0;
 }

@@ -104,3 +104,24 @@ if(TARGET dv_fake_cuda)
     ENVIRONMENT "${DV_FAKE_CUDA_ENV};DV_FAKE_CUDA_DEVICES=2"
     SKIP_RETURN_CODE 77 TIMEOUT 300)
 endif()
+
+# ---- free memory from NVML (backend option nvml=1) ----
+#   cuda.nvml       the real NVML on a GPU; skipped (77) without one.
+#   cuda-fake.nvml  the simulated libcuda with the simulated NVML
+#                   (fake_nvml.c): budgets, bus ids, missing or failing NVML.
+add_executable(dv_test_cuda_nvml cuda/test_cuda_nvml.c)
+target_link_libraries(dv_test_cuda_nvml PRIVATE dv_test_support ${CMAKE_DL_LIBS})
+add_test(NAME cuda.nvml COMMAND dv_test_cuda_nvml --jobs 1)
+set_tests_properties(cuda.nvml PROPERTIES ENVIRONMENT "DYNVRAM_BACKEND=cuda"
+  SKIP_RETURN_CODE 77 TIMEOUT 120)
+if(TARGET dv_fake_cuda)
+  add_library(dv_fake_nvml SHARED cuda/fake_nvml.c)
+  target_include_directories(dv_fake_nvml PRIVATE ${PROJECT_SOURCE_DIR}
+    ${PROJECT_SOURCE_DIR}/include)
+  target_link_libraries(dv_fake_nvml PRIVATE Threads::Threads)
+  add_dependencies(dv_test_cuda_nvml dv_fake_nvml dv_fake_cuda)
+  add_test(NAME cuda-fake.nvml COMMAND dv_test_cuda_nvml --jobs 1)
+  set_tests_properties(cuda-fake.nvml PROPERTIES
+    ENVIRONMENT "${DV_FAKE_CUDA_ENV};DV_FAKE_NVML=1;DYNVRAM_NVML_LIBRARY=$<TARGET_FILE:dv_fake_nvml>"
+    SKIP_RETURN_CODE 77 TIMEOUT 120)
+endif()

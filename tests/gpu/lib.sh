@@ -110,7 +110,8 @@ dv_find_criterion() { # top deps
     fi
 }
 
-# dv_build_python TOP PYTHON DEST LOG: the dynvram package for PYTHON into
+# dv_build_python TOP PYTHON DEST LOG: the dynvram package (and the
+# comfy_aimdo drop-in) for PYTHON into
 # DEST (pip, offline, no build isolation; falls back to the CMake build of
 # the extension in DEST.cmake). Returns pip's / CMake's status.
 dv_build_python() { # top python dest log
@@ -119,7 +120,8 @@ dv_build_python() { # top python dest log
     rm -rf "$dest" "$dest.cmake"
     (
         if (cd "$top" && "$py" -m pip install --no-build-isolation --no-deps \
-                --no-index --target "$dest" ./bindings/python); then
+                --no-index --target "$dest" ./bindings/python \
+                ./bindings/comfy_aimdo); then
             exit 0
         fi
         echo "pip build failed; trying the CMake build of the extension"

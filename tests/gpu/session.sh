@@ -10,7 +10,8 @@
 #
 # Steps (each needs the dynvram package, built for `python3` into
 # /tmp/dv-pyinst): pyfault, recovery, f1 (bench/dv_bench_io, an 8 GiB file
-# under F1_DIR, default /tmp), and any of the scripts of
+# under F1_DIR, default /tmp), graph (tests/gpu/graph_test.py), graphbench
+# (bench/graph_bench.py), and any of the scripts of
 # DV_GPU_EXTRA ("name:command", ';'-separated) that later issues add.
 # $OUT gets: summary.txt (everything's verdict), run-summary.txt,
 # cuda_tests.log, ctest.log, bench-ops.json, py.log, py-results.json.
@@ -67,6 +68,10 @@ for s in ${DV_GPU_STEPS:-pyfault recovery}; do
     f1) # file to GPU (issue 10): an 8 GiB file under F1_DIR (default /tmp)
         pystep f1 "${BUILD_DIR:-$top/build-gpu}/bench/dv_bench_io" --backend cuda \
             --dir "${F1_DIR:-/tmp}" --json "$work/py/io-f1.json" ;;
+    graph) pystep graph "$PY" tests/gpu/graph_test.py --out "$work/py" ;;
+    graphbench) pystep graphbench "$PY" bench/graph_bench.py --out "$work/py" ;;
+    comfy) pystep comfy "$PY" tests/gpu/comfy_test.py --out "$work/py" ;;
+    comfybench) pystep comfybench "$PY" bench/comfy_bench.py --out "$work/py" ;;
     esac
 done
 IFS=';' read -r -a extra <<<"${DV_GPU_EXTRA:-}"

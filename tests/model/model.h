@@ -32,6 +32,7 @@
 #include <stdint.h>
 
 #include "dynvram.h"
+#include "dynvram_graph.h"
 #include "dynvram_host.h"
 #include "dynvram_io.h"
 #include "dynvram_stream.h"
@@ -43,6 +44,9 @@
 #define MT_GRAVE 6        /* dead handles remembered per kind */
 #define MT_LINE 200       /* one trace line */
 #define MT_PAGE_MAX 16384 /* largest page size a sequence uses */
+#define MT_GRAPHS 2       /* allocation-graph slots per device */
+#define MT_GLIVE 12       /* live allocations tracked per graph */
+#define MT_GDEPTH 3       /* scopes a graph's sequence opens at most */
 #define MT_REGS 8         /* registrations of a host buffer the model keeps */
 
 /* ---- choice source (model_core.c) ---- */
@@ -106,6 +110,33 @@ typedef struct mt_io {
     dv_reader_t *rd; /* NULL: none */
 } mt_io_t;
 
+/* An allocation graph (model_graph.c). Its logical state is exact; which
+ * physical pages a recording creates is observed (placement is not
+ * modelled) and each page is then charged to the model's budget the way the
+ * core does it, so the device's counters stay exact. */
+typedef struct mt_galloc {
+    uint64_t ptr, size, owner, token;
+} mt_galloc_t;
+
+typedef struct mt_graph {
+    dv_graph_t *h; /* NULL: free slot */
+    int name;
+    void *stream;
+    uint32_t sid;
+    uint64_t ps;
+    int depth;
+    int names[MT_GDEPTH];      /* 0 unnamed, 1 "a", 2 "b" */
+    uint64_t serial[MT_GDEPTH]; /* the pass of each open scope */
+    uint32_t paused;
+    mt_galloc_t live[MT_GLIVE];
+    int nlive;
+    uint64_t dead[4]; /* addresses freed, not handed out again since */
+    uint64_t allocs, frees, bypassed, unknown, rogues, rogue_bytes, used, peak;
+    uint64_t judged; /* passes closed by pop or iterate */
+    uint64_t phys;   /* physical bytes, as observed */
+    uint64_t next_serial;
+} mt_graph_t;
+
 /* What the model knows of the core's count of pages waiting to be reaped
  * (unpinned above a lowered watermark while their stream was busy). */
 enum { MT_REAP_ZERO, MT_REAP_POSITIVE, MT_REAP_UNKNOWN };
@@ -127,6 +158,8 @@ typedef struct mt_dev {
     int recovery; /* watermark recovery on */
     mt_stream_t s[MT_STREAMS];
     mt_io_t io;
+    mt_graph_t g[MT_GRAPHS];
+    uint64_t graph_bytes; /* physical pages of its graphs */
     /* set before each call (mt_pre_call) */
     int busy;                  /* a stream of the device had pending work */
     uint64_t evictions_before; /* expected evictions counter then */
@@ -210,7 +243,9 @@ typedef enum mt_fn {
     X(FW_RESERVE) X(FW_RELEASE) X(FW_EVICT) X(DEV_SIMPLE) X(DEV_STATS)         \
     X(DEV_CHECK) X(DEV_OPEN) X(DEV_CLOSE) X(DEV_CAPS) X(STREAM) X(COPY)        \
     X(HOST_REG) X(PROBE) X(HOST_HOOK) X(HOSTBUF) X(DEVBUF) X(READER)          \
-    X(READ) X(SCHED)
+    X(READ) X(GRAPH_CREATE) X(GRAPH_DESTROY) X(GRAPH_SCOPE) X(GRAPH_POP)       \
+    X(GRAPH_PAUSE) X(GRAPH_STREAM) X(GRAPH_ALLOC) X(GRAPH_FREE) X(GRAPH_STATS) \
+    X(SCHED)
 /* clang-format on */
 #define MT_FN_ENUM(n) MT_FN_##n,
     MT_FN_LIST(MT_FN_ENUM)
@@ -318,9 +353,13 @@ typedef struct mt_op {
     unsigned weight;
 } mt_op_t;
 extern const mt_op_t mt_vbar_ops[], mt_dev_ops[], mt_bad_ops[], mt_step_ops[],
-    mt_io_ops[], mt_sched_ops[];
+    mt_io_ops[], mt_graph_ops[], mt_sched_ops[];
 extern const int mt_vbar_op_count, mt_dev_op_count, mt_bad_op_count,
-    mt_step_op_count, mt_io_op_count, mt_sched_op_count;
+    mt_step_op_count, mt_io_op_count, mt_graph_op_count, mt_sched_op_count;
+/* Free every graph of d (abort, free, destroy), checked. */
+void mt_graphs_teardown(mt_world_t *w, mt_dev_t *d);
+/* Compare a graph's counters and live allocations with the model. */
+void mt_check_graphs(mt_world_t *w, mt_dev_t *d);
 /* Destroy the schedule device's objects, checked (end of a sequence). */
 void mt_sched_teardown(mt_world_t *w);
 /* Name of op `index` of the op tables in order (NULL past the end). */

@@ -123,12 +123,18 @@ static dv_result_t dev_call(mt_world_t *w, int k, dv_device_t *dev, mt_fn_t *fn,
     case 12:
         *fn = MT_FN_HOST_REG, *name = "dv_host_register";
         return dv_host_register(dev, w->buf, 8);
+    case 13:
+        *fn = MT_FN_DEV_SIMPLE, *name = "dv_device_set_headroom";
+        return dv_device_set_headroom(dev, 0);
+    case 14:
+        *fn = MT_FN_DEV_SIMPLE, *name = "dv_device_get_headroom";
+        return dv_device_get_headroom(dev, &f);
     default:
         *fn = MT_FN_DEV_CLOSE, *name = "dv_device_close";
         return dv_device_close(dev);
     }
 }
-#define DEV_CALLS 14
+#define DEV_CALLS 16
 
 static void expect_call(mt_world_t *w, mt_fn_t fn, dv_result_t r,
                         dv_result_t want) {
@@ -165,7 +171,12 @@ static void bad_null(mt_world_t *w) {
         dv_device_options_t o;
         dv_device_options_init(&o);
         o.backend = "host";
-        switch (mt_pick(&w->src, 9)) {
+        switch (mt_pick(&w->src, 10)) {
+        case 8:
+            mt_call(w, "dv_device_get_headroom(d%d, NULL)", d->name);
+            expect_call(w, MT_FN_DEV_SIMPLE,
+                        dv_device_get_headroom(d->h, NULL), INV);
+            break;
         case 0:
             mt_call(w, "dv_vbar_create(d%d, 4096, NULL)", d->name);
             expect_call(w, MT_FN_VBAR_CREATE, dv_vbar_create(d->h, 4096, NULL),

@@ -243,6 +243,20 @@ static const uint32_t allowed[MT_FN_COUNT] = {
     [MT_FN_READ] = ROK | RINV | RRANGE | RWRONG | R(DV_ERROR_NOT_PINNED) |
                    R(DV_ERROR_NOT_SUPPORTED) | R(DV_ERROR_IO) |
                    R(DV_ERROR_OUT_OF_HOST_MEMORY) | RBACK,
+    /* include/dynvram_graph.h */
+    [MT_FN_GRAPH_CREATE] = ROK | RINV | RWRONG | R(DV_ERROR_OUT_OF_HOST_MEMORY),
+    [MT_FN_GRAPH_DESTROY] = ROK | RINV | RWRONG | R(DV_ERROR_BUSY) | RBACK,
+    [MT_FN_GRAPH_SCOPE] = ROK | RINV | RWRONG | R(DV_ERROR_OUT_OF_HOST_MEMORY),
+    [MT_FN_GRAPH_POP] = ROK | RINV | RWRONG | R(DV_ERROR_GRAPH_BREAK),
+    [MT_FN_GRAPH_PAUSE] = ROK | RINV | RWRONG | R(DV_ERROR_BUSY) | RBACK,
+    [MT_FN_GRAPH_STREAM] = ROK | RINV | RWRONG | R(DV_ERROR_BUSY) | RBACK,
+    [MT_FN_GRAPH_ALLOC] = ROK | R(DV_OFFLOADED) | RINV | RWRONG |
+                          R(DV_ERROR_OUT_OF_DEVICE_MEMORY) |
+                          R(DV_ERROR_ADDRESS_SPACE) |
+                          R(DV_ERROR_OUT_OF_HOST_MEMORY) | RBACK,
+    [MT_FN_GRAPH_FREE] = ROK | R(DV_OFFLOADED) | RINV | RWRONG |
+                         R(DV_ERROR_OUT_OF_HOST_MEMORY),
+    [MT_FN_GRAPH_STATS] = ROK | RINV | RWRONG,
     /* From include/dynvram_stream.h (every schedule call). */
     [MT_FN_SCHED] = ROK | R(DV_OFFLOADED) | RINV | RRANGE | RWRONG |
                     R(DV_ERROR_BUSY) | R(DV_ERROR_NOT_PINNED) |

@@ -114,6 +114,40 @@ static void op_trim(mt_world_t *w) {
     mt_check_all(w);
 }
 
+/* The headroom changed at run time (dv_device_set_headroom): the budget
+ * follows at once; a value above 2^60 is refused and changes nothing. A
+ * headroom may leave the budget below what is held: the next fault or
+ * framework reservation pays for it (the pool first). */
+static void op_headroom(mt_world_t *w) {
+    mt_dev_t *d = mt_any_dev(w);
+    if (!d) {
+        return;
+    }
+    int bad = mt_pick(&w->src, 8) == 0;
+    uint64_t h = bad ? (1ull << 60) + 1 + mt_pick(&w->src, 1000)
+                     : mt_pick(&w->src, 3 * d->ps);
+    mt_call(w, "dv_device_set_headroom(d%d, %llu)", d->name,
+            (unsigned long long)h);
+    dv_result_t r = dv_device_set_headroom(d->h, h);
+    mt_ret(w, r);
+    mt_expect(w, MT_FN_DEV_SIMPLE, r,
+              bad ? DV_ERROR_INVALID_ARGUMENT : DV_OK);
+    if (!bad) {
+        d->o.headroom = h;
+    }
+    uint64_t got = 0;
+    mt_call(w, "dv_device_get_headroom(d%d)", d->name);
+    r = dv_device_get_headroom(d->h, &got);
+    mt_ret(w, r);
+    mt_expect(w, MT_FN_DEV_SIMPLE, r, DV_OK);
+    if (got != d->o.headroom) {
+        mt_fail(w, "headroom", "d%d headroom is %llu, the model says %llu",
+                d->name, (unsigned long long)got,
+                (unsigned long long)d->o.headroom);
+    }
+    mt_check_all(w);
+}
+
 /* ---- queries ---- */
 
 static void op_query(mt_world_t *w) {
@@ -324,6 +358,7 @@ static void op_device(mt_world_t *w) {
         return;
     }
     mt_unpin_all(w, d);
+    mt_graphs_teardown(w, d);
     while (d->nvb) {
         mt_destroy_vbar(w, d, &d->vb[d->order[0]]);
     }
@@ -335,6 +370,6 @@ const mt_op_t mt_dev_ops[] = {
     {"fw_evict", op_fw_evict, 2},     {"trim", op_trim, 1},
     {"query", op_query, 1},           {"probe", op_probe, 1},
     {"stream", op_stream, 8},         {"host_register", op_host_register, 1},
-    {"device", op_device, 1},
+    {"device", op_device, 1},         {"headroom", op_headroom, 1},
 };
 const int mt_dev_op_count = sizeof(mt_dev_ops) / sizeof(mt_dev_ops[0]);

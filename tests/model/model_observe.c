@@ -55,7 +55,8 @@ static uint64_t pinned_pages(const mt_dev_t *d) {
 }
 
 uint64_t mt_used(const mt_dev_t *d) {
-    return (mt_resident_pages(d) + d->pool + d->io.db_pages) * d->ps + d->fw;
+    return (mt_resident_pages(d) + d->pool + d->io.db_pages) * d->ps + d->fw +
+           d->graph_bytes;
 }
 
 uint64_t mt_budget(const mt_dev_t *d) {
@@ -255,6 +256,7 @@ static void check_stats(mt_world_t *w, mt_dev_t *d) {
     SAME("budget", st.budget, mt_budget(d));
     SAME("devbuf_bytes", st.devbuf_bytes, d->io.db_pages * d->ps);
     SAME("vbar_count", st.vbar_count, (uint64_t)d->nvb);
+    SAME("graph_bytes", st.graph_bytes, d->graph_bytes);
 }
 
 static void check_vbar(mt_world_t *w, mt_dev_t *d, mt_vbar_t *v, int rank,
@@ -327,6 +329,7 @@ void mt_check_dev(mt_world_t *w, mt_dev_t *d, int full) {
     }
     check_stats(w, d);
     mt_io_check(w, d);
+    mt_check_graphs(w, d);
     dv_result_t r = dv_device_check(d->h);
     if (r != DV_OK) {
         mt_fail(w, "dv_device_check", "d%d: %s", d->name, dv_last_error());

@@ -303,20 +303,21 @@ void mt_world_init(mt_world_t *w, uint64_t seed) {
 }
 
 static const mt_op_t *pick_op(mt_world_t *w, int *index) {
-    const mt_op_t *tables[6] = {mt_vbar_ops, mt_dev_ops, mt_bad_ops,
-                                mt_step_ops, mt_io_ops, mt_sched_ops};
-    const int counts[6] = {mt_vbar_op_count, mt_dev_op_count, mt_bad_op_count,
-                           mt_step_op_count, mt_io_op_count,
+    const mt_op_t *tables[7] = {mt_vbar_ops, mt_dev_ops, mt_bad_ops,
+                                mt_step_ops, mt_io_ops, mt_graph_ops,
+                                mt_sched_ops};
+    const int counts[7] = {mt_vbar_op_count, mt_dev_op_count, mt_bad_op_count,
+                           mt_step_op_count, mt_io_op_count, mt_graph_op_count,
                            mt_sched_op_count};
     unsigned total = 0;
-    for (int t = 0; t < 6; t++) {
+    for (int t = 0; t < 7; t++) {
         for (int k = 0; k < counts[t]; k++) {
             total += tables[t][k].weight;
         }
     }
     unsigned x = (unsigned)mt_pick(&w->src, total);
     int n = 0;
-    for (int t = 0; t < 6; t++) {
+    for (int t = 0; t < 7; t++) {
         for (int k = 0; k < counts[t]; k++, n++) {
             if (x < tables[t][k].weight) {
                 *index = n;
@@ -330,12 +331,13 @@ static const mt_op_t *pick_op(mt_world_t *w, int *index) {
 }
 
 const char *mt_op_name(int index) {
-    const mt_op_t *tables[6] = {mt_vbar_ops, mt_dev_ops, mt_bad_ops,
-                                mt_step_ops, mt_io_ops, mt_sched_ops};
-    const int counts[6] = {mt_vbar_op_count, mt_dev_op_count, mt_bad_op_count,
-                           mt_step_op_count, mt_io_op_count,
+    const mt_op_t *tables[7] = {mt_vbar_ops, mt_dev_ops, mt_bad_ops,
+                                mt_step_ops, mt_io_ops, mt_graph_ops,
+                                mt_sched_ops};
+    const int counts[7] = {mt_vbar_op_count, mt_dev_op_count, mt_bad_op_count,
+                           mt_step_op_count, mt_io_op_count, mt_graph_op_count,
                            mt_sched_op_count};
-    for (int t = 0; t < 6; t++) {
+    for (int t = 0; t < 7; t++) {
         if (index < counts[t]) {
             return tables[t][index].name;
         }
@@ -352,6 +354,7 @@ static void teardown(mt_world_t *w) {
             continue;
         }
         mt_unpin_all(w, d);
+        mt_graphs_teardown(w, d);
         while (d->nvb) {
             mt_pre_call(w);
             mt_destroy_vbar(w, d, &d->vb[d->order[0]]);

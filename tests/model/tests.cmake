@@ -14,7 +14,7 @@
 set(DV_MODEL_SOURCES
   model/model_core.c model/model_observe.c model/model_policy.c
   model/model_ops.c model/model_devops.c model/model_bad.c model/model_seq.c
-  model/model_recovery.c model/model_steps.c
+  model/model_recovery.c model/model_steps.c model/model_graph.c
   model/model_threads.c model/model_io.c model/model_iocheck.c
   model/model_ioread.c model/model_sched.c)
 

@@ -21,6 +21,9 @@ MIB = 1 << 20
 PAGE = MIB
 LIMIT_PAGES = 16
 
+# The comfy_aimdo drop-in's fixture (tests/python/comfy_fixtures.py).
+from comfy_fixtures import comfy  # noqa: E402,F401
+
 
 @pytest.fixture
 def dev():

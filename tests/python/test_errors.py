@@ -102,7 +102,7 @@ def test_result_constants_drop_the_c_prefix():
         assert cname.startswith("DV_")
         assert getattr(n, cname[3:]) == code, cname
         seen += 1
-    assert seen == 17  # DV_RESULT_LIST in include/dynvram.h
+    assert seen == 18  # DV_RESULT_LIST in include/dynvram.h
     assert n.OK == 0 and n.OFFLOADED == 1 and n.ERROR_BUSY == -9
 
 

@@ -17,6 +17,12 @@ if(DV_PYTHON AND NOT WIN32)
     "DV_FAKE_CUDART=${PROJECT_BINARY_DIR}/bindings/interpose/libdv_fake_cudart.so"
     "DYNVRAM_BACKEND=host"
     "DYNVRAM_LOG=warning")
+  # The simulated libcuda and NVML (tests/cuda), for the comfy_aimdo tests
+  # of the CUDA path (interposer, nvml_pressure) without a GPU.
+  if(TARGET dv_fake_cuda AND TARGET dv_fake_nvml)
+    list(APPEND _dv_py_env "DV_FAKE_CUDA=$<TARGET_FILE:dv_fake_cuda>"
+         "DV_FAKE_NVML_LIB=$<TARGET_FILE:dv_fake_nvml>")
+  endif()
   if(DV_SANITIZE)
     # The extension is instrumented but the interpreter is not: the ASan
     # runtime has to be loaded first. CPython's own allocations are not
@@ -32,6 +38,22 @@ if(DV_PYTHON AND NOT WIN32)
            COMMAND ${DV_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/run_pytest.py)
   set_tests_properties(python.pytest PROPERTIES
     ENVIRONMENT "${_dv_py_env}" SKIP_RETURN_CODE 77 TIMEOUT 300)
+  # The README's install of dynvram + the comfy_aimdo drop-in into a venv,
+  # and the drop-in and a stand-in original replacing each other.
+  add_test(NAME python.comfy_install
+           COMMAND ${DV_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/run_pytest.py
+                   -k test_readme_install_and_replacement)
+  set_tests_properties(python.comfy_install PROPERTIES
+    ENVIRONMENT "${_dv_py_env};DV_TEST_INSTALL=1" SKIP_RETURN_CODE 77
+    TIMEOUT 900)
+  # The comfy_aimdo drop-in against the native API on the host backend
+  # (report only: CI timings are noisy; the 1 us target is a GPU one).
+  add_test(NAME python.comfy_bench
+           COMMAND ${DV_PYTHON} ${PROJECT_SOURCE_DIR}/bench/comfy_bench.py
+                   --backend host --iterations 20000 --steps 3
+                   --max-extra-ns 0 --out ${PROJECT_BINARY_DIR}/comfy_bench)
+  set_tests_properties(python.comfy_bench PROPERTIES
+    ENVIRONMENT "${_dv_py_env}" TIMEOUT 300)
   add_test(NAME python.pyfault_bench
            COMMAND ${DV_PYTHON} ${PROJECT_SOURCE_DIR}/bench/pyfault.py
                    --backend host --iterations 20000 --max-ns 0)

@@ -30,6 +30,13 @@ static int fences_pending;
 static const char *block_op; /* td_inject_block_next */
 static int blocked, released;
 
+/* Calls per op name (every call, counted or not), for td_inject_calls. */
+#define OPS_MAX 32
+static struct {
+    const char *op;
+    long n;
+} per_op[OPS_MAX];
+
 void td_inject_arm(const dv_hal_ops_t *inner, long n, dv_result_t err) {
     pthread_mutex_lock(&mu);
     in = inner;
@@ -37,6 +44,7 @@ void td_inject_arm(const dv_hal_ops_t *inner, long n, dv_result_t err) {
     fail_with = err;
     fail_op = NULL;
     memset(&st, 0, sizeof(st));
+    memset(per_op, 0, sizeof(per_op));
     extra_caps = 0;
     fences_pending = 0;
     block_op = NULL;
@@ -89,6 +97,30 @@ static void count(long *field, long delta) {
     pthread_mutex_unlock(&mu);
 }
 
+static void count_op(const char *op) {
+    pthread_mutex_lock(&mu);
+    for (int k = 0; k < OPS_MAX; k++) {
+        if (!per_op[k].op || strcmp(per_op[k].op, op) == 0) {
+            per_op[k].op = op;
+            per_op[k].n++;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&mu);
+}
+
+long td_inject_calls(const char *op) {
+    long n = 0;
+    pthread_mutex_lock(&mu);
+    for (int k = 0; k < OPS_MAX && per_op[k].op; k++) {
+        if (!op || strcmp(per_op[k].op, op) == 0) {
+            n += per_op[k].n;
+        }
+    }
+    pthread_mutex_unlock(&mu);
+    return n;
+}
+
 void td_inject_fail_next(const char *op, dv_result_t err) {
     fail_op = op;
     fail_with = err;
@@ -102,6 +134,7 @@ const td_inject_state_t *td_inject_state(void) { return &st; }
 /* Should this call fail? `allocating`: the op can run out of memory. */
 static int hit(const char *op, int allocating) {
     maybe_block(op);
+    count_op(op);
     if (fail_with == DV_ERROR_OUT_OF_DEVICE_MEMORY && !allocating) {
         return 0;
     }
@@ -236,6 +269,7 @@ static dv_result_t w_fence_wait(void *ctx, dv_hal_fence_t f) {
 }
 
 static void w_fence_destroy(void *ctx, dv_hal_fence_t f) {
+    count_op("fence_destroy");
     count(&st.live_fences, -1);
     in->fence_destroy(CTX(ctx), f);
 }
@@ -250,6 +284,7 @@ static dv_result_t w_stream_create(void *ctx, void **s) {
 }
 
 static dv_result_t w_stream_destroy(void *ctx, void *s) {
+    count_op("stream_destroy");
     dv_result_t r = in->stream_destroy(CTX(ctx), s);
     count(&st.live_streams, -(r == DV_OK));
     return r;
@@ -267,6 +302,7 @@ static dv_result_t w_copy_h2d(void *ctx, uint64_t d, const void *s, uint64_t n,
 
 static dv_result_t w_copy_d2h(void *ctx, void *d, uint64_t s, uint64_t n,
                               void *st_) {
+    count_op("copy_d2h");
     return in->copy_d2h(CTX(ctx), d, s, n, st_);
 }
 
@@ -296,6 +332,7 @@ static dv_result_t w_stream_wait(void *ctx, void *s, dv_hal_fence_t f) {
 }
 
 static dv_result_t w_stream_is_capturing(void *ctx, void *s, int *c) {
+    count_op("stream_is_capturing");
     return in->stream_is_capturing(CTX(ctx), s, c);
 }
 

@@ -38,6 +38,9 @@ void td_inject_fail_next(const char *op, dv_result_t err);
 const dv_hal_ops_t *td_inject_ops(void);
 void td_inject_arm(const dv_hal_ops_t *inner, long n, dv_result_t err);
 const td_inject_state_t *td_inject_state(void);
+/* Calls of `op` that reached the wrapper since td_inject_arm, failed or
+ * not, whatever the armed error (NULL: of every op). */
+long td_inject_calls(const char *op);
 
 /* Simulation switches, reset by td_inject_arm:
  *  - td_inject_add_caps: get_caps reports these DV_CAP_* flags too (e.g.

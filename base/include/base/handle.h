@@ -45,7 +45,8 @@ typedef enum dv__handle_kind {
     DV__HK_FILE = 5,
     DV__HK_READER = 6,
     DV__HK_DEVBUF = 7,
-    DV__HK_SCHEDULE = 8,    /* streaming schedules (core/schedule.c) */
+    DV__HK_GRAPH = 8,       /* allocation graphs (core/graph.c) */
+    DV__HK_SCHEDULE = 9,    /* streaming schedules (core/schedule.c) */
     DV__HK_COUNT_ = 16      /* kinds fit the low 4 bits of the tag */
 } dv__handle_kind_t;
 

@@ -46,6 +46,8 @@ static const dv_interpose_api_t api = {
     .framework_release = dv_framework_release,
     .framework_evict = dv_framework_evict,
     .device_get_stats = dv_device_get_stats,
+    .graph_alloc = dv_graph_alloc,
+    .graph_free = dv_graph_free,
 };
 
 static void setup(void) {
@@ -239,6 +241,9 @@ Test(interpose, attach_rejects_bad_input) {
     cr_assert_eq(dv_interpose_attach(0, NULL, &api), DV_ERROR_INVALID_ARGUMENT);
     dv_interpose_api_t bad = api;
     bad.version = 99;
+    cr_assert_eq(dv_interpose_attach(0, dev, &bad), DV_ERROR_INVALID_ARGUMENT);
+    bad = api;
+    bad.graph_free = NULL; /* version 2 needs both graph entry points */
     cr_assert_eq(dv_interpose_attach(0, dev, &bad), DV_ERROR_INVALID_ARGUMENT);
     /* NULL api: the dv_* symbols of libdynvram.so, which this test links. */
     OK(dv_interpose_attach(0, dev, NULL));

@@ -13,6 +13,11 @@ out of memory raises ``MemoryError`` (``OutOfMemoryError``), any other
 failure raises ``dynvram.Error`` (a ``RuntimeError``). All three carry
 ``.code``, ``.name`` and ``.message`` (the library's last-error text).
 
+``Graph(device, stream)`` is an allocation graph: the framework allocations
+made on `stream` inside its scopes (``with graph.scope("block"):``) are
+recorded once and replayed at the same addresses with no driver call
+(``dynvram.torch.bind_graph`` routes torch's allocations into it).
+
 Library messages go to the ``logging`` logger named ``"dynvram"``.
 """
 
@@ -25,6 +30,7 @@ import types as _types
 from typing import NamedTuple as _NamedTuple
 
 from . import _native
+from ._graph import Graph, GraphBreakError
 from ._views import CudaArrayView, DLPackView
 
 Error = _native.Error
@@ -54,6 +60,8 @@ __all__ = [
     "ModelFile",
     "Reader",
     "Error",
+    "Graph",
+    "GraphBreakError",
     "InvalidArgumentError",
     "OutOfMemoryError",
     "Schedule",
@@ -146,9 +154,11 @@ class Device(_native.Device):
     it never uses; page_size is the residency unit (0 = 32 MiB, rounded up to
     the backend's granularity); host_capacity sizes the host backend's
     simulated memory; backend_options is the backend's "key=value,..."
-    string; watermark_recovery True/False turns watermark recovery on or off
-    (None: the default, on unless DYNVRAM_WATERMARK_RECOVERY=0). Usable as a
-    context manager (closes on exit).
+    string (host: capacity=6G; cuda: nvml=1, free memory from NVML);
+    watermark_recovery True/False turns watermark recovery on or off
+    (None: the default, on unless DYNVRAM_WATERMARK_RECOVERY=0).
+    set_headroom() changes the headroom later. Usable as a context manager
+    (closes on exit).
     """
 
     def __init__(self, backend=None, ordinal=0, vram_limit=0, headroom=0,
@@ -158,6 +168,12 @@ class Device(_native.Device):
         super().__init__(backend, ordinal, vram_limit, headroom, page_size,
                          host_capacity, pool_limit, fence_interval,
                          backend_options, watermark_recovery)
+
+    @property
+    def headroom(self):
+        """Bytes of free device memory never used (set_headroom changes
+        it)."""
+        return self.get_headroom()
 
     def caps(self):
         """Capabilities: backend, name, ordinal, flags, granularity,
@@ -176,10 +192,12 @@ class Device(_native.Device):
 
     def close(self):
         """Close the device (every VBAR must be closed first). Detaches it
-        from the CUDA allocation interposer first, if it was attached."""
-        interpose = _sys.modules.get(__name__ + ".interpose")
-        if interpose is not None and not self.closed:
-            interpose.detach_device(self)
+        from the CUDA allocation interposer and the pluggable allocator
+        first, if it was attached, and closes its default reader."""
+        for route in ("interpose", "pluggable"):
+            mod = _sys.modules.get(__name__ + "." + route)
+            if mod is not None and not self.closed:
+                mod.detach_device(self)
         if not self.closed:
             hostio.close_default_reader(self)
         super().close()

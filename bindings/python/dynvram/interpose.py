@@ -26,6 +26,11 @@ instead of running out of memory:
 
 In both routes a CUDA device ordinal is routed to a dynvram Device with
 ``attach(device)``; devices never attached pass straight through.
+
+Allocation graphs: ``bind_graph(graph)`` binds a dynvram.Graph to the
+calling thread; its cudaMallocAsync calls (torch's cudaMallocAsync backend,
+or the pluggable allocator) on the graph's stream inside the graph's scopes
+then go to the graph, and the pointers it handed out are freed back to it.
 """
 
 import atexit
@@ -45,7 +50,8 @@ _attached = {}  # cuda ordinal -> Device (keeps it alive while attached)
 class InterposeStats(ctypes.Structure):
     _fields_ = [(n, ctypes.c_uint64) for n in (
         "allocs", "frees", "live_bytes", "live_count", "budget_refusals",
-        "oom_retries", "oom_evicted", "failures")]
+        "oom_retries", "oom_evicted", "failures", "graph_allocs",
+        "graph_frees", "driver_allocs", "driver_frees")]
 
 
 def library_path():
@@ -85,6 +91,8 @@ def load():
         lib.dv_interpose_cudart_loaded.argtypes = [ctypes.c_char_p,
                                                    ctypes.c_size_t]
         lib.dv_interpose_cudart_loaded.restype = ctypes.c_int
+        lib.dv_interpose_graph_bind.argtypes = [ctypes.c_int, ctypes.c_void_p]
+        lib.dv_interpose_graph_bind.restype = ctypes.c_int
         _lib = lib
         atexit.register(detach_all)
         return lib
@@ -163,6 +171,42 @@ def attached():
     """{cuda ordinal: Device} currently routed."""
     with _lock:
         return dict(_attached)
+
+
+_bound = threading.local()  # this thread's graph, kept alive while bound
+
+
+def bind_graph(graph, cuda_device=None):
+    """Bind `graph` (a dynvram.Graph) to the calling thread: cudaMallocAsync
+    calls of this thread on CUDA device `cuda_device` (default: the graph's
+    device's ordinal) are offered to it first. The device must be attached.
+    One graph per thread; binding another replaces it."""
+    lib = load()
+    if graph.closed:
+        raise ValueError("graph is closed")
+    dev = graph.device
+    ordinal = dev.ordinal if cuda_device is None else int(cuda_device)
+    r = lib.dv_interpose_graph_bind(ordinal, graph.handle)
+    if r != 0:
+        raise ValueError("dv_interpose_graph_bind(%d) failed: %s (is the "
+                         "device attached?)"
+                         % (ordinal, _native.result_name(r)))
+    _bound.graph = (ordinal, graph)
+
+
+def unbind_graph():
+    """Undo bind_graph on the calling thread (no-op when none is bound)."""
+    cur = getattr(_bound, "graph", None)
+    if _lib is None or cur is None:
+        return
+    _lib.dv_interpose_graph_bind(cur[0], None)
+    _bound.graph = None
+
+
+def bound_graph():
+    """The graph bound to the calling thread, or None."""
+    cur = getattr(_bound, "graph", None)
+    return cur[1] if cur else None
 
 
 def stats(cuda_device=0):

@@ -28,6 +28,15 @@ Allocation pressure
     cudaFree go through dynvram's interposer, which evicts weight pages when
     torch needs memory. ``pluggable_allocator()`` is the alternative route
     (see dynvram.interpose for what each supports).
+
+Allocation graphs
+    With torch's cudaMallocAsync backend
+    (``PYTORCH_CUDA_ALLOC_CONF=backend:cudaMallocAsync``) and the
+    interposer installed, ``bind_graph(graph)`` routes the calling thread's
+    allocations on the graph's stream inside its scopes into a
+    dynvram.Graph: ``with graph.scope("block3"): y = block(x)`` gets the
+    same addresses every step, with no driver call from the second on, so a
+    torch.cuda.CUDAGraph captured inside the scope stays valid.
 """
 
 import sys
@@ -36,10 +45,10 @@ import warnings
 from . import VBAR
 from . import interpose as _interpose
 
-__all__ = ["Offloaded", "VBARTensor", "attach_allocator", "hostbuf_tensor",
-           "install_interposer", "load_safetensors_to_device",
+__all__ = ["Offloaded", "VBARTensor", "attach_allocator", "bind_graph",
+           "hostbuf_tensor", "install_interposer", "load_safetensors_to_device",
            "load_safetensors_to_host", "load_safetensors_to_vbar", "offload",
-           "pluggable_allocator", "tensor"]
+           "pluggable_allocator", "tensor", "unbind_graph"]
 
 
 def _torch():
@@ -121,6 +130,26 @@ def attach_allocator(device, cuda_device=None):
         return False
     _interpose.attach(device, cuda_device)
     return True
+
+
+def bind_graph(graph, cuda_device=None):
+    """Route the calling thread's torch allocations into `graph` (a
+    dynvram.Graph on the stream torch allocates on, e.g.
+    ``torch.cuda.current_stream()``): attaches the graph's device to the
+    interposer if needed, then binds the graph to this thread. Returns False
+    when the interposer was not installed (nothing is routed then)."""
+    if not _interpose.is_loaded():
+        return False
+    ordinal = graph.device.ordinal if cuda_device is None else int(cuda_device)
+    if _interpose.attached().get(ordinal) is not graph.device:
+        _interpose.attach(graph.device, ordinal)
+    _interpose.bind_graph(graph, ordinal)
+    return True
+
+
+def unbind_graph():
+    """Stop routing the calling thread's allocations into its graph."""
+    _interpose.unbind_graph()
 
 
 def pluggable_allocator():

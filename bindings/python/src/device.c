@@ -246,7 +246,7 @@ static PyObject *dvpy_device_stats(PyObject *op, PyObject *unused) {
 #define U(x) (unsigned long long)(x)
     return Py_BuildValue(
         "{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,"
-        "s:K,s:K,s:K}",
+        "s:K,s:K,s:K,s:K}",
         "budget", U(s.budget), "used", U(s.used), "resident_bytes",
         U(s.resident_bytes), "pinned_bytes", U(s.pinned_bytes), "pool_bytes",
         U(s.pool_bytes), "framework_bytes", U(s.framework_bytes),
@@ -256,8 +256,8 @@ static PyObject *dvpy_device_stats(PyObject *op, PyObject *unused) {
         U(s.pool_reuses), "evictions", U(s.evictions), "evicted_bytes",
         U(s.evicted_bytes), "fence_waits", U(s.fence_waits), "oom_retries",
         U(s.oom_retries), "vbar_count", U(s.vbar_count), "watermark_rises",
-        U(s.watermark_rises), "devbuf_bytes", U(s.devbuf_bytes), "ring_bytes",
-        U(s.ring_bytes));
+        U(s.watermark_rises), "devbuf_bytes", U(s.devbuf_bytes), "graph_bytes",
+        U(s.graph_bytes), "ring_bytes", U(s.ring_bytes));
 #undef U
 }
 
@@ -289,6 +289,33 @@ static PyObject *dvpy_device_reset_limits(PyObject *op, PyObject *unused) {
     (void)unused;
     return dvpy_device_simple((dvpy_device *)op,
                               dv_device_reset_watermark_limits);
+}
+
+static PyObject *dvpy_device_set_headroom(PyObject *op, PyObject *arg) {
+    dvpy_device *self = (dvpy_device *)op;
+    uint64_t n;
+    if (dvpy_device_ready(self) < 0 || dvpy_u64(arg, "headroom", &n) < 0) {
+        return NULL;
+    }
+    dv_result_t r = dv_device_set_headroom(self->dev, n);
+    if (r != DV_OK) {
+        return dvpy_raise(r);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *dvpy_device_get_headroom(PyObject *op, PyObject *unused) {
+    (void)unused;
+    dvpy_device *self = (dvpy_device *)op;
+    uint64_t n = 0;
+    if (dvpy_device_ready(self) < 0) {
+        return NULL;
+    }
+    dv_result_t r = dv_device_get_headroom(self->dev, &n);
+    if (r != DV_OK) {
+        return dvpy_raise(r);
+    }
+    return PyLong_FromUnsignedLongLong(n);
 }
 
 static PyObject *dvpy_device_fw(PyObject *op, PyObject *arg, int which) {
@@ -540,6 +567,11 @@ static PyMethodDef dvpy_device_methods[] = {
      "Release pooled physical memory."},
     {"reset_watermark_limits", dvpy_device_reset_limits, METH_NOARGS,
      "Reset every VBAR's watermark limit to 0."},
+    {"set_headroom", dvpy_device_set_headroom, METH_O,
+     "set_headroom(bytes): free device memory never used, from the next "
+     "budget reading on (ValueError above 2^60)."},
+    {"get_headroom", dvpy_device_get_headroom, METH_NOARGS,
+     "The headroom in bytes."},
     {"framework_reserve", dvpy_device_fw_reserve, METH_O,
      "Count a framework allocation, evicting weights to fit."},
     {"framework_release", dvpy_device_fw_release, METH_O,

@@ -29,6 +29,7 @@ PyTypeObject *dvpy_vbar_type;
 PyObject *dvpy_error;
 static PyObject *dvpy_value_error;
 static PyObject *dvpy_memory_error;
+static PyObject *dvpy_graph_break_error;
 
 volatile int dvpy_log_count;
 
@@ -70,6 +71,8 @@ PyObject *dvpy_raise_msg(dv_result_t r, const char *msg) {
     } else if (r == DV_ERROR_OUT_OF_DEVICE_MEMORY ||
                r == DV_ERROR_OUT_OF_HOST_MEMORY) {
         type = dvpy_memory_error;
+    } else if (r == DV_ERROR_GRAPH_BREAK) {
+        type = dvpy_graph_break_error;
     }
     PyObject *exc = dvpy_make_exc(type, r, msg);
     if (exc) {
@@ -320,6 +323,8 @@ static const dv_interpose_api_t dvpy_api = {
     .framework_release = dv_framework_release,
     .framework_evict = dv_framework_evict,
     .device_get_stats = dv_device_get_stats,
+    .graph_alloc = dv_graph_alloc,
+    .graph_free = dv_graph_free,
 };
 
 PyObject *dvpy_interpose_api(PyObject *mod, PyObject *unused) {
@@ -444,12 +449,21 @@ PyMODINIT_FUNC PyInit__native(void) {
     if (!dvpy_memory_error) {
         goto fail;
     }
+    dvpy_graph_break_error =
+        PyErr_NewException("dynvram.GraphBreakError", dvpy_error, NULL);
+    if (!dvpy_graph_break_error) {
+        goto fail;
+    }
     dvpy_device_type = (PyTypeObject *)PyType_FromSpec(&dvpy_device_spec);
     if (!dvpy_device_type) {
         goto fail;
     }
     dvpy_vbar_type = (PyTypeObject *)PyType_FromSpec(&dvpy_vbar_spec);
     if (!dvpy_vbar_type) {
+        goto fail;
+    }
+    dvpy_graph_type = (PyTypeObject *)PyType_FromSpec(&dvpy_graph_spec);
+    if (!dvpy_graph_type) {
         goto fail;
     }
     dvpy_schedule_type = (PyTypeObject *)PyType_FromSpec(&dvpy_schedule_spec);
@@ -461,6 +475,8 @@ PyMODINIT_FUNC PyInit__native(void) {
         dvpy_add_object(m, "OutOfMemoryError", dvpy_memory_error) < 0 ||
         dvpy_add_object(m, "Device", (PyObject *)dvpy_device_type) < 0 ||
         dvpy_add_object(m, "VBAR", (PyObject *)dvpy_vbar_type) < 0 ||
+        dvpy_add_object(m, "Graph", (PyObject *)dvpy_graph_type) < 0 ||
+        dvpy_add_object(m, "GraphBreakError", dvpy_graph_break_error) < 0 ||
         dvpy_add_object(m, "Schedule", (PyObject *)dvpy_schedule_type) < 0 ||
         dvpy_add_constants(m) < 0 ||
         PyModule_AddFunctions(m, dvpy_hostio_methods) < 0 ||

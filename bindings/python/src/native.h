@@ -9,6 +9,7 @@
  *   device.c  the Device base type
  *   vbar.c    the VBAR base type, including the fault/unpin fast path
  *   dlpack.c  DLPack capsules over device or host memory
+ *   graph.c   the Graph base type (allocation graphs)
  *   schedule.c the Schedule base type (dynvram_stream.h), its fast path
  *
  * State is module-global (the module does not support sub-interpreters).
@@ -82,12 +83,14 @@ typedef struct dvpy_vbar {
 /* Types and exceptions, created by module init. */
 extern PyTypeObject *dvpy_device_type;
 extern PyTypeObject *dvpy_vbar_type;
+extern PyTypeObject *dvpy_graph_type;
 extern PyObject *dvpy_error;
 
 /* Raise the exception for result `r` (using dv_last_error()) and return
  * NULL. ValueError for invalid argument / out of range, MemoryError for
  * out of device or host memory, dynvram.Error otherwise; each carries
- * .code, .name and .message. */
+ * .code, .name and .message; dynvram.GraphBreakError (a dynvram.Error) for
+ * DV_ERROR_GRAPH_BREAK. */
 PyObject *dvpy_raise(dv_result_t r);
 /* Raise dynvram.Error with `code` and a fixed message; returns NULL. */
 PyObject *dvpy_raise_msg(dv_result_t code, const char *msg);
@@ -129,6 +132,7 @@ static inline void dvpy_log_poll(void) {
 /* Type specs, instantiated by module init. */
 extern PyType_Spec dvpy_device_spec;
 extern PyType_Spec dvpy_vbar_spec;
+extern PyType_Spec dvpy_graph_spec;
 extern PyType_Spec dvpy_schedule_spec;
 extern PyTypeObject *dvpy_schedule_type;
 

@@ -29,8 +29,9 @@
  * CUDA_ERROR_NO_DEVICE), DV_FAKE_CUDA_MEMORY, DV_FAKE_CUDA_VERSION (default
  * 12080), DV_FAKE_CUDA_NO_VMM (device lacks VMM), DV_FAKE_CUDA_FAIL=name:n
  * (the n-th call of entry point `name` fails with CUDA_ERROR_UNKNOWN, or
- * CUDA_ERROR_OUT_OF_MEMORY for cuMemCreate/cuMemMap),
- * DV_FAKE_CUDA_CAPTURING=1 (every created stream reports an active capture
+ * CUDA_ERROR_OUT_OF_MEMORY for cuMemCreate/cuMemMap/cuMemAllocAsync),
+ * Devices sit on PCI bus 1 + ordinal (domain 0, device 0), as fake_nvml.c
+ * expects. DV_FAKE_CUDA_CAPTURING=1 (every created stream reports an active capture
  * to cuStreamIsCapturing), DV_FAKE_CUDA_HIDE=name (cuGetProcAddress does
  * not know entry point `name`, like an older driver).
  */
@@ -247,11 +248,22 @@ static dv_cu_result fk_device_total_mem(size_t *bytes, dv_cu_device d) {
 static dv_cu_result fk_device_get_attribute(int *v, dv_cu_device_attribute a,
                                             dv_cu_device d) {
     NEED_DEV(d);
-    if (a != DV_CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED) {
+    /* PCI location: domain 0, bus 1 + ordinal, device 0 (fake_nvml.c
+     * answers the same bus ids). */
+    switch (a) {
+    case DV_CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED:
+        *v = getenv("DV_FAKE_CUDA_NO_VMM") ? 0 : 1;
+        return DV_CU_SUCCESS;
+    case DV_CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID:
+    case DV_CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID:
+        *v = 0;
+        return DV_CU_SUCCESS;
+    case DV_CU_DEVICE_ATTRIBUTE_PCI_BUS_ID:
+        *v = 1 + (int)d;
+        return DV_CU_SUCCESS;
+    default:
         return DV_CU_ERROR_INVALID_VALUE;
     }
-    *v = getenv("DV_FAKE_CUDA_NO_VMM") ? 0 : 1;
-    return DV_CU_SUCCESS;
 }
 
 /* ---- contexts ---- */
@@ -480,6 +492,10 @@ static const struct {
     /* Used by tests/cuda/test_cuda_multi.c only, so not in FK_LIST (which
      * checks against cuda_abi.h); same ABI as the driver's since CUDA 4.0. */
     {"cuPointerGetAttribute", (void *)fk_pointer_get_attribute},
+    /* Used by bindings/interpose/pluggable.c, which declares its own
+     * prototypes (the CUDA 11.2 ABI, unchanged since). */
+    {"cuMemAllocAsync", (void *)fk_mem_alloc_async},
+    {"cuMemFreeAsync", (void *)fk_mem_free_async},
 };
 
 FK_EXPORT dv_cu_result cuGetProcAddress_v2(const char *symbol, void **pfn,

@@ -152,6 +152,9 @@ dv_cu_result fk_mem_set_access(dv_cu_deviceptr va, size_t size,
 dv_cu_result fk_mem_unmap(dv_cu_deviceptr va, size_t size);
 dv_cu_result fk_mem_alloc(dv_cu_deviceptr *p, size_t size);
 dv_cu_result fk_mem_free(dv_cu_deviceptr p);
+dv_cu_result fk_mem_alloc_async(dv_cu_deviceptr *p, size_t size,
+                                dv_cu_stream s);
+dv_cu_result fk_mem_free_async(dv_cu_deviceptr p, dv_cu_stream s);
 dv_cu_result fk_copy_check(uint64_t dev_va, size_t n, dv_cu_stream s);
 dv_cu_result fk_memcpy_htod(dv_cu_deviceptr dst, const void *src, size_t n,
                             dv_cu_stream s);

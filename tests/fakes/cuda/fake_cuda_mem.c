@@ -280,6 +280,33 @@ dv_cu_result fk_mem_free(dv_cu_deviceptr p) {
     return rc;
 }
 
+/* Stream-ordered allocations (cuMemAllocAsync, used by the pluggable
+ * allocator of bindings/interpose/pluggable.c): synchronous here, like
+ * every stream of this driver; the stream must be usable in the current
+ * context. DV_FAKE_CUDA_FAIL=cuMemAllocAsync:n makes the n-th one fail
+ * with CUDA_ERROR_OUT_OF_MEMORY. */
+dv_cu_result fk_mem_alloc_async(dv_cu_deviceptr *p, size_t size,
+                                dv_cu_stream s) {
+    NEED_CTX();
+    dv_cu_result rc = fk_stream_arg(s);
+    if (rc != DV_CU_SUCCESS) {
+        return rc;
+    }
+    if (fk_inject("cuMemAllocAsync")) {
+        return DV_CU_ERROR_OUT_OF_MEMORY;
+    }
+    return fk_mem_alloc(p, size);
+}
+
+dv_cu_result fk_mem_free_async(dv_cu_deviceptr p, dv_cu_stream s) {
+    NEED_CTX();
+    dv_cu_result rc = fk_stream_arg(s);
+    if (rc != DV_CU_SUCCESS) {
+        return rc;
+    }
+    return fk_mem_free(p);
+}
+
 /* ---- copies ---- */
 
 dv_cu_result fk_copy_check(uint64_t dev_va, size_t n, dv_cu_stream s) {

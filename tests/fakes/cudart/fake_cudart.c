@@ -11,6 +11,9 @@
  * n allocations fail with cudaErrorMemoryAllocation whatever the capacity
  * (a real GPU short of memory for reasons the budget did not see). Like the
  * real runtime, a failure is also recorded as the thread's last error.
+ * dv_fake_cudart_async_calls() counts cudaMallocAsync and cudaFreeAsync
+ * calls and dv_fake_cudart_last_stream() tells the stream of the last one,
+ * so a test sees which allocations reached the runtime and on what stream.
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -27,6 +30,8 @@ FAKE_EXPORT void dv_fake_cudart_set_capacity(uint64_t bytes);
 FAKE_EXPORT void dv_fake_cudart_fail_next(int n);
 FAKE_EXPORT uint64_t dv_fake_cudart_used(void);
 FAKE_EXPORT uint64_t dv_fake_cudart_alloc_calls(void);
+FAKE_EXPORT uint64_t dv_fake_cudart_async_calls(void);
+FAKE_EXPORT void *dv_fake_cudart_last_stream(void);
 
 typedef struct fake_hdr {
     uint64_t size;
@@ -42,6 +47,8 @@ static int fake_capacity_set;
 static uint64_t fake_used;
 static uint64_t fake_calls;
 static int fake_fail;
+static uint64_t fake_async;
+static cudaStream_t fake_last_stream;
 static _Thread_local int fake_device;
 static _Thread_local cudaError_t fake_last;
 
@@ -116,14 +123,21 @@ FAKE_EXPORT cudaError_t cudaMalloc(void **ptr, size_t size) {
 
 FAKE_EXPORT cudaError_t cudaFree(void *ptr) { return fake_free(ptr); }
 
+static void fake_note_async(cudaStream_t stream) {
+    pthread_mutex_lock(&fake_mu);
+    fake_async++;
+    fake_last_stream = stream;
+    pthread_mutex_unlock(&fake_mu);
+}
+
 FAKE_EXPORT cudaError_t cudaMallocAsync(void **ptr, size_t size,
                                         cudaStream_t stream) {
-    (void)stream;
+    fake_note_async(stream);
     return fake_malloc(ptr, size);
 }
 
 FAKE_EXPORT cudaError_t cudaFreeAsync(void *ptr, cudaStream_t stream) {
-    (void)stream;
+    fake_note_async(stream);
     return fake_free(ptr);
 }
 
@@ -188,4 +202,18 @@ FAKE_EXPORT uint64_t dv_fake_cudart_alloc_calls(void) {
     uint64_t c = fake_calls;
     pthread_mutex_unlock(&fake_mu);
     return c;
+}
+
+FAKE_EXPORT uint64_t dv_fake_cudart_async_calls(void) {
+    pthread_mutex_lock(&fake_mu);
+    uint64_t c = fake_async;
+    pthread_mutex_unlock(&fake_mu);
+    return c;
+}
+
+FAKE_EXPORT void *dv_fake_cudart_last_stream(void) {
+    pthread_mutex_lock(&fake_mu);
+    void *s = fake_last_stream;
+    pthread_mutex_unlock(&fake_mu);
+    return s;
 }
