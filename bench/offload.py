@@ -23,6 +23,10 @@ Modes
                   stream, the next copy issued as soon as a slot frees,
                   wrapping across steps: what dynvram-stream must match
   hand-prefix     the same schedule with the resident weights as a prefix
+  dynvram-norec, dynvram-stream-norec
+                  (not in the default list) dynvram and dynvram-stream with
+                  watermark recovery off, for the side-by-side check that
+                  recovery never slows a steady step
 Baselines get the same budget through a ballast allocation, made after
 each mode allocated its own buffers, so that their temporaries fit.
 
@@ -49,6 +53,8 @@ import time
 GIB = 1 << 30
 MIB = 1 << 20
 ALL_MODES = "resident,naive,prefix,dynvram,dynvram-stream,hand,hand-prefix"
+# Also: dynvram-norec, dynvram-stream-norec (the same with watermark
+# recovery off: issue 16 asks for steady steps no slower with it on).
 
 
 def parse_args():
@@ -233,11 +239,12 @@ def run_tokens(b, T, bandwidth, modes):
         del tmp
         b.drop_budget()
 
-    def open_dv():
+    def open_dv(recovery=True):
         dev = dynvram.Device("cuda" if b.gpu else "host",
                              vram_limit=b.budget - act_bytes,
                              page_size=b.page,
-                             host_capacity=0 if b.gpu else 4 * b.budget)
+                             host_capacity=0 if b.gpu else 4 * b.budget,
+                             watermark_recovery=recovery)
         if b.gpu:
             dvt.attach_allocator(dev)
         vbar = dynvram.VBAR(dev, L * wbytes)
@@ -262,8 +269,10 @@ def run_tokens(b, T, bandwidth, modes):
             n += all(flags[p] & dynvram.PAGE_RESIDENT for p in range(lo, hi + 1))
         return n
 
-    if "dynvram" in modes:
-        dev, vbar = open_dv()
+    for name, recovery in (("dynvram", True), ("dynvram-norec", False)):
+        if name not in modes:
+            continue
+        dev, vbar = open_dv(recovery)
         views = [dvt.tensor(vbar, i * wbytes, (D, D), torch.bfloat16)
                  for i in range(L)]
         saved = [None] * L
@@ -295,14 +304,17 @@ def run_tokens(b, T, bandwidth, modes):
                  framework_bytes=st.framework_bytes, evictions=st.evictions,
                  faults_offloaded=st.faults_offloaded,
                  resident_layers=resident_layers(vbar))
-        results["dynvram"] = r
-        same("dynvram")
+        results[name] = r
+        same(name)
         del views, tmp
         close_dv(dev, vbar)
 
     plan = None
-    if "dynvram-stream" in modes:
-        dev, vbar = open_dv()
+    for name, recovery in (("dynvram-stream", True),
+                           ("dynvram-stream-norec", False)):
+        if name not in modes:
+            continue
+        dev, vbar = open_dv(recovery)
         ranges = [(i * wbytes, wbytes, b.host[i].data_ptr()) for i in range(L)]
         sched = dynvram.Schedule(vbar, ranges, ring_slots=2, keep=b.host)
         views = [dvt.tensor(vbar, i * wbytes, (D, D), torch.bfloat16)
@@ -312,7 +324,10 @@ def run_tokens(b, T, bandwidth, modes):
         stride = sched.info().slot_stride
         slot_views = [ring[k * stride:k * stride + wbytes]
                       .view(torch.bfloat16).view(D, D) for k in range(2)]
-        tmp = torch.empty(D, D, dtype=torch.bfloat16, device=b.tdev)
+        # The fallback buffer only if a weight comes back unstaged (not
+        # expected: every weight fits a slot); made up front it would take
+        # one weight's worth of the budget from the plan.
+        tmp = []
         acquire, release = sched.acquire, sched.release
         vbase, rbase = vbar.base, sched.ring_base
         copied = {"bytes": sched.info().copied_bytes}
@@ -322,8 +337,11 @@ def run_tokens(b, T, bandwidth, modes):
             for i in range(L):
                 addr = acquire(i, s_ptr)
                 if addr is None:  # not expected: every weight fits a slot
-                    tmp.copy_(b.host[i], non_blocking=True)
-                    w = tmp
+                    if not tmp:
+                        tmp.append(torch.empty(D, D, dtype=torch.bfloat16,
+                                               device=b.tdev))
+                    tmp[0].copy_(b.host[i], non_blocking=True)
+                    w = tmp[0]
                 elif addr >= rbase and addr < rbase + 2 * stride:
                     w = slot_views[(addr - rbase) // stride]
                 else:
@@ -336,17 +354,19 @@ def run_tokens(b, T, bandwidth, modes):
             return step_bytes
         r = b.run_steps(step_stream)
         info = sched.info()
-        plan = [bool(f & dynvram.USE_PLANNED_RESIDENT) for f in sched.plan()]
+        splan = [bool(f & dynvram.USE_PLANNED_RESIDENT) for f in sched.plan()]
+        if name == "dynvram-stream" or plan is None:
+            plan = splan
         st = dev.stats()
-        r.update(resident_layers=sum(plan), plan="".join(
-            "R" if p else "." for p in plan), ring_bytes=st.ring_bytes,
+        r.update(resident_layers=sum(splan), plan="".join(
+            "R" if p else "." for p in splan), ring_bytes=st.ring_bytes,
             framework_bytes=st.framework_bytes,
             schedule={k: getattr(info, k) for k in (
                 "capacity_bytes", "planned_bytes", "replans", "streamed",
                 "resident_hits", "refills", "copies", "host_waits",
                 "deferred", "offloaded")})
-        results["dynvram-stream"] = r
-        same("dynvram-stream")
+        results[name] = r
+        same(name)
         del views, slot_views, ring, tmp
         close_dv(dev, vbar, sched)
 
@@ -495,11 +515,11 @@ def report(doc, args, b):
     print("T=%d: resident capacity %d layers; transfer floor %.1f ms; floor "
           "%.1f ms" % (T, doc["resident_capacity_layers"],
                        doc["transfer_floor_ms"], doc["floor_ms"]))
-    print("  %-15s %10s %9s %12s %9s %6s" % ("mode", "median ms", "x floor",
+    print("  %-20s %10s %9s %12s %9s %6s" % ("mode", "median ms", "x floor",
                                               "H2D MiB/step", "resident",
                                               "equal"))
     for name, r in results.items():
-        print("  %-15s %10.2f %9s %12.0f %9s %6s" % (
+        print("  %-20s %10.2f %9s %12.0f %9s %6s" % (
             name, r["median_ms"], r.get("vs_floor", "-"),
             (r["h2d_bytes_per_step"] or 0) / MIB, r.get("resident_layers", ""),
             r.get("equal_resident", "")))

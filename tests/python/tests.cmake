@@ -69,13 +69,15 @@ if(DV_PYTHON AND NOT WIN32)
     # bench/offload.py (W1) on the host backend: every mode runs, streaming
     # copies exactly its streamed weights and spreads them.
     add_test(NAME bench.offload.host
-             COMMAND ${DV_PYTHON} ${PROJECT_SOURCE_DIR}/bench/offload.py --dry-run)
+             COMMAND ${DV_PYTHON} ${PROJECT_SOURCE_DIR}/bench/offload.py --dry-run
+                     --modes resident,naive,prefix,dynvram,dynvram-norec,dynvram-stream,dynvram-stream-norec,hand,hand-prefix)
     set_tests_properties(bench.offload.host PROPERTIES
       ENVIRONMENT "${_dv_py_env}" TIMEOUT 120)
     # bench/w2.py (two models taking turns) on the host backend: after the
     # first turn every switch copies no more than Belady's MIN.
     add_test(NAME bench.w2.host
-             COMMAND ${DV_PYTHON} ${PROJECT_SOURCE_DIR}/bench/w2.py --dry-run)
+             COMMAND ${DV_PYTHON} ${PROJECT_SOURCE_DIR}/bench/w2.py --dry-run
+                     --modes dynvram,dynvram-norec,dynvram-stream,dynvram-stream-norec)
     set_tests_properties(bench.w2.host PROPERTIES
       ENVIRONMENT "${_dv_py_env}" TIMEOUT 120)
     # bench/w1_real.py with a small Llama-shaped torch model on the host
