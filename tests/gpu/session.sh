@@ -14,7 +14,8 @@
 # (bench/graph_bench.py), and any of the scripts of
 # DV_GPU_EXTRA ("name:command", ';'-separated) that later issues add.
 # $OUT gets: summary.txt (everything's verdict), run-summary.txt,
-# cuda_tests.log, ctest.log, bench-ops.json, py.log, py-results.json.
+# cuda_tests.log, ctest.log, bench-ops.json, py.log, py-results.json and
+# charts.tar (every PNG chart the steps drew).
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
@@ -104,5 +105,9 @@ for root, _, files in os.walk(src):
                 doc[os.path.relpath(p, src)] = {"error": str(e)}
 json.dump(doc, open(dst, "w"), indent=1)
 EOF
+# The benchmarks' PNG charts, in one file (the device tool brings back few).
+(cd "$work/py" && find . -name '*.png' | sort | tar -cf "$out/charts.tar" -T - 2>/dev/null) ||
+    rm -f "$out/charts.tar"
+[ -s "$out/charts.tar" ] || rm -f "$out/charts.tar"
 note "total $(($(date +%s) - t0)) s"
 exit $failed
