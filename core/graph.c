@@ -261,6 +261,7 @@ dv_result_t dv_graph_destroy(dv_device_t *dh, dv_graph_t *gh) {
     dv__handle_free(g->handle, DV__HK_GRAPH);
     dv__mutex_unlock(&dev->lock);
     dv__gmem_free(g);
+    free(g->trace);
     free(g);
     return dv__ok();
 }
@@ -322,6 +323,144 @@ dv_result_t dv_graph_set_stream(dv_device_t *dh, dv_graph_t *gh, void *stream) {
     return r == DV_OK ? dv__ok() : r;
 }
 
+/* ---- the debug trace -------------------------------------------------------- */
+
+void dv__gtrace(dv__dev_t *dev, dv__graph_t *g, dv_graph_event_t *ev) {
+    if (!g->trace) {
+        return;
+    }
+    ev->seq = g->trseq++;
+    ev->depth = g->depth;
+    if (g->depth) {
+        const dv__gframe_t *f = &g->frames[g->depth - 1];
+        snprintf(ev->scope, sizeof(ev->scope), "%s", f->name);
+        if (f->captured) {
+            ev->flags |= DV_GRAPH_EVF_CAPTURE_PASS;
+        }
+    }
+    if (ev->kind == DV_GRAPH_EV_ALLOC || ev->kind == DV_GRAPH_EV_FREE) {
+        ev->flags |= dv__grec_capturing(dev, g) ? DV_GRAPH_EVF_CAPTURING : 0;
+    }
+    g->trace[g->trhead] = *ev;
+    g->trhead = (g->trhead + 1) % g->trcap;
+    if (g->trlen < g->trcap) {
+        g->trlen++;
+    }
+}
+
+static void trace_call(dv__dev_t *dev, dv__graph_t *g, uint32_t kind,
+                       uint32_t outcome, uint64_t size, uint64_t ptr,
+                       uint64_t serial, void *stream) {
+    if (!g->trace) {
+        return;
+    }
+    dv_graph_event_t ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.kind = kind;
+    ev.outcome = outcome;
+    ev.size = size;
+    ev.ptr = ptr;
+    ev.serial = serial;
+    ev.stream = stream;
+    dv__gtrace(dev, g, &ev);
+}
+
+#define TRACE_MAX (1u << 20)
+
+dv_result_t dv_graph_trace(dv_device_t *dh, dv_graph_t *gh, uint32_t capacity) {
+    static const char fn[] = "dv_graph_trace";
+    dv__dev_t *dev = NULL;
+    dv__graph_t *g = NULL;
+    dv_result_t r = dv__graph_get(dh, gh, fn, &dev, &g);
+    if (r != DV_OK) {
+        return r;
+    }
+    if (capacity > TRACE_MAX) {
+        return dv__fail(DV_ERROR_INVALID_ARGUMENT,
+                        "%s: capacity %u (at most %u)", fn, capacity,
+                        TRACE_MAX);
+    }
+    dv_graph_event_t *t = NULL;
+    if (capacity) {
+        t = calloc(capacity, sizeof(*t));
+        if (!t) {
+            return dv__fail(DV_ERROR_OUT_OF_HOST_MEMORY, "%s: %u events", fn,
+                            capacity);
+        }
+    }
+    dv__mutex_lock(&dev->lock);
+    dv_graph_event_t *old = g->trace;
+    g->trace = t;
+    g->trcap = capacity;
+    g->trlen = g->trhead = 0;
+    g->trseq = 0;
+    dv__mutex_unlock(&dev->lock);
+    free(old);
+    return dv__ok();
+}
+
+dv_result_t dv_graph_get_trace(dv_device_t *dh, dv_graph_t *gh,
+                               dv_graph_event_t *out, uint32_t max,
+                               uint32_t *count) {
+    static const char fn[] = "dv_graph_get_trace";
+    dv__dev_t *dev = NULL;
+    dv__graph_t *g = NULL;
+    dv_result_t r = dv__graph_get(dh, gh, fn, &dev, &g);
+    if (r != DV_OK) {
+        return r;
+    }
+    if (!count || (!out && max)) {
+        return dv__fail(DV_ERROR_INVALID_ARGUMENT, "%s: count NULL, or out "
+                        "NULL with max %u", fn, max);
+    }
+    dv__mutex_lock(&dev->lock);
+    if (!max) {
+        *count = g->trlen;
+    } else {
+        uint32_t n = max < g->trlen ? max : g->trlen;
+        uint32_t first = (g->trhead + g->trcap - n) % (g->trcap ? g->trcap : 1);
+        for (uint32_t i = 0; i < n; i++) {
+            out[i] = g->trace[(first + i) % g->trcap];
+        }
+        *count = n;
+    }
+    dv__mutex_unlock(&dev->lock);
+    return dv__ok();
+}
+
+dv_result_t dv_graph_get_recording(dv_device_t *dh, dv_graph_t *gh,
+                                   const char *name, dv_graph_event_t *out,
+                                   uint32_t max, uint32_t *count) {
+    static const char fn[] = "dv_graph_get_recording";
+    dv__dev_t *dev = NULL;
+    dv__graph_t *g = NULL;
+    dv_result_t r = dv__graph_get(dh, gh, fn, &dev, &g);
+    if (r != DV_OK) {
+        return r;
+    }
+    if (!count || (!out && max)) {
+        return dv__fail(DV_ERROR_INVALID_ARGUMENT, "%s: count NULL, or out "
+                        "NULL with max %u", fn, max);
+    }
+    const char *nm = name ? name : "";
+    dv__mutex_lock(&dev->lock);
+    const dv__gtop_t *top = NULL;
+    for (uint32_t k = 0; k < g->ntops && !top; k++) {
+        if (strcmp(g->tops[k].name, nm) == 0) {
+            top = &g->tops[k];
+        }
+    }
+    if (top) {
+        *count = dv__grec_describe(top->root, out, max);
+    }
+    dv__mutex_unlock(&dev->lock);
+    if (!top) {
+        return dv__fail(DV_ERROR_INVALID_ARGUMENT,
+                        "%s: no outermost scope is named '%.64s'", fn, nm);
+    }
+    return dv__ok();
+}
+
 /* ---- allocations ----------------------------------------------------------- */
 
 dv_result_t dv_graph_alloc(dv_device_t *dh, dv_graph_t *gh, uint64_t size,
@@ -344,27 +483,33 @@ dv_result_t dv_graph_alloc(dv_device_t *dh, dv_graph_t *gh, uint64_t size,
     dv__gframe_t *f = g->depth ? &g->frames[g->depth - 1] : NULL;
     if (!f || f->lost || g->paused || stream != g->stream) {
         g->st.bypassed++;
+        trace_call(dev, g, DV_GRAPH_EV_ALLOC, DV_GRAPH_OUT_BYPASSED, size, 0,
+                   0, stream);
         dv__mutex_unlock(&dev->lock);
         return dv__outcome(DV_OFFLOADED);
     }
     dv__grange_t *rg = NULL;
-    int replayed = 0;
-    r = dv__grec_alloc(dev, g, f, size, &rg, &replayed);
+    uint32_t outcome = DV_GRAPH_OUT_FAILED;
+    r = dv__grec_alloc(dev, g, f, size, &rg, &outcome);
     if (r == DV_OFFLOADED) { /* a recording needed inside a capture */
         g->st.bypassed++;
+        trace_call(dev, g, DV_GRAPH_EV_ALLOC, outcome, size, 0, 0, stream);
         dv__mutex_unlock(&dev->lock);
         return dv__outcome(r);
     }
     if (r == DV_OK) {
         rg->owner = f->serial;
         g->st.allocs++;
-        g->st.replayed_allocs += (uint64_t)replayed;
+        g->st.replayed_allocs += outcome == DV_GRAPH_OUT_REPLAYED;
         g->st.used += size;
         if (g->st.used > g->st.peak_used) {
             g->st.peak_used = g->st.used;
         }
         *ptr = rg->va;
     }
+    trace_call(dev, g, DV_GRAPH_EV_ALLOC,
+               r == DV_OK ? outcome : DV_GRAPH_OUT_FAILED, size,
+               r == DV_OK ? rg->va : 0, r == DV_OK ? rg->serial : 0, stream);
     dv__mutex_unlock(&dev->lock);
     return r == DV_OK ? dv__ok() : r;
 }
@@ -378,7 +523,8 @@ dv_result_t dv_graph_free(dv_device_t *dh, dv_graph_t *gh, uint64_t ptr,
     if (r != DV_OK) {
         return r;
     }
-    (void)stream; /* frees are taken in the graph stream's order */
+    /* Frees are taken in the graph stream's order (the stream is traced
+     * only). */
     dv__mutex_lock(&dev->lock);
     int inside = 0;
     dv__grange_t *rg = dv__gmem_find(g, ptr, &inside);
@@ -386,6 +532,9 @@ dv_result_t dv_graph_free(dv_device_t *dh, dv_graph_t *gh, uint64_t ptr,
         if (!inside) {
             g->st.unknown_frees++;
         }
+        trace_call(dev, g, DV_GRAPH_EV_FREE,
+                   inside ? DV_GRAPH_OUT_FAILED : DV_GRAPH_OUT_UNKNOWN, 0, ptr,
+                   rg ? rg->serial : 0, stream);
         dv__mutex_unlock(&dev->lock);
         if (!inside) {
             return dv__outcome(DV_OFFLOADED);
@@ -395,19 +544,24 @@ dv_result_t dv_graph_free(dv_device_t *dh, dv_graph_t *gh, uint64_t ptr,
                         "live allocation (freed twice, or not its first byte)",
                         fn, (unsigned long long)ptr);
     }
-    if (g->depth && !g->paused && !g->frames[g->depth - 1].lost) {
-        r = dv__grec_free(dev, g, &g->frames[g->depth - 1], rg);
+    /* Out of every sequence: no scope open, paused, a lost pass, or a free
+     * whose recorded place a capture pass stepped over. */
+    uint32_t outcome = DV_GRAPH_OUT_UNSEQUENCED;
+    if (g->depth && !g->paused && !g->frames[g->depth - 1].lost &&
+        !rg->unseq) {
+        (void)dv__grec_free(dev, g, &g->frames[g->depth - 1], rg, &outcome);
     }
-    if (r == DV_OK) {
-        g->st.frees++;
-        g->st.used -= rg->size;
-        if (!rg->owner) {
-            g->st.rogue_bytes -= rg->size;
-        }
-        dv__gmem_release(dev, g, rg);
+    g->st.frees++;
+    g->st.used -= rg->size;
+    if (!rg->owner) {
+        g->st.rogue_bytes -= rg->size;
     }
+    rg->unseq = 0;
+    trace_call(dev, g, DV_GRAPH_EV_FREE, outcome, rg->size, ptr, rg->serial,
+               stream);
+    dv__gmem_release(dev, g, rg);
     dv__mutex_unlock(&dev->lock);
-    return r == DV_OK ? dv__ok() : r;
+    return dv__ok();
 }
 
 /* ---- queries --------------------------------------------------------------- */

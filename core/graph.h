@@ -36,11 +36,27 @@
  * (dv__gtop_t).
  *
  * Capture. Recording calls the driver (create, map), which must not happen
- * while the graph's stream is being captured into a CUDA graph. A pass
- * that would record then is "lost": that allocation and every later one
- * of the pass (and of the scopes nested in it) bypass the graph
+ * while the graph's stream is being captured into a CUDA graph. A capture
+ * pass is a pass that met the capture (an event that did not match found
+ * the graph's stream capturing, or dv_graph_note_capture said so); it is
+ * tolerant (graph_record.c, "Capture tolerance") instead of recording:
+ *  - a recorded FREE whose range is still live (the framework deferred the
+ *    free until the capture ends, as torch's cudaMallocAsync backend does
+ *    for memory allocated before the capture) or already free (freed out
+ *    of order) may be stepped over; a live one is marked `unseq`: its free,
+ *    whenever it comes, is in no pass's sequence;
+ *  - a free that matches nothing there releases its bytes out of sequence;
+ *  - inside the capture, an allocation that matches nothing there is left
+ *    to the framework's allocator (DV_OFFLOADED, the pass changed) and the
+ *    pass stays on its recording (stepping over a recorded allocation of
+ *    the same size whose range is not free), so later events still replay;
+ *    a nested scope that matches nothing is lost (below).
+ * A pass that had left its recording before the capture (it was recording)
+ * cannot record inside it: it is "lost": that allocation and every later
+ * one of the pass (and of the scopes nested in it) bypass the graph
  * (DV_OFFLOADED: the framework's own stream-ordered allocator serves them,
- * which a capture supports), and the pass counts as changed.
+ * which a capture supports), and the pass counts as changed. Neither kind
+ * changes the recording during the capture.
  *
  * Lifetimes. A range belongs to its ALLOC event (`ev`). When the event is
  * dropped (the variant limit) a range that is not live becomes a zombie: it
@@ -115,6 +131,8 @@ typedef struct dv__grange {
     struct dv__grange *aprev, *anext; /* every range of the graph */
     uint8_t live;
     uint8_t zombie;
+    uint8_t unseq;    /* live, and its free is in no pass's sequence: a
+                         capture stepped over its recorded free */
 } dv__grange_t;
 
 enum { DV__GEV_ROOT, DV__GEV_ALLOC, DV__GEV_FREE, DV__GEV_PUSH };
@@ -153,6 +171,7 @@ typedef struct dv__gframe {
     uint8_t lost;       /* it needed to record inside a capture of the
                            graph's stream: the rest of it bypasses the graph
                            and leaves the recording as it was */
+    uint8_t captured;   /* a capture pass: tolerant (see "Capture") */
     char why[512];      /* the first difference, for DV_ERROR_GRAPH_BREAK */
 } dv__gframe_t;
 
@@ -186,6 +205,11 @@ struct dv__graph {
     uint64_t clock;        /* bumps at every match (variant recency) */
     uint64_t serial;       /* last serial handed out (ranges, passes) */
     dv_graph_stats_t st;   /* counters; sizes are filled on query */
+
+    /* The debug trace (dv_graph_trace): a ring of the last trcap events. */
+    dv_graph_event_t *trace;
+    uint32_t trcap, trlen, trhead; /* capacity, events held, next slot */
+    uint64_t trseq;                /* events traced since it was enabled */
 };
 
 /* ---- graph.c ---- */
@@ -193,6 +217,9 @@ struct dv__graph {
  * else the error naming the kind of handle passed. */
 dv_result_t dv__graph_get(dv_device_t *dh, dv_graph_t *gh, const char *fn,
                           dv__dev_t **dev, dv__graph_t **graph);
+/* Append ev to the debug trace, if on (seq, depth, scope and the capture
+ * flags are filled here). */
+void dv__gtrace(dv__dev_t *dev, dv__graph_t *g, dv_graph_event_t *ev);
 
 /* ---- graph_mem.c: physical pages, live bytes, placement ---- */
 /* A new range of `size` bytes placed on physical bytes that are not live
@@ -249,17 +276,35 @@ void dv__gspace_sizes(const dv__graph_t *g, uint64_t *mapped,
 
 /* ---- graph_record.c ---- */
 /* The scope entered by a push named `name` from frame f (NULL: outermost):
- * *root is its recording. */
-dv_result_t dv__grec_push(dv__graph_t *g, dv__gframe_t *f, const char *name,
-                          dv__gev_t **root, const char **stored_name);
-/* An allocation in frame f: a replay (*replayed = 1) or a new range. */
+ * *root is its recording; *lost is set when the nested pass must bypass
+ * the graph (f is lost, or a capture pass met a scope it has no recording
+ * of). */
+dv_result_t dv__grec_push(dv__dev_t *dev, dv__graph_t *g, dv__gframe_t *f,
+                          const char *name, dv__gev_t **root,
+                          const char **stored_name, int *lost);
+/* An allocation in frame f: a replay or a new range (*outcome:
+ * DV_GRAPH_OUT_REPLAYED or _RECORDED), or DV_OFFLOADED inside a capture
+ * (*outcome: _SKIPPED, the pass goes on replaying, or _BYPASSED, it is
+ * lost). */
 dv_result_t dv__grec_alloc(dv__dev_t *dev, dv__graph_t *g, dv__gframe_t *f,
-                           uint64_t size, dv__grange_t **out, int *replayed);
-/* A free of r in frame f (r stays live: the caller releases it). */
+                           uint64_t size, dv__grange_t **out,
+                           uint32_t *outcome);
+/* A free of r in frame f (r stays live: the caller releases it). Always
+ * DV_OK; *outcome: DV_GRAPH_OUT_REPLAYED (it matched), _RECORDED, _SKIPPED
+ * (a capture pass took it out of sequence) or _UNSEQUENCED (no host memory
+ * to record it: the pass is lost). */
 dv_result_t dv__grec_free(dv__dev_t *dev, dv__graph_t *g, dv__gframe_t *f,
-                          const dv__grange_t *r);
+                          const dv__grange_t *r, uint32_t *outcome);
 /* The pass of f ends here. */
-void dv__grec_end(dv__graph_t *g, dv__gframe_t *f);
+void dv__grec_end(dv__dev_t *dev, dv__graph_t *g, dv__gframe_t *f);
+/* Is the graph's stream being captured (recording must not call the
+ * driver)? One backend query (stream_is_capturing). */
+int dv__grec_capturing(dv__dev_t *dev, const dv__graph_t *g);
+/* The most recently used path of the recording under `root` (nested
+ * scopes followed), as events; returns how many there are (at most `max`
+ * are written). */
+uint32_t dv__grec_describe(const dv__gev_t *root, dv_graph_event_t *out,
+                           uint32_t max);
 /* Drop every recording of the graph (its ranges become zombies). */
 void dv__grec_drop_all(dv__dev_t *dev, dv__graph_t *g);
 

@@ -20,11 +20,17 @@
 
 /* ---- scopes ---------------------------------------------------------------- */
 
-static void frame_open(dv__graph_t *g, dv__gev_t *root, const char *name) {
-    uint8_t lost = g->depth ? g->frames[g->depth - 1].lost : 0;
+/* A nested pass inherits the enclosing one's loss and capture (the capture
+ * it runs in is the enclosing pass's). */
+static void frame_open(dv__graph_t *g, dv__gev_t *root, const char *name,
+                       int lost) {
+    const dv__gframe_t *up = g->depth ? &g->frames[g->depth - 1] : NULL;
+    uint8_t inherit_lost = up ? up->lost : 0;
+    uint8_t captured = up ? up->captured : 0;
     dv__gframe_t *f = &g->frames[g->depth++];
     memset(f, 0, sizeof(*f));
-    f->lost = lost;
+    f->lost = (uint8_t)(inherit_lost || lost);
+    f->captured = captured;
     f->root = root;
     f->pos = root;
     f->name = name;
@@ -35,10 +41,11 @@ static void frame_open(dv__graph_t *g, dv__gev_t *root, const char *name) {
 /* Close the innermost frame. `judge` (pop, iterate) ends the pass and
  * counts it; abort does not. Returns 1 when the assertion fails (the
  * message is in f->why). */
-static int frame_close(dv__graph_t *g, int judge, int *changed) {
+static int frame_close(dv__dev_t *dev, dv__graph_t *g, int judge,
+                       int *changed) {
     dv__gframe_t *f = &g->frames[g->depth - 1];
     if (judge) {
-        dv__grec_end(g, f);
+        dv__grec_end(dev, g, f);
     } else {
         f->root->path_known = 0; /* the next pass cannot be compared */
     }
@@ -62,6 +69,15 @@ static int frame_close(dv__graph_t *g, int judge, int *changed) {
         g->frames[g->depth - 2].changed |= f->changed;
     }
     *changed = f->changed;
+    if (g->trace) {
+        dv_graph_event_t ev;
+        memset(&ev, 0, sizeof(ev));
+        ev.kind = DV_GRAPH_EV_POP;
+        ev.outcome = f->changed ? DV_GRAPH_OUT_RECORDED : DV_GRAPH_OUT_REPLAYED;
+        ev.flags = (f->captured ? DV_GRAPH_EVF_CAPTURING : 0) |
+                   (f->broke ? DV_GRAPH_EVF_BROKE : 0);
+        dv__gtrace(dev, g, &ev);
+    }
     g->depth--;
     return judge && f->broke && (g->flags & DV_GRAPH_ASSERT_NO_BREAKS);
 }
@@ -106,10 +122,20 @@ dv_result_t dv_graph_push(dv_device_t *dh, dv_graph_t *gh, const char *name) {
     }
     dv__gev_t *root = NULL;
     const char *stored = NULL;
-    r = dv__grec_push(g, g->depth ? &g->frames[g->depth - 1] : NULL,
-                      name ? name : "", &root, &stored);
+    int lost = 0;
+    r = dv__grec_push(dev, g, g->depth ? &g->frames[g->depth - 1] : NULL,
+                      name ? name : "", &root, &stored, &lost);
     if (r == DV_OK) {
-        frame_open(g, root, stored);
+        frame_open(g, root, stored, lost);
+    }
+    if (g->trace) {
+        dv_graph_event_t ev;
+        memset(&ev, 0, sizeof(ev));
+        ev.kind = DV_GRAPH_EV_PUSH;
+        ev.outcome = r != DV_OK ? DV_GRAPH_OUT_FAILED
+                     : lost    ? DV_GRAPH_OUT_BYPASSED
+                               : DV_GRAPH_OUT_REPLAYED;
+        dv__gtrace(dev, g, &ev);
     }
     dv__mutex_unlock(&dev->lock);
     return r == DV_OK ? dv__ok() : r;
@@ -134,7 +160,7 @@ dv_result_t dv_graph_pop(dv_device_t *dh, dv_graph_t *gh, int *changed) {
     }
     char why[sizeof(g->frames[0].why)] = "";
     int ch = 0;
-    int failed = frame_close(g, 1, &ch);
+    int failed = frame_close(dev, g, 1, &ch);
     if (failed) { /* the closed frame is still in the stack's memory */
         memcpy(why, g->frames[g->depth].why, sizeof(why));
     }
@@ -172,12 +198,12 @@ dv_result_t dv_graph_iterate(dv_device_t *dh, dv_graph_t *gh, const char *name,
     char why[sizeof(g->frames[0].why)] = "";
     int ch = 0, failed = 0;
     while (g->depth > k) {
-        if (frame_close(g, 1, &ch) && !failed) {
+        if (frame_close(dev, g, 1, &ch) && !failed) {
             failed = 1;
             memcpy(why, g->frames[g->depth].why, sizeof(why));
         }
     }
-    frame_open(g, root, stored); /* the stack had room for it */
+    frame_open(g, root, stored, 0); /* the stack had room for it */
     dv__mutex_unlock(&dev->lock);
     if (changed) {
         *changed = ch;
@@ -195,7 +221,22 @@ dv_result_t dv_graph_abort(dv_device_t *dh, dv_graph_t *gh) {
     dv__mutex_lock(&dev->lock);
     int ch;
     while (g->depth) {
-        frame_close(g, 0, &ch);
+        frame_close(dev, g, 0, &ch);
+    }
+    dv__mutex_unlock(&dev->lock);
+    return dv__ok();
+}
+
+dv_result_t dv_graph_note_capture(dv_device_t *dh, dv_graph_t *gh) {
+    dv__dev_t *dev = NULL;
+    dv__graph_t *g = NULL;
+    dv_result_t r = dv__graph_get(dh, gh, "dv_graph_note_capture", &dev, &g);
+    if (r != DV_OK) {
+        return r;
+    }
+    dv__mutex_lock(&dev->lock);
+    for (uint32_t k = 0; k < g->depth; k++) {
+        g->frames[k].captured = 1;
     }
     dv__mutex_unlock(&dev->lock);
     return dv__ok();

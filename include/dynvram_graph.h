@@ -44,7 +44,22 @@
  *    destroyed.
  *  - A stream being captured into a CUDA graph is never synchronized or
  *    waited on, by the graph or by eviction (dynvram_hal.h,
- *    stream_is_capturing).
+ *    stream_is_capturing), and no pass records (calls the driver) inside
+ *    a capture of the graph's stream. A pass that meets such a capture is
+ *    a capture pass and follows its recording tolerantly instead of
+ *    breaking, because a framework allocates differently while it
+ *    captures: frees it defers until the capture ends (torch's
+ *    cudaMallocAsync backend does, for memory allocated before the
+ *    capture) and recorded frees of memory already free are stepped over,
+ *    frees that match nothing are taken out of sequence, and an allocation
+ *    that matches nothing is left to the framework's allocator while the
+ *    pass goes on replaying (see dv_graph_alloc, dv_graph_free and
+ *    dv_graph_note_capture). A pass that had left its recording before the
+ *    capture began cannot replay inside it: its remaining allocations go
+ *    to the framework's allocator. So allocations a framework makes to
+ *    set up a capture (torch's capture_begin allocates the CUDA RNG's
+ *    graph state the first time) must bypass the graph (dv_graph_pause;
+ *    dynvram.torch does it for torch).
  *
  * Frees are taken in the order of the graph's stream: memory freed on
  * another stream may be reused by the graph's stream at once, so such work
@@ -210,10 +225,13 @@ DV_API dv_result_t dv_graph_resume(dv_device_t *dev, dv_graph_t *graph,
  *   DV_OFFLOADED   the graph does not take it: no scope is open, the graph
  *                  is paused, `stream` is not the graph's stream, or it
  *                  would have to be recorded (new memory, driver calls)
- *                  while the graph's stream is being captured: that pass
- *                  then leaves every later allocation to the normal path
- *                  too, and the recording as it was. Allocate it the
- *                  normal way.
+ *                  while the graph's stream is being captured. A pass that
+ *                  was replaying stays on its recording then (a recorded
+ *                  allocation of the same size whose range is not free is
+ *                  stepped over) and counts as changed; a pass that had
+ *                  left its recording before the capture leaves every
+ *                  later allocation to the normal path too. Either way the
+ *                  recording stays as it was. Allocate it the normal way.
  *   DV_ERROR_OUT_OF_DEVICE_MEMORY  no room in the budget even after
  *                  evicting every evictable weight page (evictions done
  *                  stay done).
@@ -225,12 +243,17 @@ DV_API dv_result_t dv_graph_alloc(dv_device_t *dev, dv_graph_t *graph,
 
 /*
  * A framework free of `ptr` (on `stream`, taken in the graph stream's order;
- * see above). Works in and out of scopes, paused or not.
+ * see above). Works in and out of scopes, paused or not, from any thread,
+ * also long after the pass that allocated it (a rogue, or a free the
+ * framework deferred past a capture). A capture pass takes a free that
+ * does not match its recording out of sequence, and a free whose recorded
+ * place a capture pass stepped over is out of every sequence.
  * Results: DV_OK (a live allocation of the graph: its bytes are free for
- * later ranges); DV_OFFLOADED (not an address of this graph: free it the
+ * later ranges; this never fails: if recording the free runs out of host
+ * memory, the pass is lost from there, as in a capture, and the recording
+ * kept as it was); DV_OFFLOADED (not an address of this graph: free it the
  * normal way); DV_ERROR_INVALID_ARGUMENT (inside the graph's address space
- * but not a live allocation: freed twice, or not its first byte);
- * DV_ERROR_OUT_OF_HOST_MEMORY (recording the free failed: nothing changed).
+ * but not a live allocation: freed twice, or not its first byte).
  */
 DV_API dv_result_t dv_graph_free(dv_device_t *dev, dv_graph_t *graph,
                                  uint64_t ptr, void *stream);
@@ -259,12 +282,121 @@ typedef struct dv_graph_stats {
     void *stream;            /* the graph's stream */
     uint32_t depth;          /* scopes open */
     uint32_t paused;         /* pause depth */
+    uint64_t capture_skips;  /* events of capture passes taken out of their
+                                recording's order: recorded frees stepped
+                                over, frees out of sequence, allocations
+                                left to the framework with the pass kept on
+                                its recording */
 } dv_graph_stats_t;
 
 /* Snapshot of the graph's counters. Results: DV_OK;
  * DV_ERROR_INVALID_ARGUMENT (st NULL). */
 DV_API dv_result_t dv_graph_get_stats(dv_device_t *dev, dv_graph_t *graph,
                                       dv_graph_stats_t *st);
+
+/*
+ * Tell the graph that its stream is being captured, or is about to be, in
+ * the scope passes open now: they become capture passes (see above) from
+ * here to their end, which matters for the events that come after the
+ * capture ended (a framework's deferred frees are missing from the end of
+ * the pass; pop would otherwise call that a break). Optional: a pass also
+ * becomes a capture pass when an event that does not match its recording
+ * finds the stream capturing. dynvram.torch calls it when torch's
+ * capture_begin returns. Results: DV_OK (also with no scope open: then
+ * nothing changes).
+ */
+DV_API dv_result_t dv_graph_note_capture(dv_device_t *dev, dv_graph_t *graph);
+
+/* ---- debugging: the event trace and a scope's recording ------------------ */
+
+/* dv_graph_event_t.kind */
+#define DV_GRAPH_EV_ALLOC 1u
+#define DV_GRAPH_EV_FREE 2u
+#define DV_GRAPH_EV_PUSH 3u /* a scope opened (recording: a nested scope) */
+#define DV_GRAPH_EV_POP 4u  /* a scope closed (recording: its end) */
+
+/* dv_graph_event_t.outcome (trace only) */
+#define DV_GRAPH_OUT_REPLAYED 1u  /* alloc: a recorded range; free, push:
+                                     matched the recording; pop: the pass
+                                     replayed */
+#define DV_GRAPH_OUT_RECORDED 2u  /* appended to the recording (alloc: a new
+                                     range; pop: the pass changed) */
+#define DV_GRAPH_OUT_BYPASSED 3u  /* alloc: not taken (DV_OFFLOADED) */
+#define DV_GRAPH_OUT_SKIPPED 4u   /* a capture pass took it out of its
+                                     recording's order (alloc: left to the
+                                     framework; free: out of sequence) */
+#define DV_GRAPH_OUT_UNSEQUENCED 5u /* free: in no sequence (no scope open,
+                                       paused, a lost pass, or a free a
+                                       capture stepped over) */
+#define DV_GRAPH_OUT_UNKNOWN 6u   /* free: not an address of the graph */
+#define DV_GRAPH_OUT_FAILED 7u    /* the call failed (out of memory, ...) */
+
+/* dv_graph_event_t.flags */
+#define DV_GRAPH_EVF_CAPTURING 0x1u   /* trace, alloc and free: the graph's
+                                         stream was being captured (pop:
+                                         the pass was a capture pass) */
+#define DV_GRAPH_EVF_ENDS 0x2u        /* recording: a pass ended here */
+#define DV_GRAPH_EVF_BROKE 0x4u       /* trace, pop: the pass broke */
+#define DV_GRAPH_EVF_CAPTURE_PASS 0x8u /* trace: the innermost pass was a
+                                          capture pass */
+
+typedef struct dv_graph_event {
+    uint64_t seq;     /* trace: number of the event since tracing began */
+    uint64_t size;    /* alloc: bytes asked; free: the range's bytes */
+    uint64_t ptr;     /* alloc: address handed out (0: none); free: the
+                         address; recording: the range's address */
+    uint64_t serial;  /* the range (alloc) or the range freed (free): serials
+                         are never reused, so a recorded free names its
+                         allocation by it; 0 = none */
+    void *stream;     /* trace: the stream passed */
+    uint32_t kind;    /* DV_GRAPH_EV_* */
+    uint32_t outcome; /* trace: DV_GRAPH_OUT_* */
+    uint32_t depth;   /* trace: scopes open; recording: nesting level */
+    uint32_t flags;   /* DV_GRAPH_EVF_* */
+    uint32_t variants; /* recording: variants recorded at this point */
+    uint32_t reserved;
+    char scope[64];   /* trace: the innermost open scope (truncated);
+                         recording, push: the nested scope's name */
+} dv_graph_event_t;
+
+/*
+ * Debug trace: keep the last `capacity` allocation, free, push and pop
+ * calls of the graph (0 = off, the default; at most 1 << 20), bypassed
+ * ones included. Enabling or resizing clears what was kept. Tracing costs
+ * a copy per call and a stream query (stream_is_capturing) per traced
+ * allocation or free.
+ * Results: DV_OK; DV_ERROR_INVALID_ARGUMENT (capacity too large);
+ * DV_ERROR_OUT_OF_HOST_MEMORY.
+ */
+DV_API dv_result_t dv_graph_trace(dv_device_t *dev, dv_graph_t *graph,
+                                  uint32_t capacity);
+
+/*
+ * The traced events, oldest first: the newest min(max, kept) of them.
+ * [out] out    room for `max` events (NULL with max 0: count only)
+ * [out] count  events written (with max 0: events kept)
+ * Results: DV_OK; DV_ERROR_INVALID_ARGUMENT (count NULL, or out NULL with
+ * max > 0).
+ */
+DV_API dv_result_t dv_graph_get_trace(dv_device_t *dev, dv_graph_t *graph,
+                                      dv_graph_event_t *out, uint32_t max,
+                                      uint32_t *count);
+
+/*
+ * The recording of outermost scope `name` ("" or NULL = unnamed) along its
+ * most recently used path (the variant taken last at each point), nested
+ * scopes inlined between a PUSH and a POP event, ending with the POP of
+ * the scope itself when a pass ended there: what the next pass is compared
+ * with. Compare it with the trace of a pass that did not replay.
+ * [out] out    room for `max` events (NULL with max 0: count only)
+ * [out] count  events on the path (all of them, even beyond max)
+ * Results: DV_OK; DV_ERROR_INVALID_ARGUMENT (count NULL, out NULL with
+ * max > 0, name too long, or no outermost scope of that name).
+ */
+DV_API dv_result_t dv_graph_get_recording(dv_device_t *dev, dv_graph_t *graph,
+                                          const char *name,
+                                          dv_graph_event_t *out, uint32_t max,
+                                          uint32_t *count);
 
 #ifdef __cplusplus
 }

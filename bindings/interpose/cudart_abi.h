@@ -36,6 +36,13 @@ typedef cudaError_t (*dv_cudaMemGetInfo_fn)(size_t *free_bytes,
 typedef cudaError_t (*dv_cudaGetDevice_fn)(int *device);
 typedef cudaError_t (*dv_cudaSetDevice_fn)(int device);
 typedef cudaError_t (*dv_cudaGetLastError_fn)(void);
+/* status: an enum cudaStreamCaptureStatus (int-sized): 0 none, 1 active,
+ * 2 invalidated. */
+typedef cudaError_t (*dv_cudaStreamIsCapturing_fn)(cudaStream_t stream,
+                                                  int *status);
+
+/* The legacy default stream's handle (cudaStreamLegacy). */
+#define DV_CUDA_STREAM_LEGACY ((cudaStream_t)0x1)
 
 /* The runtime entry points, as the interposer (and the test double) define
  * them. Default visibility: they must be found by the framework's symbol

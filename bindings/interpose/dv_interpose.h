@@ -26,9 +26,22 @@
  * it while one of its scopes is open, the allocation is on the graph's
  * stream and the graph is not paused; otherwise (DV_OFFLOADED) the
  * allocation takes the path above. A pointer the graph handed out is freed
- * back to the graph (cudaFreeAsync or cudaFree, from any thread), never to
+ * back to the graph (cudaFreeAsync or cudaFree, from any thread, at any
+ * time: also a free the framework deferred past a capture), never to
  * libcudart. A graph allocation that fails for want of memory answers
  * cudaErrorMemoryAllocation.
+ *
+ * Frees: a pointer the interposer did not hand out (another library's, a
+ * device never attached) goes to libcudart as it came, with libcudart's
+ * answer. A pointer it handed out is never answered cudaErrorInvalidValue
+ * for a free the framework could legitimately make: a graph pointer's free
+ * succeeds (also when its graph is gone), and a pointer libcudart allocated
+ * while its stream was being captured (cudaStreamIsCapturing, asked after
+ * such an allocation when libcudart has it) belongs to that CUDA graph's
+ * allocation node: freeing it before the graph ever ran fails in
+ * libcudart with cudaErrorInvalidValue (there is nothing to free), which
+ * is answered cudaSuccess with the thread's last error cleared (counted in
+ * absorbed_frees).
  *
  * The interposer does not link dynvram: whoever owns the dv_device_t (the
  * Python extension, or a C program) attaches it for a CUDA device ordinal,
@@ -91,6 +104,13 @@ typedef struct dv_interpose_stats {
     uint64_t graph_frees;     /* frees given back to a graph */
     uint64_t driver_allocs;   /* calls of libcudart's cudaMalloc[Async] */
     uint64_t driver_frees;    /* calls of libcudart's cudaFree[Async] */
+    uint64_t capture_allocs;  /* tracked allocations libcudart made while
+                                 their stream was being captured (the CUDA
+                                 graph's allocation nodes) */
+    uint64_t absorbed_frees;  /* frees answered cudaSuccess that the graph
+                                 or libcudart refused: a graph pointer whose
+                                 graph is gone, or a capture_allocs pointer
+                                 whose CUDA graph never ran */
 } dv_interpose_stats_t;
 
 /*

@@ -44,6 +44,7 @@ typedef struct ip_real {
     dv_cudaMemGetInfo_fn mem_get_info_fn;
     dv_cudaGetDevice_fn get_device_fn;
     dv_cudaGetLastError_fn get_last_error_fn; /* optional */
+    dv_cudaStreamIsCapturing_fn is_capturing_fn; /* optional */
 } ip_real;
 
 static ip_real ip_fn;
@@ -107,6 +108,8 @@ static int ip_resolve(void) {
     f.get_device_fn = (dv_cudaGetDevice_fn)ip_lookup_sym(lib, "cudaGetDevice");
     f.get_last_error_fn =
         (dv_cudaGetLastError_fn)ip_lookup_sym(lib, "cudaGetLastError");
+    f.is_capturing_fn = (dv_cudaStreamIsCapturing_fn)ip_lookup_sym(
+        lib, "cudaStreamIsCapturing");
     if (!f.malloc_fn || !f.free_fn || !f.mem_get_info_fn || !f.get_device_fn) {
         snprintf(ip_reason, sizeof(ip_reason),
                  "%s lacks cudaMalloc, cudaFree, cudaMemGetInfo or "
@@ -146,6 +149,9 @@ typedef struct ip_entry {
     uint64_t size;
     uint64_t epoch;
     int32_t device;
+    /* libcudart allocated it while its stream was being captured: the CUDA
+     * graph owns it, and freeing it before that graph ever ran fails. */
+    uint8_t captured;
     /* A graph's pointer: freed back to it, never to libcudart. */
     dv_graph_t *graph;
     dv_device_t *gdev;
@@ -455,6 +461,18 @@ static cudaError_t ip_real_free(void *ptr, cudaStream_t stream, int async) {
     return ip_fn.free_fn(ptr);
 }
 
+/* Is `stream` being captured (so an allocation on it belongs to the CUDA
+ * graph being captured)? The legacy default stream is not asked: it cannot
+ * be captured, and queries of it interact with other streams' captures. */
+static int ip_capturing(cudaStream_t stream) {
+    int status = 0;
+    if (!stream || stream == DV_CUDA_STREAM_LEGACY || !ip_fn.is_capturing_fn ||
+        ip_fn.is_capturing_fn(stream, &status) != DV_CUDA_SUCCESS) {
+        return 0;
+    }
+    return status != 0;
+}
+
 static cudaError_t ip_alloc(void **ptr, size_t size, cudaStream_t stream,
                             int async, int device) {
     if (!ip_resolve()) {
@@ -513,7 +531,8 @@ static cudaError_t ip_alloc(void **ptr, size_t size, cudaStream_t stream,
     }
     if (counted) {
         ip_entry ent = {.key = (uintptr_t)*ptr, .size = size,
-                        .epoch = b.epoch, .device = device};
+                        .epoch = b.epoch, .device = device,
+                        .captured = (uint8_t)(async && ip_capturing(stream))};
         pthread_mutex_lock(&ip_mu);
         int ins = ip_tab_insert_locked(&ent);
         ip_slot *s = &ip_slots[device];
@@ -521,6 +540,7 @@ static cudaError_t ip_alloc(void **ptr, size_t size, cudaStream_t stream,
             s->st.allocs++;
             s->st.live_bytes += size;
             s->st.live_count++;
+            s->st.capture_allocs += ent.captured;
         }
         pthread_mutex_unlock(&ip_mu);
         if (ins < 0) {
@@ -545,23 +565,37 @@ static cudaError_t ip_free(void *ptr, cudaStream_t stream, int async) {
         pthread_mutex_unlock(&ip_mu);
     }
     if (found && ent.graph) {
-        /* Graph memory goes back to its graph, never to libcudart. */
+        /* Graph memory goes back to its graph, never to libcudart. A free
+         * of a live graph allocation always succeeds; one the graph refuses
+         * (the graph or its device is gone: nothing is left to free) is
+         * answered cudaSuccess all the same, as the framework's free was
+         * legitimate: it got the pointer from us. */
         dv_result_t r = ent.graph_free(ent.gdev, ent.graph, (uint64_t)ent.key,
                                        stream);
-        if (r != DV_OK) {
-            pthread_mutex_lock(&ip_mu);
-            (void)ip_tab_insert_locked(&ent);
-            pthread_mutex_unlock(&ip_mu);
-            return DV_CUDA_ERROR_INVALID_VALUE;
+        if (r == DV_OK) {
+            IP_COUNT(ent.device, ent.epoch, graph_frees);
+        } else {
+            IP_COUNT(ent.device, ent.epoch, absorbed_frees);
         }
-        IP_COUNT(ent.device, ent.epoch, graph_frees);
         return DV_CUDA_SUCCESS;
     }
     cudaError_t e = ip_real_free(ptr, stream, async);
     if (!found) {
-        return e;
+        return e; /* not ours: libcudart's answer */
     }
     IP_COUNT(ent.device, ent.epoch, driver_frees);
+    if (e == DV_CUDA_ERROR_INVALID_VALUE && ent.captured) {
+        /* Memory of a CUDA graph's allocation node that never ran (the
+         * graph was never launched): there is nothing to free. Torch frees
+         * such tensors when a capture's outputs are dropped unreplayed, and
+         * would abort on the error (its deleters cannot throw). Clear the
+         * error libcudart recorded for the thread, and count it. */
+        if (ip_fn.get_last_error_fn) {
+            (void)ip_fn.get_last_error_fn();
+        }
+        IP_COUNT(ent.device, ent.epoch, absorbed_frees);
+        e = DV_CUDA_SUCCESS;
+    }
     if (e != DV_CUDA_SUCCESS) {
         pthread_mutex_lock(&ip_mu);
         (void)ip_tab_insert_locked(&ent);

@@ -11,8 +11,13 @@ on random weights) run with one graph scope per block.
              same address as in step 1.
   cudagraph  a torch.cuda.CUDAGraph of each block captured inside its scope
              (the capture replays the scope's recording: no allocator or
-             driver call inside the capture) replays with outputs equal to
-             the eager stack's.
+             driver call inside the capture; torch's capture_begin makes
+             its own set-up allocations, the RNG's graph state, which
+             dynvram.torch leaves to the normal path and which are counted
+             apart) replays with outputs equal to the eager stack's. When a
+             capture does not replay, graph_cudagraph.json gets
+             "capture_mismatch": the scope's recording (Graph.recording)
+             next to what the capture asked for (Graph.trace_events).
   seqlen     a changed sequence length breaks each block's scope once
              (re-recorded), then replays without driver calls; the old
              length replays too (both variants kept).
@@ -114,6 +119,8 @@ def counters(g):
     gs = g.stats()
     return {"driver_allocs": s["driver_allocs"],
             "driver_frees": s["driver_frees"],
+            "capture_allocs": s.get("capture_allocs", 0),
+            "absorbed_frees": s.get("absorbed_frees", 0),
             "graph_backend_calls": gs.backend_calls, "breaks": gs.breaks,
             "replays": gs.replays, "bypassed": gs.bypassed,
             "physical_bytes": gs.physical_bytes, "peak_used": gs.peak_used}
@@ -195,8 +202,45 @@ def check_replay(args, res):
     g.close()
 
 
+def _event(e):
+    """A trace or recording event of dynvram.Graph, for the JSON."""
+    keep = ("seq", "kind", "outcome", "size", "serial", "stream", "depth",
+            "scope", "capturing", "capture_pass", "ends", "variants", "broke")
+    return {k: e[k] for k in keep if k in e}
+
+
+def last_seq(g):
+    ev = g.trace_events()
+    return ev[-1]["seq"] if ev else -1
+
+
+def capture_mismatch(g, name, since_seq, capture_stream, prologues):
+    """What a capture that did not replay asked for, next to the scope's
+    recording: both sequences in order (allocation sizes, which range each
+    free frees, streams, whether the stream was being captured; events made
+    inside torch's capture_begin, while dynvram.torch pauses the graph,
+    marked "prologue"), and the first event of the scope's own sequence the
+    graph did not replay."""
+    asked = []
+    for e in g.trace_events():
+        if e["seq"] >= since_seq:
+            d = _event(e)
+            d["prologue"] = any(a < e["seq"] <= b for a, b in prologues)
+            asked.append(d)
+    try:
+        recorded = [_event(e) for e in g.recording(name)]
+    except ValueError as exc:
+        recorded = "no recording: %s" % exc
+    first = next((e for e in asked if e["kind"] in ("alloc", "free")
+                  and not e["prologue"] and e["outcome"] != "replayed"), None)
+    return {"scope": name, "capture_stream": capture_stream,
+            "graph_stream": g.stream, "first_not_replayed": first,
+            "asked": asked, "recorded": recorded, "stats": vars(g.stats())}
+
+
 def check_cudagraph(args, res):
     torch, dynvram, dvt, dev, g = setup(args)
+    res["torch"] = torch.__version__
     n, b, t, d, heads = sizes(args.small)
     blocks = make_blocks(torch, n, d)
     inp = torch.randn(b, t, d, device="cuda", dtype=torch.float16)
@@ -219,6 +263,22 @@ def check_cudagraph(args, res):
             outs.append(x)
         return outs
 
+    # torch's capture_begin allocates the RNG's graph state the first time,
+    # before the capture begins (dynvram.torch pauses the graph for it):
+    # counted apart, so that what is left is what the captures asked for.
+    prologue, windows = {}, []
+    orig_begin = torch.cuda.CUDAGraph.capture_begin
+
+    def counted_begin(self, *a, **kw):
+        c, s0 = counters(g), last_seq(g)
+        try:
+            return orig_begin(self, *a, **kw)
+        finally:
+            windows.append((s0, last_seq(g)))
+            for k, v in delta(c, counters(g)).items():
+                prologue[k] = prologue.get(k, 0) + v
+
+    g.trace(1 << 16)
     with g.use_stream(s), torch.cuda.stream(s):
         for _ in range(3):  # lazy init on s, then its variant, then replay
             outs = chain()
@@ -226,18 +286,37 @@ def check_cudagraph(args, res):
         torch.cuda.synchronize()
         c0 = counters(g)
         graphs, outs, x = [], [], static_in
-        for i, w in enumerate(blocks):
-            cg = torch.cuda.CUDAGraph()
-            with g.scope("block%d" % i) as sc:
-                with torch.cuda.graph(cg, stream=s):
-                    x = block_forward(torch, w, x, heads)
-            _check(not sc.changed, "block %d: the capture did not replay" % i)
-            graphs.append(cg)
-            outs.append(x)
+        torch.cuda.CUDAGraph.capture_begin = counted_begin
+        try:
+            for i, w in enumerate(blocks):
+                cg = torch.cuda.CUDAGraph()
+                seq0 = last_seq(g) + 1
+                with g.scope("block%d" % i) as sc:
+                    with torch.cuda.graph(cg, stream=s):
+                        x = block_forward(torch, w, x, heads)
+                if sc.changed:
+                    res["capture_mismatch"] = capture_mismatch(
+                        g, "block%d" % i, seq0, s.cuda_stream, windows)
+                    res["capture_prologue"] = prologue
+                _check(not sc.changed,
+                       "block %d: the capture did not replay" % i)
+                graphs.append(cg)
+                outs.append(x)
+        finally:
+            torch.cuda.CUDAGraph.capture_begin = orig_begin
         dd = delta(c0, counters(g))
+    g.trace(0)
     res["capture"] = dd
-    _check(driver_calls(dd) == 0 and dd["bypassed"] == 0,
-           "driver or allocator calls during the captures: %s" % dd)
+    res["capture_prologue"] = prologue
+    inside = {k: dd[k] - prologue.get(k, 0) for k in dd}
+    res["capture_without_prologue"] = inside
+    _check(prologue.get("graph_backend_calls", 0) == 0,
+           "the graph recorded during capture_begin (not paused): %s"
+           % prologue)
+    _check(driver_calls(inside) == 0 and inside["bypassed"] == 0 and
+           dd["capture_allocs"] == 0,
+           "driver or allocator calls during the captures: %s (capture_begin"
+           " made %s)" % (inside, prologue))
     torch.cuda.synchronize()
     maxdiff, exact = 0.0, True
     for trial in range(3):

@@ -63,6 +63,12 @@ static void every_call(dv_device_t *dev, dv_graph_t *g, dv_graph_t *bad,
     BAD(dev, g, dv_graph_alloc(dev, bad, M, NULL, &p), want, text);
     BAD(dev, g, dv_graph_free(dev, bad, 0x1000, NULL), want, text);
     BAD(dev, g, dv_graph_get_stats(dev, bad, &st), want, text);
+    dv_graph_event_t ev[2];
+    uint32_t n = 0;
+    BAD(dev, g, dv_graph_note_capture(dev, bad), want, text);
+    BAD(dev, g, dv_graph_trace(dev, bad, 16), want, text);
+    BAD(dev, g, dv_graph_get_trace(dev, bad, ev, 2, &n), want, text);
+    BAD(dev, g, dv_graph_get_recording(dev, bad, "x", ev, 2, &n), want, text);
 }
 
 Test(graph_badinput, handles_of_the_wrong_kind_dead_or_junk) {

@@ -320,3 +320,359 @@ Test(capture, a_pass_that_must_record_inside_a_capture_bypasses) {
     TD_OK(dv_stream_destroy(dev, s));
     TD_OK(dv_device_close(dev));
 }
+
+/* ---- capture passes: what torch does differently while it captures ---- */
+
+/* Two blocks of a step as torch runs `x = block(x)` in scopes: each block
+ * frees the previous block's output as its last event (the old x, dropped
+ * when the name is rebound), and its own output outlives the scope. */
+typedef struct step_addrs {
+    uint64_t t1, o1, t2, o2;
+} step_addrs_t;
+
+static void block1(dv_device_t *dev, dv_graph_t *g, step_addrs_t *a) {
+    TD_OK(dv_graph_push(dev, g, "b1"));
+    a->t1 = tg_alloc(dev, g, 4 * M);
+    a->o1 = tg_alloc(dev, g, 2 * M);
+    tg_free(dev, g, a->t1, 4 * M);
+    cr_assert_eq(tg_pop(dev, g), 0, "b1 did not replay");
+}
+
+static void eager_step(dv_device_t *dev, dv_graph_t *g, step_addrs_t *a,
+                       int replay) {
+    TD_OK(dv_graph_push(dev, g, "b1"));
+    a->t1 = tg_alloc(dev, g, 4 * M);
+    a->o1 = tg_alloc(dev, g, 2 * M);
+    tg_free(dev, g, a->t1, 4 * M);
+    cr_assert_eq(tg_pop(dev, g), !replay);
+    TD_OK(dv_graph_push(dev, g, "b2"));
+    a->t2 = tg_alloc(dev, g, 4 * M);
+    a->o2 = tg_alloc(dev, g, 2 * M);
+    tg_free(dev, g, a->t2, 4 * M);
+    tg_free(dev, g, a->o1, 2 * M);
+    cr_assert_eq(tg_pop(dev, g), !replay);
+    tg_free(dev, g, a->o2, 2 * M);
+}
+
+Test(capture, frees_deferred_past_the_capture_neither_break_it_nor_the_next_scope) {
+    dv_device_t *dev = open_guarded(0, 32);
+    void *s = NULL;
+    TD_OK(dv_stream_create(dev, &s));
+    dv_graph_t *g = tg_graph(dev, s, 0, 0);
+    step_addrs_t e1, e2, c;
+    eager_step(dev, g, &e1, 0);
+    eager_step(dev, g, &e2, 1);
+    /* The capturing step: b2's body is captured. o1 was allocated before
+     * the capture, so torch's cudaMallocAsync backend defers its free until
+     * the next allocation after the capture. */
+    block1(dev, g, &c);
+    TD_OK(dv_graph_push(dev, g, "b2"));
+    TD_OK(dv_host_stream_set_capturing(s, 1));
+    TD_OK(dv_graph_note_capture(dev, g)); /* dynvram.torch's capture_begin */
+    long before = calls;
+    c.t2 = tg_alloc(dev, g, 4 * M);
+    c.o2 = tg_alloc(dev, g, 2 * M);
+    tg_free(dev, g, c.t2, 4 * M);
+    cr_assert_eq(calls, before, "backend calls inside the capture");
+    TD_OK(dv_host_stream_set_capturing(s, 0));
+    cr_assert_eq(tg_pop(dev, g), 0, "the capture pass did not replay");
+    cr_assert_eq(c.t2, e2.t2);
+    cr_assert_eq(c.o2, e2.o2);
+    tg_free(dev, g, c.o2, 2 * M); /* the step's output, used */
+    dv_graph_stats_t st = tg_stats(dev, g);
+    cr_assert_eq(st.breaks, 0);
+    cr_assert_eq(st.capture_skips, 1, "the deferred free was stepped over");
+    /* The next step: the deferred free comes first, inside b1. It is in no
+     * sequence: b1 replays, and o1's bytes are free for its new o1. */
+    TD_OK(dv_graph_push(dev, g, "b1"));
+    tg_free(dev, g, c.o1, 2 * M);
+    uint64_t t1 = tg_alloc(dev, g, 4 * M);
+    uint64_t o1 = tg_alloc(dev, g, 2 * M);
+    tg_free(dev, g, t1, 4 * M);
+    cr_assert_eq(tg_pop(dev, g), 0, "the deferred free broke the next scope");
+    cr_assert_eq(t1, e2.t1);
+    cr_assert_eq(o1, e2.o1);
+    TD_OK(dv_graph_push(dev, g, "b2"));
+    uint64_t t2 = tg_alloc(dev, g, 4 * M);
+    uint64_t o2 = tg_alloc(dev, g, 2 * M);
+    tg_free(dev, g, t2, 4 * M);
+    tg_free(dev, g, o1, 2 * M);
+    cr_assert_eq(tg_pop(dev, g), 0);
+    tg_free(dev, g, o2, 2 * M);
+    st = tg_stats(dev, g);
+    cr_assert_eq(st.breaks, 0);
+    cr_assert_eq(st.used, 0);
+    cr_assert_eq(violations, 0);
+    TD_OK(dv_graph_destroy(dev, g));
+    TD_OK(dv_stream_destroy(dev, s));
+    TD_OK(dv_device_close(dev));
+}
+
+Test(capture, a_free_deferred_from_the_middle_of_a_pass_is_stepped_over) {
+    dv_device_t *dev = open_guarded(0, 32);
+    void *s = NULL;
+    TD_OK(dv_stream_create(dev, &s));
+    dv_graph_t *g = tg_graph(dev, s, 0, 0);
+    /* Recording: the previous output is freed before the block's own
+     * allocations; in the capture its free comes only after the pass. */
+    uint64_t addr[2][3];
+    for (int pass = 0; pass < 2; pass++) {
+        TD_OK(dv_graph_push(dev, g, "prev"));
+        uint64_t prev = tg_alloc(dev, g, M);
+        cr_assert_eq(tg_pop(dev, g), pass == 0);
+        TD_OK(dv_graph_push(dev, g, "b"));
+        tg_free(dev, g, prev, M);
+        addr[pass][0] = tg_alloc(dev, g, 4 * M);
+        addr[pass][1] = tg_alloc(dev, g, 6 * M);
+        tg_free(dev, g, addr[pass][0], 4 * M);
+        tg_free(dev, g, addr[pass][1], 6 * M);
+        cr_assert_eq(tg_pop(dev, g), pass == 0);
+    }
+    TD_OK(dv_graph_push(dev, g, "prev"));
+    uint64_t prev = tg_alloc(dev, g, M);
+    cr_assert_eq(tg_pop(dev, g), 0);
+    TD_OK(dv_graph_push(dev, g, "b"));
+    TD_OK(dv_host_stream_set_capturing(s, 1));
+    long before = calls;
+    /* The recorded free of prev is stepped over (prev is still live), and
+     * each allocation replays if none of its bytes is prev's, else it goes
+     * to the framework while the pass stays on its recording. */
+    uint64_t a = 0, b = 0;
+    dv_result_t ra = dv_graph_alloc(dev, g, 4 * M, s, &a);
+    dv_result_t rb = dv_graph_alloc(dev, g, 6 * M, s, &b);
+    cr_assert(ra == DV_OK || ra == DV_OFFLOADED);
+    cr_assert(rb == DV_OK || rb == DV_OFFLOADED);
+    cr_assert(ra == DV_OK || rb == DV_OK, "nothing replayed after the skip");
+    /* Here (host backend, 2 MiB pages) the 4 MiB range was placed over
+     * prev's bytes: it goes to the framework, and the recorded allocation
+     * it stands for is stepped over, so the 6 MiB one still replays. */
+    cr_assert_eq(ra, DV_OFFLOADED);
+    cr_assert_eq(rb, DV_OK);
+    cr_assert(ra != DV_OK || a == addr[1][0]);
+    cr_assert(rb != DV_OK || b == addr[1][1]);
+    TD_IS(dv_graph_free(dev, g, a ? a : 0x1000, s),
+          ra == DV_OK ? DV_OK : DV_OFFLOADED);
+    TD_IS(dv_graph_free(dev, g, b ? b : 0x1000, s),
+          rb == DV_OK ? DV_OK : DV_OFFLOADED);
+    cr_assert_eq(calls, before);
+    int changed = tg_pop(dev, g);
+    cr_assert_eq(changed, !(ra == DV_OK && rb == DV_OK));
+    TD_OK(dv_host_stream_set_capturing(s, 0));
+    /* The deferred free, after the capture, in no sequence. */
+    tg_free(dev, g, prev, M);
+    cr_assert_eq(tg_stats(dev, g).used, 0);
+    /* The recording is as it was: an eager pass replays it. */
+    TD_OK(dv_graph_push(dev, g, "prev"));
+    prev = tg_alloc(dev, g, M);
+    cr_assert_eq(tg_pop(dev, g), 0);
+    TD_OK(dv_graph_push(dev, g, "b"));
+    tg_free(dev, g, prev, M);
+    a = tg_alloc(dev, g, 4 * M);
+    b = tg_alloc(dev, g, 6 * M);
+    tg_free(dev, g, a, 4 * M);
+    tg_free(dev, g, b, 6 * M);
+    cr_assert_eq(tg_pop(dev, g), 0);
+    cr_assert_eq(a, addr[1][0]);
+    cr_assert_eq(b, addr[1][1]);
+    cr_assert_eq(violations, 0);
+    TD_OK(dv_graph_destroy(dev, g));
+    TD_OK(dv_stream_destroy(dev, s));
+    TD_OK(dv_device_close(dev));
+}
+
+Test(capture, an_allocation_with_no_recording_in_a_capture_leaves_the_rest_replaying) {
+    dv_device_t *dev = open_guarded(0, 32);
+    void *s = NULL;
+    TD_OK(dv_stream_create(dev, &s));
+    dv_graph_t *g = tg_graph(dev, s, 0, 0);
+    tg_run_t r1, r2;
+    tg_script(dev, g, block, TG_LEN(block), &r1);
+    TD_OK(dv_host_stream_set_capturing(s, 1));
+    long before = calls;
+    TD_OK(dv_graph_push(dev, g, "block"));
+    /* Something the eager passes never allocated (an RNG state a capture
+     * needs, say), first in the capture. */
+    uint64_t x = 1;
+    TD_IS(dv_graph_alloc(dev, g, 16, s, &x), DV_OFFLOADED);
+    cr_assert_eq(x, 0);
+    uint64_t a = tg_alloc(dev, g, 3 * M);
+    uint64_t b = tg_alloc(dev, g, 5 * M);
+    tg_free(dev, g, a, 3 * M);
+    uint64_t c = tg_alloc(dev, g, M);
+    tg_free(dev, g, b, 5 * M);
+    tg_free(dev, g, c, M);
+    cr_assert_eq(tg_pop(dev, g), 1, "an address came from elsewhere");
+    cr_assert_eq(calls, before);
+    cr_assert_eq(a, r1.addr[0]);
+    cr_assert_eq(b, r1.addr[1]);
+    cr_assert_eq(c, r1.addr[2]);
+    dv_graph_stats_t st = tg_stats(dev, g);
+    cr_assert_eq(st.bypassed, 1);
+    cr_assert_eq(st.capture_skips, 1);
+    cr_assert_eq(st.breaks, 1);
+    cr_assert_eq(violations, 0);
+    TD_OK(dv_host_stream_set_capturing(s, 0));
+    /* Nothing was recorded: the next pass replays, no new break. */
+    tg_script(dev, g, block, TG_LEN(block), &r2);
+    cr_assert_eq(r2.changed[0], 0);
+    cr_assert_eq(tg_stats(dev, g).breaks, 1);
+    TD_OK(dv_graph_destroy(dev, g));
+    TD_OK(dv_stream_destroy(dev, s));
+    TD_OK(dv_device_close(dev));
+}
+
+Test(capture, set_up_allocations_before_the_capture_must_bypass_the_graph) {
+    dv_device_t *dev = open_guarded(0, 32);
+    void *s = NULL;
+    TD_OK(dv_stream_create(dev, &s));
+    dv_graph_t *g = tg_graph(dev, s, 0, 0);
+    tg_run_t r1;
+    tg_script(dev, g, block, TG_LEN(block), &r1);
+    tg_script(dev, g, block, TG_LEN(block), &r1);
+    /* torch's capture_begin, the first time: the RNG's graph state, two
+     * small tensors on the capture stream just before the capture begins.
+     * In the scope's sequence they would be a break recorded before the
+     * capture, and such a pass cannot replay inside it (it is lost):
+     * dynvram.torch pauses the graph around capture_begin. */
+    for (int guarded = 1; guarded >= 0; guarded--) {
+        TD_OK(dv_graph_push(dev, g, "block"));
+        uint64_t seed = 0, offset = 0; /* 8 bytes each in torch */
+        if (guarded) {
+            TD_OK(dv_graph_pause(dev, g, 0));
+            TD_IS(dv_graph_alloc(dev, g, 16, s, &seed), DV_OFFLOADED);
+            TD_IS(dv_graph_alloc(dev, g, 16, s, &offset), DV_OFFLOADED);
+            TD_OK(dv_graph_resume(dev, g, 0));
+        } else {
+            seed = tg_alloc(dev, g, 16);
+            offset = tg_alloc(dev, g, 16);
+        }
+        TD_OK(dv_host_stream_set_capturing(s, 1));
+        TD_OK(dv_graph_note_capture(dev, g));
+        uint64_t a = 0, b = 0, c = 0;
+        dv_result_t ra = dv_graph_alloc(dev, g, 3 * M, s, &a);
+        dv_result_t rb = dv_graph_alloc(dev, g, 5 * M, s, &b);
+        if (ra == DV_OK) {
+            TD_OK(dv_graph_free(dev, g, a, s));
+        }
+        dv_result_t rc = dv_graph_alloc(dev, g, M, s, &c);
+        if (rb == DV_OK) {
+            TD_OK(dv_graph_free(dev, g, b, s));
+        }
+        if (rc == DV_OK) {
+            TD_OK(dv_graph_free(dev, g, c, s));
+        }
+        TD_OK(dv_host_stream_set_capturing(s, 0));
+        int changed = tg_pop(dev, g);
+        if (guarded) {
+            cr_assert_eq(changed, 0);
+            cr_assert(ra == DV_OK && rb == DV_OK && rc == DV_OK);
+            cr_assert_eq(a, r1.addr[0]);
+            cr_assert_eq(b, r1.addr[1]);
+            cr_assert_eq(c, r1.addr[2]);
+        } else {
+            cr_assert_eq(changed, 1);
+            cr_assert(ra == DV_OFFLOADED && rb == DV_OFFLOADED &&
+                          rc == DV_OFFLOADED,
+                      "a pass that broke before the capture replayed in it");
+            tg_free(dev, g, seed, 16);
+            tg_free(dev, g, offset, 16);
+        }
+    }
+    cr_assert_eq(violations, 0);
+    TD_OK(dv_graph_destroy(dev, g));
+    TD_OK(dv_stream_destroy(dev, s));
+    TD_OK(dv_device_close(dev));
+}
+
+/* ---- the debug trace and a scope's recording ---- */
+
+Test(capture, the_trace_and_the_recording_show_what_a_capture_asked_for) {
+    dv_device_t *dev = open_guarded(0, 32);
+    void *s = NULL, *other = NULL;
+    TD_OK(dv_stream_create(dev, &s));
+    TD_OK(dv_stream_create(dev, &other));
+    dv_graph_t *g = tg_graph(dev, s, 0, 0);
+    uint32_t n = 7;
+    TD_IS(dv_graph_get_trace(dev, g, NULL, 4, &n), DV_ERROR_INVALID_ARGUMENT);
+    TD_IS(dv_graph_get_trace(dev, g, NULL, 0, NULL), DV_ERROR_INVALID_ARGUMENT);
+    TD_OK(dv_graph_get_trace(dev, g, NULL, 0, &n));
+    cr_assert_eq(n, 0, "off by default");
+    TD_IS(dv_graph_trace(dev, g, (1u << 20) + 1), DV_ERROR_INVALID_ARGUMENT);
+    TD_IS(dv_graph_get_recording(dev, g, "block", NULL, 0, &n),
+          DV_ERROR_INVALID_ARGUMENT);
+    tg_run_t r1;
+    tg_script(dev, g, block, TG_LEN(block), &r1);
+    /* The recording: push-less path of six events and the scope's end. */
+    dv_graph_event_t rec[16];
+    TD_OK(dv_graph_get_recording(dev, g, "block", rec, 16, &n));
+    cr_assert_eq(n, 7);
+    const uint32_t kinds[7] = {DV_GRAPH_EV_ALLOC, DV_GRAPH_EV_ALLOC,
+                               DV_GRAPH_EV_FREE,  DV_GRAPH_EV_ALLOC,
+                               DV_GRAPH_EV_FREE,  DV_GRAPH_EV_FREE,
+                               DV_GRAPH_EV_POP};
+    for (uint32_t i = 0; i < n; i++) {
+        cr_assert_eq(rec[i].kind, kinds[i], "event %u", i);
+        cr_assert_eq(rec[i].variants, i < 6 ? 1u : 0u);
+    }
+    cr_assert_eq(rec[0].size, 3 * M);
+    cr_assert_eq(rec[0].ptr, r1.addr[0]);
+    cr_assert_eq(rec[2].serial, rec[0].serial, "the free names its range");
+    cr_assert_eq(rec[4].serial, rec[1].serial);
+    cr_assert(rec[6].flags & DV_GRAPH_EVF_ENDS);
+    uint32_t total = 0;
+    TD_OK(dv_graph_get_recording(dev, g, "block", rec, 2, &total));
+    cr_assert_eq(total, 7, "the count is the whole path");
+    /* A traced capture pass: an extra allocation, one on another stream. */
+    TD_OK(dv_graph_trace(dev, g, 4));
+    TD_OK(dv_graph_trace(dev, g, 64));
+    TD_OK(dv_host_stream_set_capturing(s, 1));
+    TD_OK(dv_graph_push(dev, g, "block"));
+    uint64_t x = 0;
+    TD_IS(dv_graph_alloc(dev, g, 16, other, &x), DV_OFFLOADED);
+    TD_IS(dv_graph_alloc(dev, g, 16, s, &x), DV_OFFLOADED);
+    uint64_t a = tg_alloc(dev, g, 3 * M);
+    tg_free(dev, g, a, 3 * M);
+    TD_OK(dv_graph_abort(dev, g));
+    TD_OK(dv_host_stream_set_capturing(s, 0));
+    dv_graph_event_t ev[64];
+    TD_OK(dv_graph_get_trace(dev, g, ev, 64, &n));
+    cr_assert_eq(n, 6);
+    cr_assert_eq(ev[0].kind, DV_GRAPH_EV_PUSH);
+    cr_assert_eq(ev[0].seq, 0);
+    cr_assert_str_eq(ev[0].scope, "block");
+    cr_assert_eq(ev[1].kind, DV_GRAPH_EV_ALLOC);
+    cr_assert_eq(ev[1].outcome, DV_GRAPH_OUT_BYPASSED);
+    cr_assert_eq(ev[1].stream, other);
+    cr_assert_eq(ev[1].size, 16);
+    cr_assert(ev[1].flags & DV_GRAPH_EVF_CAPTURING);
+    cr_assert_eq(ev[2].outcome, DV_GRAPH_OUT_SKIPPED);
+    cr_assert(ev[2].flags & DV_GRAPH_EVF_CAPTURE_PASS);
+    cr_assert_eq(ev[3].outcome, DV_GRAPH_OUT_REPLAYED);
+    cr_assert_eq(ev[3].ptr, r1.addr[0]);
+    cr_assert_eq(ev[3].serial, rec[0].serial);
+    cr_assert_eq(ev[4].kind, DV_GRAPH_EV_FREE);
+    cr_assert_eq(ev[4].outcome, DV_GRAPH_OUT_SKIPPED, "not where recorded");
+    cr_assert_eq(ev[5].kind, DV_GRAPH_EV_POP);
+    cr_assert_eq(ev[5].depth, 1);
+    /* Only the newest fit a small buffer; a smaller trace keeps fewer. */
+    TD_OK(dv_graph_get_trace(dev, g, ev, 2, &n));
+    cr_assert_eq(n, 2);
+    cr_assert_eq(ev[0].seq, 4);
+    TD_OK(dv_graph_trace(dev, g, 2));
+    tg_script(dev, g, block, TG_LEN(block), &r1); /* after an abort */
+    tg_script(dev, g, block, TG_LEN(block), &r1);
+    TD_OK(dv_graph_get_trace(dev, g, NULL, 0, &n));
+    cr_assert_eq(n, 2);
+    TD_OK(dv_graph_get_trace(dev, g, ev, 64, &n));
+    cr_assert_eq(n, 2);
+    cr_assert_eq(ev[1].kind, DV_GRAPH_EV_POP);
+    cr_assert_eq(ev[1].outcome, DV_GRAPH_OUT_REPLAYED);
+    cr_assert_eq(ev[1].seq, 15, "8 events a pass");
+    TD_OK(dv_graph_trace(dev, g, 0));
+    TD_OK(dv_graph_get_trace(dev, g, NULL, 0, &n));
+    cr_assert_eq(n, 0);
+    TD_OK(dv_graph_destroy(dev, g));
+    TD_OK(dv_stream_destroy(dev, s));
+    TD_OK(dv_stream_destroy(dev, other));
+    TD_OK(dv_device_close(dev));
+}

@@ -142,6 +142,37 @@ def test_unknown_and_double_frees(graph):
     assert graph.stats().unknown_frees == 1
 
 
+def test_trace_and_recording_show_the_sequences(dev, graph):
+    with pytest.raises(ValueError):
+        graph.recording("nothing")
+    with graph.scope("b"):
+        a = block(graph)
+    rec = graph.recording("b")
+    assert [e["kind"] for e in rec] == ["alloc", "alloc", "free", "alloc",
+                                        "free", "free", "pop"]
+    assert [e["size"] for e in rec if e["kind"] == "alloc"] == \
+        [3 * MIB, 5 * MIB, MIB]
+    assert [e["ptr"] for e in rec if e["kind"] == "alloc"] == a
+    assert rec[2]["serial"] == rec[0]["serial"]  # the free names its range
+    assert rec[-1]["ends"] and all(e["variants"] == 1 for e in rec[:-1])
+    assert graph.trace_events() == []  # off by default
+    graph.trace(16)
+    with graph.scope("b") as sc:
+        graph.alloc(MIB, stream=12345)  # another stream: bypassed
+        b = block(graph)
+    assert sc.changed is False and a == b
+    ev = graph.trace_events()
+    assert [e["kind"] for e in ev] == ["push", "alloc", "alloc", "alloc",
+                                       "free", "alloc", "free", "free", "pop"]
+    assert ev[1]["outcome"] == "bypassed" and ev[1]["stream"] == 12345
+    assert all(e["outcome"] == "replayed" for e in ev[2:])
+    assert all(e["scope"] == "b" and not e["capturing"] for e in ev)
+    assert [e["seq"] for e in ev] == list(range(9))
+    assert graph.stats().capture_skips == 0
+    graph.trace(0)
+    assert graph.trace_events() == []
+
+
 def test_attributes_can_be_assigned(graph):
     graph._comfy_active = True
     graph.anything = [1, 2]
@@ -276,6 +307,100 @@ def test_a_bound_graph_serves_its_own_thread_only(ip, dev):
     assert interpose.stats(0)["driver_allocs"] == 1  # the other thread's
     assert lib.cudaFreeAsync(out["p"], s) == 0
     g.pop()
+    g.close()
+    dev.stream_destroy(s)
+
+
+def _capturing(fake, stream, on):
+    """A CUDA graph capture of `stream` begins or ends, for libcudart's
+    test double and for dynvram's host backend."""
+    fake.dv_fake_cudart_set_capturing(ctypes.c_void_p(stream), int(on))
+    native = ctypes.CDLL(dynvram._native.__file__)
+    assert native.dv_host_stream_set_capturing(ctypes.c_void_p(stream),
+                                               int(on)) == 0
+
+
+class FakeCUDAGraph:
+    """torch.cuda.CUDAGraph's capture_begin as torch 2.x runs it: the
+    first capture registers the default CUDA generator, which allocates its
+    graph state (two 8-byte tensors) on the capture stream, and then the
+    stream capture begins."""
+    lib = fake = stream = None
+
+    def capture_begin(self, pool=None, capture_error_mode="global"):
+        self.state = [malloc_async(self.lib, 8, self.stream) for _ in range(2)]
+        _capturing(self.fake, self.stream, True)
+
+
+def test_torchs_capture_begin_does_not_break_the_scope(ip, dev):
+    interpose, lib, fake = ip
+    import dynvram.torch as dvt
+    fake.dv_fake_cudart_set_capturing.argtypes = [ctypes.c_void_p,
+                                                   ctypes.c_int]
+    s = dev.stream_create()
+    g = dynvram.Graph(dev, stream=s)
+    assert dvt.bind_graph(g)
+    FakeCUDAGraph.lib, FakeCUDAGraph.fake, FakeCUDAGraph.stream = lib, fake, s
+    for _ in range(2):
+        with g.scope("block"):
+            eager = torch_like_block(lib, s)
+
+    def captured_pass():
+        cg = FakeCUDAGraph()
+        with g.scope("block") as sc:
+            cg.capture_begin()
+            got = torch_like_block(lib, s)
+            _capturing(fake, s, False)
+        for p in cg.state:
+            assert lib.cudaFreeAsync(p, s) == 0
+        return sc.changed, got
+
+    # Unguarded, the generator's tensors break the pass before the capture,
+    # and a pass that left its recording cannot replay inside it.
+    changed, got = captured_pass()
+    assert changed is True and got != eager
+    with g.scope("block"):  # a complete pass again after the lost one
+        assert torch_like_block(lib, s) == eager
+    assert dvt.guard_capture_begin(FakeCUDAGraph) is True
+    assert dvt.guard_capture_begin(FakeCUDAGraph) is False  # once
+    st0, bypassed0 = interpose.stats(0), g.stats().bypassed
+    changed, got = captured_pass()
+    assert changed is False and got == eager, "the capture did not replay"
+    st = interpose.stats(0)
+    assert st["driver_allocs"] - st0["driver_allocs"] == 2  # the state
+    assert st["capture_allocs"] == st0["capture_allocs"]
+    assert g.stats().bypassed - bypassed0 == 2  # paused, not in the capture
+    # No bound graph or no open scope: capture_begin runs as it was.
+    cg = FakeCUDAGraph()
+    cg.capture_begin()
+    _capturing(fake, s, False)
+    for p in cg.state:
+        assert lib.cudaFreeAsync(p, s) == 0
+    assert g.stats().paused == 0
+    dvt.unbind_graph()
+    g.close()
+    dev.stream_destroy(s)
+
+
+def test_bind_graph_guards_torchs_capture_begin(ip, dev, monkeypatch):
+    import sys
+    import types
+    import dynvram.torch as dvt
+
+    class CUDAGraph:
+        def capture_begin(self):
+            return "begun"
+
+    fake_torch = types.ModuleType("torch")
+    fake_torch.cuda = types.SimpleNamespace(CUDAGraph=CUDAGraph)
+    monkeypatch.setitem(sys.modules, "torch", fake_torch)
+    s = dev.stream_create()
+    g = dynvram.Graph(dev, stream=s)
+    assert dvt.bind_graph(g)
+    assert getattr(CUDAGraph.capture_begin, "_dynvram_guard", False)
+    with g.scope("x"):
+        assert CUDAGraph().capture_begin() == "begun"
+    dvt.unbind_graph()
     g.close()
     dev.stream_destroy(s)
 

@@ -81,6 +81,25 @@ class _UseStream:
         return False
 
 
+_KINDS = {1: "alloc", 2: "free", 3: "push", 4: "pop"}
+_OUTCOMES = {0: None, 1: "replayed", 2: "recorded", 3: "bypassed",
+             4: "skipped", 5: "unsequenced", 6: "unknown", 7: "failed"}
+_EVF_CAPTURING, _EVF_ENDS, _EVF_BROKE, _EVF_CAPTURE_PASS = 1, 2, 4, 8
+
+
+def _event(t):
+    """A dv_graph_event_t tuple of the extension as a dict."""
+    (seq, kind, outcome, size, ptr, serial, stream, depth, flags, variants,
+     scope) = t
+    return {"seq": seq, "kind": _KINDS.get(kind, kind),
+            "outcome": _OUTCOMES.get(outcome, outcome), "size": size,
+            "ptr": ptr, "serial": serial, "stream": stream, "depth": depth,
+            "capturing": bool(flags & _EVF_CAPTURING),
+            "capture_pass": bool(flags & _EVF_CAPTURE_PASS),
+            "ends": bool(flags & _EVF_ENDS), "broke": bool(flags & _EVF_BROKE),
+            "variants": variants, "scope": scope}
+
+
 def _stream_int(stream):
     """A native stream as an int: an int, or a torch.cuda.Stream."""
     s = getattr(stream, "cuda_stream", stream)
@@ -105,9 +124,13 @@ class Graph(_native.Graph):
     ``changed`` then says whether the pass was not an exact replay.
     ``push`` / ``pop`` / ``iterate`` / ``abort`` / ``pause`` / ``resume``
     are the C calls; ``paused()`` and ``use_stream(s)`` are context
-    managers. Counters: ``stats()`` and the properties ``peak_used``,
-    ``virtual_bytes``, ``physical_bytes``, ``rogue_count``, ``breaks``,
-    ``replays``. Attributes of your own can be set on the object.
+    managers; ``note_capture()`` marks the open passes as capture passes
+    (dynvram.torch does it for torch's captures). Counters: ``stats()`` and
+    the properties ``peak_used``, ``virtual_bytes``, ``physical_bytes``,
+    ``rogue_count``, ``breaks``, ``replays``. Debugging: ``trace(n)`` /
+    ``trace_events()`` (the last n calls and what became of each) and
+    ``recording(name)`` (what a scope's next pass is compared with).
+    Attributes of your own can be set on the object.
 
     One graph per thread: its scopes are one stack. ``close()`` (or the end
     of a ``with Graph(...)`` block) needs every scope closed and every
@@ -197,8 +220,41 @@ class Graph(_native.Graph):
         """Counters (used, peak_used, virtual_bytes, mapped_bytes,
         physical_bytes, allocs, replayed_allocs, frees, bypassed,
         unknown_frees, rogues, rogue_bytes, breaks, replays, records,
-        backend_calls, ranges, variants_dropped, stream, depth, paused)."""
+        backend_calls, ranges, variants_dropped, stream, depth, paused,
+        capture_skips)."""
         return _types.SimpleNamespace(**super().stats())
+
+    # -- captures and debugging --
+
+    def note_capture(self):
+        """The open scope passes run a capture of the graph's stream
+        (dv_graph_note_capture): they follow their recording tolerantly to
+        their end, after the capture too. dynvram.torch calls it when
+        torch's capture_begin returns."""
+        super().note_capture()
+
+    def trace(self, capacity=4096):
+        """Keep the last `capacity` alloc / free / push / pop calls (0 =
+        off), clearing what was kept (dv_graph_trace)."""
+        self.set_trace(int(capacity))
+
+    def trace_events(self):
+        """The traced calls, oldest first, as dicts: seq, kind ("alloc",
+        "free", "push", "pop"), outcome ("replayed", "recorded",
+        "bypassed", "skipped", "unsequenced", "unknown", "failed"), size,
+        ptr, serial (the range allocated or freed), stream, depth, scope
+        (the innermost open scope), capturing (the graph's stream was being
+        captured), capture_pass, broke (pop)."""
+        return [_event(t) for t in super().trace_events()]
+
+    def recording(self, name=None):
+        """What the next pass of outermost scope `name` is compared with:
+        its most recently used path, as dicts (kind "alloc" with size, ptr
+        and serial; "free" with the serial of the range it frees; "push" /
+        "pop" around nested scopes, a last "pop" for the scope's end;
+        variants recorded at each point; ends: a pass ended after it).
+        ValueError when no outermost scope has that name."""
+        return [_event(t) for t in super().recording(name)]
 
     @property
     def peak_used(self):

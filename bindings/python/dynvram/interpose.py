@@ -31,6 +31,13 @@ Allocation graphs: ``bind_graph(graph)`` binds a dynvram.Graph to the
 calling thread; its cudaMallocAsync calls (torch's cudaMallocAsync backend,
 or the pluggable allocator) on the graph's stream inside the graph's scopes
 then go to the graph, and the pointers it handed out are freed back to it.
+
+Frees the interposer owes an answer to never get cudaErrorInvalidValue: a
+graph pointer's free succeeds, and memory libcudart allocated inside a CUDA
+graph capture that is freed before that graph ever ran (libcudart refuses:
+nothing was allocated yet) is answered cudaSuccess, counted in
+``stats()["absorbed_frees"]``; ``capture_allocs`` counts allocations
+libcudart made inside captures.
 """
 
 import atexit
@@ -51,7 +58,8 @@ class InterposeStats(ctypes.Structure):
     _fields_ = [(n, ctypes.c_uint64) for n in (
         "allocs", "frees", "live_bytes", "live_count", "budget_refusals",
         "oom_retries", "oom_evicted", "failures", "graph_allocs",
-        "graph_frees", "driver_allocs", "driver_frees")]
+        "graph_frees", "driver_allocs", "driver_frees", "capture_allocs",
+        "absorbed_frees")]
 
 
 def library_path():

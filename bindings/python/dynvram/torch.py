@@ -36,17 +36,25 @@ Allocation graphs
     allocations on the graph's stream inside its scopes into a
     dynvram.Graph: ``with graph.scope("block3"): y = block(x)`` gets the
     same addresses every step, with no driver call from the second on, so a
-    torch.cuda.CUDAGraph captured inside the scope stays valid.
+    torch.cuda.CUDAGraph captured inside the scope stays valid. bind_graph
+    also wraps torch.cuda.CUDAGraph.capture_begin (once, when torch is
+    imported): while it runs the thread's bound graph is paused (the first
+    capture allocates the CUDA RNG's graph state, which is no part of the
+    block), and when it returns the open scope passes are told that they
+    run a capture (Graph.note_capture).
 """
 
+import functools
 import sys
+import threading
 import warnings
 
 from . import VBAR
 from . import interpose as _interpose
 
 __all__ = ["Offloaded", "VBARTensor", "attach_allocator", "bind_graph",
-           "hostbuf_tensor", "install_interposer", "load_safetensors_to_device",
+           "guard_capture_begin", "hostbuf_tensor", "install_interposer",
+           "load_safetensors_to_device",
            "load_safetensors_to_host", "load_safetensors_to_vbar", "offload",
            "pluggable_allocator", "tensor", "unbind_graph"]
 
@@ -137,14 +145,59 @@ def bind_graph(graph, cuda_device=None):
     dynvram.Graph on the stream torch allocates on, e.g.
     ``torch.cuda.current_stream()``): attaches the graph's device to the
     interposer if needed, then binds the graph to this thread. Returns False
-    when the interposer was not installed (nothing is routed then)."""
+    when the interposer was not installed (nothing is routed then). With
+    torch imported, also guards torch.cuda.CUDAGraph.capture_begin (see the
+    module: the capture's set-up allocations bypass the graph)."""
     if not _interpose.is_loaded():
         return False
     ordinal = graph.device.ordinal if cuda_device is None else int(cuda_device)
     if _interpose.attached().get(ordinal) is not graph.device:
         _interpose.attach(graph.device, ordinal)
     _interpose.bind_graph(graph, ordinal)
+    torch = sys.modules.get("torch")
+    cls = getattr(getattr(torch, "cuda", None), "CUDAGraph", None)
+    if cls is not None:
+        guard_capture_begin(cls)
     return True
+
+
+_guard_lock = threading.Lock()
+
+
+def guard_capture_begin(cls):
+    """Wrap ``cls.capture_begin`` (torch.cuda.CUDAGraph's; bind_graph does
+    it) so that, on a thread with a bound graph and a scope open, the graph
+    is paused while it runs and told when it returns that the open passes
+    run a capture (Graph.note_capture). Why: torch's CUDAGraph::capture_begin
+    registers the default CUDA generator with the graph before
+    cudaStreamBeginCapture, and the first registration allocates the
+    generator's graph state (two 8-byte tensors, seed_extragraph_ and
+    offset_extragraph_, CUDAGeneratorState::register_graph) on the capture
+    stream. Those live until the last CUDA graph is destroyed and are no
+    part of the block: recorded in the scope they would break its pass just
+    before the capture, and a pass that left its recording cannot replay
+    inside a capture. Once per class; returns True when it wrapped it now."""
+    with _guard_lock:
+        orig = getattr(cls, "capture_begin")
+        if getattr(orig, "_dynvram_guard", False):
+            return False
+
+        @functools.wraps(orig)
+        def capture_begin(self, *args, **kwargs):
+            g = _interpose.bound_graph()
+            if g is None or g.closed or not g.depth:
+                return orig(self, *args, **kwargs)
+            g.pause()
+            try:
+                out = orig(self, *args, **kwargs)
+            finally:
+                g.resume()
+            g.note_capture()
+            return out
+
+        capture_begin._dynvram_guard = True
+        setattr(cls, "capture_begin", capture_begin)
+        return True
 
 
 def unbind_graph():

@@ -16,6 +16,8 @@
  */
 #include "native.h"
 
+#include <string.h>
+
 #include "dynvram_graph.h"
 
 PyTypeObject *dvpy_graph_type;
@@ -323,7 +325,7 @@ static PyObject *dvpy_graph_stats(PyObject *op, PyObject *unused) {
 #define U(x) (unsigned long long)(x)
     return Py_BuildValue(
         "{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,"
-        "s:K,s:K,s:K,s:K,s:K}",
+        "s:K,s:K,s:K,s:K,s:K,s:K}",
         "used", U(s.used), "peak_used", U(s.peak_used), "virtual_bytes",
         U(s.virtual_bytes), "mapped_bytes", U(s.mapped_bytes),
         "physical_bytes", U(s.physical_bytes), "page_size", U(s.page_size),
@@ -334,8 +336,119 @@ static PyObject *dvpy_graph_stats(PyObject *op, PyObject *unused) {
         "records", U(s.records), "backend_calls", U(s.backend_calls),
         "ranges", U(s.ranges), "variants_dropped", U(s.variants_dropped),
         "stream", U((uintptr_t)s.stream), "depth", U(s.depth), "paused",
-        U(s.paused));
+        U(s.paused), "capture_skips", U(s.capture_skips));
 #undef U
+}
+
+static PyObject *dvpy_graph_note_capture(PyObject *op, PyObject *unused) {
+    (void)unused;
+    dvpy_graph *self = (dvpy_graph *)op;
+    if (dvpy_graph_ready(self) < 0) {
+        return NULL;
+    }
+    dv_result_t r;
+    DVPY_CALL(self, dv_graph_note_capture(self->dev, self->graph), r);
+    return dvpy_none_or_raise(r);
+}
+
+static PyObject *dvpy_graph_set_trace(PyObject *op, PyObject *arg) {
+    dvpy_graph *self = (dvpy_graph *)op;
+    uint64_t cap;
+    if (dvpy_graph_ready(self) < 0 || dvpy_u64(arg, "capacity", &cap) < 0) {
+        return NULL;
+    }
+    if (cap > UINT32_MAX) {
+        return dvpy_raise_msg(DV_ERROR_INVALID_ARGUMENT, "capacity too large");
+    }
+    dv_result_t r;
+    DVPY_CALL(self, dv_graph_trace(self->dev, self->graph, (uint32_t)cap), r);
+    return dvpy_none_or_raise(r);
+}
+
+/* Events as a list of tuples (seq, kind, outcome, size, ptr, serial, stream,
+ * depth, flags, variants, scope): dynvram._graph names the fields. */
+static PyObject *dvpy_events(const dv_graph_event_t *ev, uint32_t n) {
+    PyObject *list = PyList_New(0);
+    if (!list) {
+        return NULL;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        const dv_graph_event_t *e = &ev[i];
+        char scope[sizeof(e->scope) + 1];
+        memcpy(scope, e->scope, sizeof(e->scope));
+        scope[sizeof(e->scope)] = '\0';
+        PyObject *t = Py_BuildValue(
+            "(KIIKKKKIIIs)", (unsigned long long)e->seq, e->kind, e->outcome,
+            (unsigned long long)e->size, (unsigned long long)e->ptr,
+            (unsigned long long)e->serial,
+            (unsigned long long)(uintptr_t)e->stream, e->depth, e->flags,
+            e->variants, scope);
+        if (!t || PyList_Append(list, t) < 0) {
+            Py_XDECREF(t);
+            Py_DECREF(list);
+            return NULL;
+        }
+        Py_DECREF(t);
+    }
+    return list;
+}
+
+static PyObject *dvpy_graph_trace_events(PyObject *op, PyObject *unused) {
+    (void)unused;
+    dvpy_graph *self = (dvpy_graph *)op;
+    if (dvpy_graph_ready(self) < 0) {
+        return NULL;
+    }
+    uint32_t n = 0;
+    dv_result_t r;
+    DVPY_CALL(self, dv_graph_get_trace(self->dev, self->graph, NULL, 0, &n),
+              r);
+    if (r != DV_OK) {
+        return dvpy_raise(r);
+    }
+    dv_graph_event_t *ev = n ? PyMem_Calloc(n, sizeof(*ev)) : NULL;
+    if (n && !ev) {
+        return PyErr_NoMemory();
+    }
+    uint32_t got = 0;
+    if (n) {
+        DVPY_CALL(self, dv_graph_get_trace(self->dev, self->graph, ev, n, &got),
+                  r);
+    }
+    PyObject *out = r == DV_OK ? dvpy_events(ev, got) : dvpy_raise(r);
+    PyMem_Free(ev);
+    return out;
+}
+
+static PyObject *dvpy_graph_recording(PyObject *op, PyObject *args,
+                                      PyObject *kw) {
+    dvpy_graph *self = (dvpy_graph *)op;
+    const char *name;
+    if (dvpy_opt_name(args, kw, &name) < 0 || dvpy_graph_ready(self) < 0) {
+        return NULL;
+    }
+    uint32_t n = 0;
+    dv_result_t r;
+    DVPY_CALL(self,
+              dv_graph_get_recording(self->dev, self->graph, name, NULL, 0, &n),
+              r);
+    if (r != DV_OK) {
+        return dvpy_raise(r);
+    }
+    dv_graph_event_t *ev = PyMem_Calloc(n ? n : 1, sizeof(*ev));
+    if (!ev) {
+        return PyErr_NoMemory();
+    }
+    uint32_t total = 0;
+    DVPY_CALL(self,
+              dv_graph_get_recording(self->dev, self->graph, name, ev, n,
+                                     &total),
+              r);
+    /* Recorded between the two calls (another thread): the first n. */
+    PyObject *out = r == DV_OK ? dvpy_events(ev, total < n ? total : n)
+                               : dvpy_raise(r);
+    PyMem_Free(ev);
+    return out;
 }
 
 static PyObject *dvpy_graph_get_handle(PyObject *op, void *closure) {
@@ -380,6 +493,14 @@ static PyMethodDef dvpy_graph_methods[] = {
     {"free", (PyCFunction)(void (*)(void))dvpy_graph_free, KW,
      "free(ptr, stream=None): True when it was the graph's."},
     {"stats", dvpy_graph_stats, METH_NOARGS, "Counters as a dict."},
+    {"note_capture", dvpy_graph_note_capture, METH_NOARGS,
+     "The open scope passes run a capture of the graph's stream."},
+    {"set_trace", dvpy_graph_set_trace, METH_O,
+     "set_trace(capacity): keep the last `capacity` calls (0 = off)."},
+    {"trace_events", dvpy_graph_trace_events, METH_NOARGS,
+     "The traced calls, oldest first, as tuples."},
+    {"recording", (PyCFunction)(void (*)(void))dvpy_graph_recording, KW,
+     "recording(name=None): a scope's most recently used path, as tuples."},
     {NULL, NULL, 0, NULL},
 };
 #undef KW

@@ -14,6 +14,16 @@
  * dv_fake_cudart_async_calls() counts cudaMallocAsync and cudaFreeAsync
  * calls and dv_fake_cudart_last_stream() tells the stream of the last one,
  * so a test sees which allocations reached the runtime and on what stream.
+ *
+ * Stream capture, as CUDA graphs have it: dv_fake_cudart_set_capturing(s,
+ * 1) makes cudaStreamIsCapturing(s) report an active capture, and a
+ * cudaMallocAsync on s then belongs to the graph being captured (an
+ * allocation node). A cudaFreeAsync of it on a capturing stream is a free
+ * node of that graph (fine); outside a capture, freeing it before the
+ * graph is launched (dv_fake_cudart_launch, which stands for launching
+ * every graph captured so far) fails with cudaErrorInvalidValue and frees
+ * nothing, as the real runtime does; dv_fake_cudart_graphs_destroy()
+ * releases what no launch made real (the graphs' memory goes with them).
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -33,9 +43,20 @@ FAKE_EXPORT uint64_t dv_fake_cudart_alloc_calls(void);
 FAKE_EXPORT uint64_t dv_fake_cudart_async_calls(void);
 FAKE_EXPORT void *dv_fake_cudart_last_stream(void);
 
+FAKE_EXPORT cudaError_t cudaStreamIsCapturing(cudaStream_t stream,
+                                              int *status);
+FAKE_EXPORT void dv_fake_cudart_set_capturing(cudaStream_t stream, int on);
+FAKE_EXPORT void dv_fake_cudart_launch(void);
+FAKE_EXPORT void dv_fake_cudart_graphs_destroy(void);
+
+/* 48 bytes: the pointer handed out after it stays 16-byte aligned. */
 typedef struct fake_hdr {
     uint64_t size;
     uint64_t magic;
+    struct fake_hdr *cnext; /* captured: the list of graph allocations */
+    uint64_t launch;        /* captured: launches before it was allocated */
+    uint64_t captured;
+    uint64_t pad;
 } fake_hdr;
 
 #define FAKE_MAGIC 0x66616b6563756461ull
@@ -51,6 +72,20 @@ static uint64_t fake_async;
 static cudaStream_t fake_last_stream;
 static _Thread_local int fake_device;
 static _Thread_local cudaError_t fake_last;
+
+#define FAKE_MAX_CAPTURES 16
+static cudaStream_t fake_capturing[FAKE_MAX_CAPTURES]; /* under fake_mu */
+static fake_hdr *fake_captured;                        /* under fake_mu */
+static uint64_t fake_launches;                         /* under fake_mu */
+
+static int fake_is_capturing_locked(cudaStream_t s) {
+    for (int i = 0; i < FAKE_MAX_CAPTURES; i++) {
+        if (s && fake_capturing[i] == s) {
+            return 1;
+        }
+    }
+    return 0;
+}
 
 static uint64_t fake_cap_locked(void) {
     if (!fake_capacity_set) {
@@ -71,7 +106,7 @@ static cudaError_t fake_set(cudaError_t e) {
 /* The exported entry points call these, never each other: a call from one
  * exported function to another would go through the PLT and reach the
  * interposer again, which the real runtime never does. */
-static cudaError_t fake_malloc(void **ptr, size_t size) {
+static cudaError_t fake_malloc(void **ptr, size_t size, cudaStream_t stream) {
     if (!ptr) {
         return fake_set(DV_CUDA_ERROR_INVALID_VALUE);
     }
@@ -97,11 +132,32 @@ static cudaError_t fake_malloc(void **ptr, size_t size) {
     }
     h->size = size;
     h->magic = FAKE_MAGIC;
+    h->cnext = NULL;
+    h->captured = 0;
+    h->launch = 0;
+    pthread_mutex_lock(&fake_mu);
+    if (fake_is_capturing_locked(stream)) {
+        h->captured = 1;
+        h->launch = fake_launches;
+        h->cnext = fake_captured;
+        fake_captured = h;
+    }
+    pthread_mutex_unlock(&fake_mu);
     *ptr = h + 1;
     return DV_CUDA_SUCCESS;
 }
 
-static cudaError_t fake_free(void *ptr) {
+/* Take h off the list of graph allocations. fake_mu held. */
+static void fake_uncapture_locked(fake_hdr *h) {
+    for (fake_hdr **pp = &fake_captured; *pp; pp = &(*pp)->cnext) {
+        if (*pp == h) {
+            *pp = h->cnext;
+            return;
+        }
+    }
+}
+
+static cudaError_t fake_free(void *ptr, cudaStream_t stream) {
     if (!ptr) {
         return DV_CUDA_SUCCESS;
     }
@@ -109,8 +165,18 @@ static cudaError_t fake_free(void *ptr) {
     if (h->magic != FAKE_MAGIC) {
         return fake_set(DV_CUDA_ERROR_INVALID_VALUE);
     }
-    h->magic = 0;
     pthread_mutex_lock(&fake_mu);
+    if (h->captured) {
+        /* Freed inside the capture (a free node of the same graph), or
+         * after a launch made it real: fine. Else its graph never ran and
+         * there is nothing to free yet. */
+        if (!fake_is_capturing_locked(stream) && fake_launches <= h->launch) {
+            pthread_mutex_unlock(&fake_mu);
+            return fake_set(DV_CUDA_ERROR_INVALID_VALUE);
+        }
+        fake_uncapture_locked(h);
+    }
+    h->magic = 0;
     fake_used -= h->size;
     pthread_mutex_unlock(&fake_mu);
     free(h);
@@ -118,10 +184,10 @@ static cudaError_t fake_free(void *ptr) {
 }
 
 FAKE_EXPORT cudaError_t cudaMalloc(void **ptr, size_t size) {
-    return fake_malloc(ptr, size);
+    return fake_malloc(ptr, size, NULL);
 }
 
-FAKE_EXPORT cudaError_t cudaFree(void *ptr) { return fake_free(ptr); }
+FAKE_EXPORT cudaError_t cudaFree(void *ptr) { return fake_free(ptr, NULL); }
 
 static void fake_note_async(cudaStream_t stream) {
     pthread_mutex_lock(&fake_mu);
@@ -133,12 +199,12 @@ static void fake_note_async(cudaStream_t stream) {
 FAKE_EXPORT cudaError_t cudaMallocAsync(void **ptr, size_t size,
                                         cudaStream_t stream) {
     fake_note_async(stream);
-    return fake_malloc(ptr, size);
+    return fake_malloc(ptr, size, stream);
 }
 
 FAKE_EXPORT cudaError_t cudaFreeAsync(void *ptr, cudaStream_t stream) {
     fake_note_async(stream);
-    return fake_free(ptr);
+    return fake_free(ptr, stream);
 }
 
 FAKE_EXPORT cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total_bytes) {
@@ -216,4 +282,54 @@ FAKE_EXPORT void *dv_fake_cudart_last_stream(void) {
     void *s = fake_last_stream;
     pthread_mutex_unlock(&fake_mu);
     return s;
+}
+
+FAKE_EXPORT cudaError_t cudaStreamIsCapturing(cudaStream_t stream,
+                                              int *status) {
+    if (!status) {
+        return fake_set(DV_CUDA_ERROR_INVALID_VALUE);
+    }
+    pthread_mutex_lock(&fake_mu);
+    *status = fake_is_capturing_locked(stream);
+    pthread_mutex_unlock(&fake_mu);
+    return DV_CUDA_SUCCESS;
+}
+
+FAKE_EXPORT void dv_fake_cudart_set_capturing(cudaStream_t stream, int on) {
+    pthread_mutex_lock(&fake_mu);
+    for (int i = 0; i < FAKE_MAX_CAPTURES; i++) {
+        if (fake_capturing[i] == stream) {
+            fake_capturing[i] = NULL;
+        }
+    }
+    for (int i = 0; on && stream && i < FAKE_MAX_CAPTURES; i++) {
+        if (!fake_capturing[i]) {
+            fake_capturing[i] = stream;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&fake_mu);
+}
+
+FAKE_EXPORT void dv_fake_cudart_launch(void) {
+    pthread_mutex_lock(&fake_mu);
+    fake_launches++;
+    pthread_mutex_unlock(&fake_mu);
+}
+
+FAKE_EXPORT void dv_fake_cudart_graphs_destroy(void) {
+    pthread_mutex_lock(&fake_mu);
+    fake_hdr **pp = &fake_captured;
+    while (*pp) {
+        fake_hdr *h = *pp;
+        if (fake_launches > h->launch) {
+            pp = &h->cnext; /* made real by a launch: the program frees it */
+            continue;
+        }
+        *pp = h->cnext;
+        h->magic = 0;
+        fake_used -= h->size;
+        free(h);
+    }
+    pthread_mutex_unlock(&fake_mu);
 }
