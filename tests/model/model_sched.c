@@ -134,7 +134,7 @@ static void s_open(mt_world_t *w) {
 static void s_create(mt_world_t *w) {
     mt_sworld_t *sw = &w->sw;
     uint64_t nr = 1 + mt_pick(&w->src, MT_SRANGES);
-    dv_schedule_range_t r8[MT_SRANGES];
+    dv_schedule_range_t r8[MT_SRANGES] = {{0}}; /* gcc -O3: maybe-uninitialized */
     uint64_t off = 0;
     for (uint64_t k = 0; k < nr; k++) {
         off += mt_chance(&w->src, 30) ? mt_pick(&w->src, SPS) : 0;
