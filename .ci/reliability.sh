@@ -12,8 +12,9 @@
 #      the in-process Criterion stand-in, and the tester's threaded mode;
 #   4. valgrind memcheck (build): the core suites through the stand-in and a
 #      tester run, failing on any error or leak;
-#   5. mutants: each deliberate policy breakage of tests/model/mutants must
-#      make the tester fail (and the unmodified tree must pass).
+#   5. mutants: each deliberate breakage of tests/model/mutants (policy,
+#      I/O, schedules, the host backend's counters) must make the tester
+#      fail (and the unmodified tree must pass).
 # Every stage prints its duration. Installs clang, libclang-rt-14-dev and
 # valgrind when missing (Debian 12). JOBS (default 2) limits the builds.
 #
@@ -169,7 +170,7 @@ valgrind_stage() {
 mutants() {
     begin "mutants (the tester must catch each policy breakage)"
     JOBS=$jobs bash tests/model/mutants.sh
-    end mutants "$(ls tests/model/mutants/*.mut | wc -l) mutants of core/"
+    end mutants "$(ls tests/model/mutants/*.mut | wc -l) mutants of the library"
 }
 
 all_start=$(date +%s)

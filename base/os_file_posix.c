@@ -34,6 +34,24 @@ int dv__os_is_oom(int code) { return code == ENOMEM; }
 
 static int err(void) { return errno ? errno : EIO; }
 
+/* 0 when fd is a regular file open for reading, else the error: a
+ * directory, a pipe or a device opens fine but is no model file, and a
+ * write-only descriptor can be neither read nor mapped. */
+static int readable_regular(int fd) {
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        return err();
+    }
+    if (!S_ISREG(st.st_mode)) {
+        return S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0) {
+        return err();
+    }
+    return (fl & O_ACCMODE) == O_WRONLY ? EBADF : 0;
+}
+
 int dv__file_open(const char *path, dv__osfile_t *out) {
     int fd;
     do {
@@ -42,12 +60,7 @@ int dv__file_open(const char *path, dv__osfile_t *out) {
     if (fd < 0) {
         return err();
     }
-    /* A directory or a device opens fine but is no model file. */
-    struct stat st;
-    int e = fstat(fd, &st) != 0 ? err() : 0;
-    if (!e && !S_ISREG(st.st_mode)) {
-        e = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
-    }
+    int e = readable_regular(fd);
     if (e) {
         close(fd);
         return e;
@@ -63,6 +76,12 @@ int dv__file_dup(int64_t native, dv__osfile_t *out) {
     int fd = fcntl((int)native, F_DUPFD_CLOEXEC, 0);
     if (fd < 0) {
         return err();
+    }
+    /* The same checks as a path's: a handle is no easier way in. */
+    int e = readable_regular(fd);
+    if (e) {
+        close(fd);
+        return e;
     }
     out->h = fd;
     return 0;

@@ -122,12 +122,32 @@ int dv__file_open(const char *path, dv__osfile_t *out) {
     return 0;
 }
 
+/* 0 when h is a file on disk that is no directory (a pipe, a console or a
+ * directory is no model file), else the error. */
+static int regular_file(HANDLE h) {
+    if (GetFileType(h) != FILE_TYPE_DISK) {
+        return (int)ERROR_INVALID_HANDLE;
+    }
+    BY_HANDLE_FILE_INFORMATION fi;
+    if (!GetFileInformationByHandle(h, &fi)) {
+        return win_err();
+    }
+    return (fi.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY)
+               ? (int)ERROR_DIRECTORY
+               : 0;
+}
+
 int dv__file_dup(int64_t native, dv__osfile_t *out) {
     HANDLE h = NULL;
     if (!DuplicateHandle(GetCurrentProcess(), (HANDLE)(intptr_t)native,
                          GetCurrentProcess(), &h, 0, FALSE,
                          DUPLICATE_SAME_ACCESS)) {
         return win_err();
+    }
+    int e = regular_file(h);
+    if (e) {
+        CloseHandle(h);
+        return e;
     }
     out->h = (intptr_t)h;
     return 0;

@@ -82,8 +82,10 @@ dv_result_t dv_file_open_native(int64_t native, dv_file_t **out) {
     }
     *out = NULL;
     dv__osfile_t os;
-    char what[64];
-    snprintf(what, sizeof(what), "native handle %lld", (long long)native);
+    char what[96];
+    snprintf(what, sizeof(what),
+             "native handle %lld (an open, readable regular file expected)",
+             (long long)native);
     int e = dv__file_dup(native, &os);
     if (e) {
         return dv__io_os_fail(DV_ERROR_IO, e, fn, what);

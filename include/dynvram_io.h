@@ -226,7 +226,8 @@ DV_API dv_result_t dv_file_open(const char *path, dv_file_t **out);
  * Open a file from a native handle the caller keeps (a file descriptor; on
  * Windows a HANDLE value): the file gets its own duplicate of it.
  * Results: as dv_file_open; DV_ERROR_IO for a handle that is not an open
- * regular file.
+ * regular file, or (POSIX) one opened write-only: a directory, a pipe or a
+ * device is refused here as dv_file_open refuses it by path.
  */
 DV_API dv_result_t dv_file_open_native(int64_t native, dv_file_t **out);
 

@@ -2,8 +2,10 @@
  * test_io_file.c - model files on the real file system and page cache
  * (host backend, Linux): a mapping whose RSS falls on bounce while every
  * address stays valid, mark cold dropping the file's cached pages (seen
- * with mincore on a mapping of our own), UTF-8 paths, empty files, and the
- * host backend's registration table as strict as the CUDA driver's.
+ * with mincore on a mapping of our own), UTF-8 paths, empty files, native
+ * handles that are no readable regular file (refused as their paths are),
+ * and the host backend's registration table as strict as the CUDA
+ * driver's.
  * SPDX-License-Identifier: Apache-2.0
  */
 #define _GNU_SOURCE
@@ -155,6 +157,47 @@ Test(io_file, utf8_paths_and_empty_files) {
     TD_OK(dv_file_close(f));
     TIO_BAD(dv_file_bounce(f), DV_ERROR_INVALID_ARGUMENT, "not a live file");
     TIO_BAD(dv_file_map(NULL, &m), DV_ERROR_INVALID_ARGUMENT, "file is NULL");
+}
+
+/* Found by the model-based tester (tests/model/model_file.c): a pipe, a
+ * directory or a write-only descriptor was accepted by
+ * dv_file_open_native (a pipe as an empty file, a directory as a file of
+ * 4096 bytes that no read or map could use), though dv_file_open refuses
+ * a directory by path and the header promises DV_ERROR_IO for what is no
+ * open regular file. */
+Test(io_file, native_handles_must_be_readable_regular_files) {
+    const char *p = tio_file("native.bin", 8192);
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    int dir = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int wo = open(p, O_WRONLY | O_CLOEXEC);
+    cr_assert(dir >= 0 && wo >= 0);
+    dv_file_t *f = (dv_file_t *)(uintptr_t)1;
+    TIO_BAD(dv_file_open_native(fds[0], &f), DV_ERROR_IO, "regular file");
+    cr_assert_null(f, "a refused open left a handle");
+    TIO_BAD(dv_file_open_native(fds[1], &f), DV_ERROR_IO, "regular file");
+    TIO_BAD(dv_file_open_native(dir, &f), DV_ERROR_IO, "Is a directory");
+    TIO_BAD(dv_file_open_native(wo, &f), DV_ERROR_IO, "regular file");
+    TIO_BAD(dv_file_open("/", &f), DV_ERROR_IO, "Is a directory");
+    /* A live descriptor in the low 32 bits of a larger value is no handle. */
+    TIO_BAD(dv_file_open_native(((int64_t)1 << 32) | wo, &f), DV_ERROR_IO,
+            "native handle");
+    close(fds[0]);
+    close(fds[1]);
+    close(dir);
+    close(wo);
+    /* A read-only descriptor works, and keeps working once the caller
+     * closes its own: the file holds a duplicate. */
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    TD_OK(dv_file_open_native(fd, &f));
+    dv_file_info_t fi;
+    TD_OK(dv_file_get_info(f, &fi));
+    cr_assert_neq(fi.native, fd, "the caller's descriptor was kept");
+    close(fd);
+    const void *m = NULL;
+    TD_OK(dv_file_map(f, &m));
+    cr_assert_eq(tio_mismatch(m, 8192, 0), -1);
+    TD_OK(dv_file_close(f));
 }
 
 Test(io_file, host_registrations_are_as_strict_as_a_driver) {

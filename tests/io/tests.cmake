@@ -5,7 +5,8 @@
 #   host.io_file  model files on a real file system and the real page cache:
 #                 mapping, bounce (RSS falls, addresses stay valid), mark
 #                 cold (cached pages dropped, seen with mincore), UTF-8
-#                 paths, empty files; the host backend's strict
+#                 paths, empty files, native handles that are no readable
+#                 regular file refused; the host backend's strict
 #                 registration table.
 if(NOT WIN32)
   add_executable(dv_test_io_file ${CMAKE_CURRENT_LIST_DIR}/test_io_file.c

@@ -48,6 +48,7 @@
 #define MT_GLIVE 12       /* live allocations tracked per graph */
 #define MT_GDEPTH 3       /* scopes a graph's sequence opens at most */
 #define MT_REGS 8         /* registrations of a host buffer the model keeps */
+#define MT_FILES 3        /* model-file slots of a sequence (no device's) */
 
 /* ---- choice source (model_core.c) ---- */
 typedef struct mt_src {
@@ -55,9 +56,17 @@ typedef struct mt_src {
     const uint8_t *data; /* fuzzer input, or NULL */
     size_t size, pos;
     int exhausted; /* the input ran out: the sequence ends */
+    /* Recording (dv_model --record): every choice of the PRNG, as the bytes
+     * a fuzzer input needs to make the same choice; NULL when off. */
+    uint8_t *rec;
+    size_t rec_len, rec_cap;
+    int recording;
 } mt_src_t;
 
 void mt_src_seed(mt_src_t *s, uint64_t seed);
+/* Start recording the choices of a seeded source (a choice of n > 65536
+ * values is then drawn from the first 65536, as an input can give). */
+void mt_src_record(mt_src_t *s);
 void mt_src_bytes(mt_src_t *s, const uint8_t *data, size_t size);
 /* A value in [0, n); n >= 1. */
 uint64_t mt_pick(mt_src_t *s, uint64_t n);
@@ -108,7 +117,26 @@ typedef struct mt_io {
     uint32_t nregs; /* registrations, sorted by offset */
     uint64_t reg_off[MT_REGS], reg_size[MT_REGS];
     dv_reader_t *rd; /* NULL: none */
+    uint64_t rd_ring; /* bytes of its staging ring (registered with the host
+                         backend), made by its first read to device memory;
+                         0 before */
+    uint64_t rd_ring_want; /* slots x chunk: what that ring will be */
 } mt_io_t;
+
+/* A model file (model_file.c): files belong to no device. Either the
+ * process's model file (MT_IO_FILE_SIZE bytes) or an empty one, opened by
+ * path or from a native handle the tester closes right after. */
+typedef struct mt_file {
+    dv_file_t *h; /* NULL: free slot */
+    int name;     /* for the trace: f<name> */
+    int empty;    /* the empty file */
+    int native;   /* opened with dv_file_open_native */
+    uint64_t size;
+    const void *map; /* dv_file_map's address (NULL before, or empty) */
+    int mapped;      /* dv_file_map succeeded once */
+    uint64_t bounces;
+    uint64_t ino, devno; /* the file on disk, to check info.native */
+} mt_file_t;
 
 /* An allocation graph (model_graph.c). Its logical state is exact; which
  * physical pages a recording creates is observed (placement is not
@@ -174,10 +202,11 @@ typedef struct mt_sworld {
     char bopts[48];
     int name;
     dv_vbar_t *vbar, *low; /* the scheduled VBAR, a lower-priority one */
+    uint64_t vbase;        /* the scheduled VBAR's address */
     dv_schedule_t *s;      /* NULL: none now */
     uint64_t count, next;  /* uses; the next one in order */
     dv_schedule_range_t rg[MT_SUSES];
-    uint8_t held[MT_SUSES];
+    uint8_t held[MT_SUSES]; /* 0 free, 1 held in a ring slot, 2 resident */
     uint8_t *src;          /* the ranges' bytes */
     void *stream;          /* a host stream, or NULL */
     uint64_t fw;           /* framework bytes reserved */
@@ -203,6 +232,15 @@ typedef struct mt_world {
     dv_device_t *dead_dev[MT_GRAVE];
     void *dead_stream[MT_GRAVE];
     int n_dead_vbar, n_dead_dev, n_dead_stream;
+    mt_file_t f[MT_FILES];
+    dv_file_t *dead_file[MT_GRAVE];
+    int n_dead_file;
+    /* Process-wide counters of the host backend (dynvram_host.h), as they
+     * were when the sequence began and before the current op. */
+    uint64_t reg_count0, reg_bytes0; /* dv_host_registrations at the start */
+    uint64_t hfw0;      /* dv_host_fence_waits() before the op */
+    uint64_t hpending0; /* units pending on the devices' streams then */
+    uint64_t dfw0;      /* the devices' fence_waits counters then, summed */
     /* per-call slack, set by the op before mt_check_all */
     uint64_t fence_slack;
     /* statistics of the run */
@@ -245,7 +283,7 @@ typedef enum mt_fn {
     X(HOST_REG) X(PROBE) X(HOST_HOOK) X(HOSTBUF) X(DEVBUF) X(READER)          \
     X(READ) X(GRAPH_CREATE) X(GRAPH_DESTROY) X(GRAPH_SCOPE) X(GRAPH_POP)       \
     X(GRAPH_PAUSE) X(GRAPH_STREAM) X(GRAPH_ALLOC) X(GRAPH_FREE) X(GRAPH_STATS) \
-    X(SCHED)
+    X(SCHED) X(FILE)
 /* clang-format on */
 #define MT_FN_ENUM(n) MT_FN_##n,
     MT_FN_LIST(MT_FN_ENUM)
@@ -404,9 +442,28 @@ void mt_io_check(mt_world_t *w, mt_dev_t *d);
 #define MT_IO_FILE_SIZE (3u * 16384u + 777u)
 dv_file_t *mt_io_file(mt_world_t *w);
 uint8_t mt_io_fbyte(uint64_t off);
+/* The path of that file. */
+const char *mt_io_path(mt_world_t *w);
 /* Reads and bad host I/O calls (model_ioread.c). */
 void mt_op_io_read(mt_world_t *w);
 void mt_op_io_bad(mt_world_t *w);
+/* A read of `file` (`size` bytes, the model file's bytes when not 0) into
+ * a host buffer of some device, predicted and its bytes verified; nothing
+ * when no device has a host buffer. */
+void mt_io_read_file(mt_world_t *w, dv_file_t *file, uint64_t size);
+/* Model files (model_file.c): opening by path and native handle, map,
+ * bounce, mark cold, info, close, and their bad input. */
+void mt_op_file(mt_world_t *w);
+void mt_op_file_bad(mt_world_t *w);
+/* Compare every live model file with the model. */
+void mt_files_check(mt_world_t *w);
+/* Close every model file, checked (end of a sequence). */
+void mt_files_teardown(mt_world_t *w);
+/* The process-wide host counters (registrations, fence waits) against
+ * the model: after every op's checks; rebase after calls the model does
+ * not count (the schedule device's). */
+void mt_host_counters_check(mt_world_t *w);
+void mt_host_counters_rebase(mt_world_t *w);
 
 /* ---- sequences (model_seq.c) ---- */
 void mt_world_init(mt_world_t *w, uint64_t seed);

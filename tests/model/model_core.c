@@ -36,9 +36,15 @@
 
 /* ---- choice source ---- */
 
+static uint64_t splitmix(uint64_t *x);
+
 void mt_src_seed(mt_src_t *s, uint64_t seed) {
     memset(s, 0, sizeof(*s));
-    s->state = seed * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull;
+    /* Scrambled: splitmix64 steps its state by the constant it would add
+     * here, so seed * constant made the streams of seeds S and S + 1 the
+     * same stream one step apart (correlated sequences). */
+    uint64_t x = seed ^ 0x632be59bd9b4e019ull;
+    s->state = splitmix(&x);
 }
 
 void mt_src_bytes(mt_src_t *s, const uint8_t *data, size_t size) {
@@ -54,9 +60,34 @@ static uint64_t splitmix(uint64_t *x) {
     return z ^ (z >> 31);
 }
 
+void mt_src_record(mt_src_t *s) { s->recording = 1; }
+
+/* Append the bytes mt_pick reads from an input to choose v of n. */
+static void record(mt_src_t *s, uint64_t v, uint64_t n) {
+    if (s->rec_len + 2 > s->rec_cap) {
+        size_t cap = s->rec_cap ? s->rec_cap * 2 : 4096;
+        uint8_t *p = realloc(s->rec, cap);
+        if (!p) {
+            fprintf(stderr, "dv_model: out of memory recording choices\n");
+            exit(2);
+        }
+        s->rec = p;
+        s->rec_cap = cap;
+    }
+    if (n > 256) {
+        s->rec[s->rec_len++] = (uint8_t)(v >> 8);
+    }
+    s->rec[s->rec_len++] = (uint8_t)v;
+}
+
 uint64_t mt_pick(mt_src_t *s, uint64_t n) {
     if (n <= 1) {
         return 0;
+    }
+    if (!s->data && s->recording) {
+        uint64_t v = splitmix(&s->state) % (n > 65536 ? 65536 : n);
+        record(s, v, n);
+        return v;
     }
     if (!s->data) {
         return splitmix(&s->state) % n;
@@ -264,6 +295,9 @@ static const uint32_t allowed[MT_FN_COUNT] = {
                     R(DV_ERROR_OUT_OF_DEVICE_MEMORY) |
                     R(DV_ERROR_OUT_OF_HOST_MEMORY) |
                     R(DV_ERROR_ADDRESS_SPACE) | RBACK,
+    /* Model files of include/dynvram_io.h (every dv_file_* call). */
+    [MT_FN_FILE] = ROK | RINV | RRANGE | R(DV_ERROR_BUSY) | R(DV_ERROR_IO) |
+                   R(DV_ERROR_OUT_OF_HOST_MEMORY) | R(DV_ERROR_NOT_SUPPORTED),
 };
 
 static const char *fn_names[MT_FN_COUNT] = {

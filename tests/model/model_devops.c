@@ -324,16 +324,54 @@ static void op_host_register(mt_world_t *w) {
         return;
     }
     uint64_t size = 1 + mt_pick(&w->src, sizeof(w->buf));
+    uint64_t n0 = 0, b0 = 0, n1 = 0, b1 = 0;
+    dv_host_registrations(&n0, &b0);
     mt_call(w, "dv_host_register(d%d, buf, %llu)", d->name,
             (unsigned long long)size);
     dv_result_t r = dv_host_register(d->h, w->buf, size);
     mt_ret(w, r);
     mt_expect(w, MT_FN_HOST_REG, r, DV_OK);
+    int no_bytes = mt_chance(&w->src, 20); /* either output is optional */
+    mt_call(w, "dv_host_registrations(count, %s)", no_bytes ? "NULL" : "bytes");
+    r = dv_host_registrations(&n1, no_bytes ? NULL : &b1);
+    mt_ret(w, r);
+    mt_expect(w, MT_FN_HOST_HOOK, r, DV_OK);
+    if (n1 != n0 + 1 || (!no_bytes && b1 != b0 + size)) {
+        mt_fail(w, "host-registrations",
+                "after dv_host_register of %llu bytes: %llu registrations of "
+                "%llu bytes, were %llu of %llu",
+                (unsigned long long)size, (unsigned long long)n1,
+                (unsigned long long)b1, (unsigned long long)n0,
+                (unsigned long long)b0);
+    }
+    /* Wrong order, refused as a driver refuses it (dynvram_host.h): a
+     * registration overlapping a live one, an unregistration of an address
+     * inside one, not its start. */
+    uint64_t in = mt_pick(&w->src, size);
+    if (mt_chance(&w->src, 50)) {
+        mt_call(w, "dv_host_register(d%d, buf + %llu, 8): overlaps", d->name,
+                (unsigned long long)in);
+        r = dv_host_register(d->h, (char *)w->buf + in, 8);
+        mt_ret(w, r);
+        mt_expect(w, MT_FN_HOST_REG, r, DV_ERROR_INVALID_ARGUMENT);
+    } else if (in) {
+        mt_call(w, "dv_host_unregister(d%d, buf + %llu): not a start",
+                d->name, (unsigned long long)in);
+        r = dv_host_unregister(d->h, (char *)w->buf + in);
+        mt_ret(w, r);
+        mt_expect(w, MT_FN_HOST_REG, r, DV_ERROR_INVALID_ARGUMENT);
+    }
     mt_call(w, "dv_host_unregister(d%d, buf)", d->name);
     r = dv_host_unregister(d->h, w->buf);
     mt_ret(w, r);
     mt_expect(w, MT_FN_HOST_REG, r, DV_OK);
-    mt_check_all(w);
+    if (mt_chance(&w->src, 30)) {
+        mt_call(w, "dv_host_unregister(d%d, buf): again", d->name);
+        r = dv_host_unregister(d->h, w->buf);
+        mt_ret(w, r);
+        mt_expect(w, MT_FN_HOST_REG, r, DV_ERROR_INVALID_ARGUMENT);
+    }
+    mt_check_all(w); /* the registrations are back to the model's */
 }
 
 /* ---- devices ---- */

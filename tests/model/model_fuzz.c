@@ -7,7 +7,9 @@
  * SPDX-License-Identifier: Apache-2.0
  *
  * DV_MODEL_DEAD_HANDLES=0 in the environment leaves out dead and junk
- * handles (default: on). Run: see tests/model/README.md.
+ * handles (default: on); DV_MODEL_VERBOSE=1 prints every call. Inputs that
+ * make a given seed's calls: dv_model --record. Run: see
+ * tests/model/README.md.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +27,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     w.max_calls = 400;
     const char *dead = getenv("DV_MODEL_DEAD_HANDLES");
     w.dead_handles = !(dead && dead[0] == '0');
+    const char *verbose = getenv("DV_MODEL_VERBOSE");
+    w.verbose = verbose && verbose[0] == '1';
     snprintf(
         w.repro, sizeof(w.repro),
         "dv_model_fuzz <the input libFuzzer saved> (DV_MODEL_DEAD_HANDLES=%d)",

@@ -12,7 +12,9 @@
  *  - reads into the host buffer or the device buffer check their ranges in
  *    the documented order, and a successful read must leave the file's
  *    bytes there;
- *  - dead handles and objects of another device are refused.
+ *  - dead handles and objects of another device are refused;
+ *  - model files (model_file.c) are opened, mapped, bounced, marked cold
+ *    and closed beside them.
  * SPDX-License-Identifier: Apache-2.0
  */
 #define _GNU_SOURCE
@@ -38,6 +40,11 @@ static void file_gone(void) {
     if (file_path[0]) {
         unlink(file_path);
     }
+}
+
+const char *mt_io_path(mt_world_t *w) {
+    mt_io_file(w);
+    return file_path;
 }
 
 dv_file_t *mt_io_file(mt_world_t *w) {
@@ -345,5 +352,7 @@ const mt_op_t mt_io_ops[] = {
     {"io_hostbuf", op_hostbuf, 4},
     {"io_read", mt_op_io_read, 3},
     {"io_bad", mt_op_io_bad, 1},
+    {"io_file", mt_op_file, 3},
+    {"io_file_bad", mt_op_file_bad, 1},
 };
 const int mt_io_op_count = sizeof(mt_io_ops) / sizeof(mt_io_ops[0]);

@@ -73,6 +73,9 @@ void mt_io_check(mt_world_t *w, mt_dev_t *d) {
                     dv_last_error());
         }
         ISAME("reader reads in flight", ri.reads_in_flight, 0);
+        ISAME("reader staging bytes", ri.staging_bytes, io->rd_ring);
+        ISAME("reader staging ring registered", ri.staging_pinned,
+              io->rd_ring != 0);
     }
 }
 
@@ -85,6 +88,7 @@ void mt_io_teardown(mt_world_t *w, mt_dev_t *d) {
         mt_ret(w, r);
         mt_expect(w, MT_FN_READER, r, DV_OK);
         io->rd = NULL;
+        io->rd_ring = 0; /* unregistered and freed */
     }
     if (io->hb) {
         mt_call(w, "dv_hostbuf_destroy(d%d)", d->name);

@@ -25,22 +25,25 @@ static void reader_ready(mt_world_t *w, mt_dev_t *d) {
     dv_result_t r = dv_reader_create(d->h, &o, &d->io.rd);
     mt_ret(w, r);
     mt_expect(w, MT_FN_READER, r, DV_OK);
+    /* Its staging ring comes with the first read to device memory. */
+    d->io.rd_ring = 0;
+    d->io.rd_ring_want = (uint64_t)o.slots * o.chunk_size;
 }
 
-/* A file range for a destination of `room` bytes: mostly one that fits
- * both (*dst_off inside the destination), else anything: empty, past the
- * end, wrapping. */
-static void pick_ranges(mt_world_t *w, uint64_t room, uint64_t *off,
-                        uint64_t *size, uint64_t *dst_off) {
-    uint64_t most = room < MT_IO_FILE_SIZE ? room : MT_IO_FILE_SIZE;
+/* A range of a file of `fsize` bytes for a destination of `room` bytes:
+ * mostly one that fits both (*dst_off inside the destination), else
+ * anything: empty, past the end, wrapping. */
+static void pick_ranges(mt_world_t *w, uint64_t fsize, uint64_t room,
+                        uint64_t *off, uint64_t *size, uint64_t *dst_off) {
+    uint64_t most = room < fsize ? room : fsize;
     if (most && mt_chance(&w->src, 70)) {
         *size = 1 + mt_pick(&w->src, most);
-        *off = mt_pick(&w->src, MT_IO_FILE_SIZE - *size + 1);
+        *off = mt_pick(&w->src, fsize - *size + 1);
         *dst_off = mt_pick(&w->src, room - *size + 1);
         return;
     }
     *dst_off = mt_pick(&w->src, room + 2);
-    *off = mt_pick(&w->src, MT_IO_FILE_SIZE + 2);
+    *off = mt_pick(&w->src, fsize + 2);
     *size = 1 + mt_pick(&w->src, 3 * 4096);
     if (mt_chance(&w->src, 5)) {
         *size = 0;
@@ -49,11 +52,11 @@ static void pick_ranges(mt_world_t *w, uint64_t room, uint64_t *off,
     }
 }
 
-static dv_result_t file_want(uint64_t off, uint64_t size) {
+static dv_result_t file_want(uint64_t fsize, uint64_t off, uint64_t size) {
     if (size == 0) {
         return DV_ERROR_INVALID_ARGUMENT;
     }
-    if (off > MT_IO_FILE_SIZE || size > MT_IO_FILE_SIZE - off) {
+    if (off > fsize || size > fsize - off) {
         return DV_ERROR_OUT_OF_RANGE;
     }
     return DV_OK;
@@ -68,21 +71,22 @@ static int same_as_file(const uint8_t *b, uint64_t n, uint64_t foff) {
     return 1;
 }
 
-static void read_host(mt_world_t *w, mt_dev_t *d, uint32_t flags) {
+static void read_host(mt_world_t *w, mt_dev_t *d, uint32_t flags,
+                      dv_file_t *file, uint64_t fsize) {
     mt_io_t *io = &d->io;
     uint64_t foff, size, hoff;
-    pick_ranges(w, io->hb_size, &foff, &size, &hoff);
+    pick_ranges(w, fsize, io->hb_size, &foff, &size, &hoff);
     dv_result_t want = (flags & ~(uint32_t)DV_READ_MARK_COLD)
                            ? DV_ERROR_INVALID_ARGUMENT
-                           : file_want(foff, size);
+                           : file_want(fsize, foff, size);
     if (want == DV_OK && (hoff > io->hb_size || size > io->hb_size - hoff)) {
         want = DV_ERROR_OUT_OF_RANGE;
     }
     mt_call(w, "dv_read_to_host(d%d, file %llu +%llu, hb %llu, 0x%x)", d->name,
             (unsigned long long)foff, (unsigned long long)size,
             (unsigned long long)hoff, flags);
-    dv_result_t r = dv_read_to_host(d->h, io->rd, mt_io_file(w), foff, size,
-                                    io->hb, hoff, flags);
+    dv_result_t r =
+        dv_read_to_host(d->h, io->rd, file, foff, size, io->hb, hoff, flags);
     mt_ret(w, r);
     mt_expect(w, MT_FN_READ, r, want);
     if (r == DV_OK) {
@@ -102,7 +106,7 @@ static void read_device(mt_world_t *w, mt_dev_t *d, uint32_t flags) {
     dv_devbuf_info_t di;
     dv_devbuf_get_info(d->h, io->db, &di);
     uint64_t foff, size, doff;
-    pick_ranges(w, io->db_size, &foff, &size, &doff);
+    pick_ranges(w, MT_IO_FILE_SIZE, io->db_size, &foff, &size, &doff);
     if (doff >= io->db_max) {
         doff = io->db_max - 1; /* inside the reservation: never a VBAR's */
     }
@@ -110,7 +114,7 @@ static void read_device(mt_world_t *w, mt_dev_t *d, uint32_t flags) {
     void *stream = mt_pick_stream(w, d, &sid);
     dv_result_t want = (flags & ~(uint32_t)DV_READ_MARK_COLD)
                            ? DV_ERROR_INVALID_ARGUMENT
-                           : file_want(foff, size);
+                           : file_want(MT_IO_FILE_SIZE, foff, size);
     if (want == DV_OK && (doff > io->db_size || size > io->db_size - doff)) {
         want = DV_ERROR_OUT_OF_RANGE;
     }
@@ -122,6 +126,7 @@ static void read_device(mt_world_t *w, mt_dev_t *d, uint32_t flags) {
     mt_ret(w, r);
     mt_expect(w, MT_FN_READ, r, want);
     if (r == DV_OK) {
+        io->rd_ring = io->rd_ring_want; /* made now, registered */
         uint8_t *b = malloc(size);
         if (!b || dv_copy_d2h(d->h, b, di.base + doff, size, NULL) != DV_OK ||
             !same_as_file(b, size, foff)) {
@@ -145,11 +150,20 @@ void mt_op_io_read(mt_world_t *w) {
         flags |= 0x10;
     }
     if (d->io.hb && (!d->io.db || mt_chance(&w->src, 50))) {
-        read_host(w, d, flags);
+        read_host(w, d, flags, mt_io_file(w), MT_IO_FILE_SIZE);
     } else {
         read_device(w, d, flags);
     }
     mt_check_all(w);
+}
+
+void mt_io_read_file(mt_world_t *w, dv_file_t *file, uint64_t size) {
+    mt_dev_t *d = mt_any_dev(w);
+    if (!d || !d->io.hb) {
+        return;
+    }
+    reader_ready(w, d);
+    read_host(w, d, 0, file, size);
 }
 
 /* ---- bad calls ---- */

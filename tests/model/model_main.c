@@ -5,6 +5,7 @@
  *   dv_model [--seed S] [--sequences N] [--calls C] [--threads T]
  *            [--dead-handles 0|1] [--clear-check 0|1] [--log-calls 0|1]
  *            [--trace N] [--time-limit SEC] [--verbose] [--quiet]
+ *            [--record FILE]
  *
  * Runs sequences with seeds S, S+1, ..., S+N-1 (C calls each; with
  * --threads T >= 2, T threads of C calls each on shared devices). Exit
@@ -15,6 +16,10 @@
  * --clear-check 1 (the default) also requires dv_last_error() to be empty
  * after every successful call; --log-calls 0 keeps the threads of --threads
  * from setting the global log level.
+ * --record FILE (one single-threaded sequence) writes the sequence's
+ * choices to FILE as an input of dv_model_fuzz that makes the same calls
+ * (with --calls 400, the fuzzer's length; the content tokens then come
+ * from seed 0, as the fuzzer's do): how new corpus inputs are made.
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include <stdio.h>
@@ -37,7 +42,8 @@ static int usage(void) {
             "                [--dead-handles 0|1] [--clear-check 0|1] "
             "[--log-calls 0|1]\n"
             "                [--trace N] [--time-limit SEC] [--verbose] "
-            "[--quiet]\n");
+            "[--quiet]\n"
+            "                [--record FILE]\n");
     return 2;
 }
 
@@ -54,6 +60,7 @@ int main(int argc, char **argv) {
     uint64_t seed = 1, sequences = 100, calls = 1000, threads = 0;
     uint64_t dead = 1, clear = 1, trace = 40, limit = 0, log_calls = 1;
     int verbose = 0, quiet = 0;
+    const char *record = NULL;
     for (int k = 1; k < argc; k++) {
         const char *a = argv[k];
         int ok = 1;
@@ -79,6 +86,8 @@ int main(int argc, char **argv) {
             verbose = 1;
         } else if (!strcmp(a, "--quiet")) {
             quiet = 1;
+        } else if (!strcmp(a, "--record") && k + 1 < argc) {
+            record = argv[++k];
         } else {
             ok = 0;
         }
@@ -86,7 +95,8 @@ int main(int argc, char **argv) {
             return usage();
         }
     }
-    if (threads == 1 || threads > 64 || trace > 64) {
+    if (threads == 1 || threads > 64 || trace > 64 ||
+        (record && (threads || sequences != 1))) {
         return usage();
     }
     double t0 = now_s();
@@ -112,6 +122,10 @@ int main(int argc, char **argv) {
             continue;
         }
         mt_world_init(&w, s);
+        if (record) {
+            mt_src_record(&w.src);
+            w.seed = 0; /* the fuzzer's content tokens */
+        }
         w.max_calls = calls;
         w.dead_handles = (int)dead;
         w.clear_check = (int)clear;
@@ -123,6 +137,19 @@ int main(int argc, char **argv) {
                  (unsigned long long)s, (unsigned long long)calls,
                  (unsigned long long)dead, (unsigned long long)clear);
         total += mt_run_sequence(&w);
+        if (record) {
+            FILE *f = fopen(record, "wb");
+            if (!f || fwrite(w.src.rec, 1, w.src.rec_len, f) != w.src.rec_len ||
+                fclose(f) != 0) {
+                fprintf(stderr, "dv_model: cannot write %s\n", record);
+                return 2;
+            }
+            printf("dv_model: recorded seed %llu (%llu calls) as %zu bytes in "
+                   "%s\n",
+                   (unsigned long long)s, (unsigned long long)w.calls,
+                   w.src.rec_len, record);
+            free(w.src.rec);
+        }
         strict += w.n_strict;
         loose += w.n_loose;
         errors += w.n_errors_checked;

@@ -83,7 +83,22 @@ int mt_stream_busy(mt_world_t *w, mt_dev_t *d, uint32_t id) {
     return sub > done;
 }
 
+/* Fence waits the devices' counters hold, closed devices included. */
+static uint64_t dev_fence_waits(const mt_world_t *w) {
+    uint64_t n = w->seen.fence_waits;
+    for (int k = 0; k < MT_DEVS; k++) {
+        n += w->d[k].h ? w->d[k].st.fence_waits : 0;
+    }
+    return n;
+}
+
+void mt_host_counters_rebase(mt_world_t *w) {
+    w->hfw0 = dv_host_fence_waits();
+    w->dfw0 = dev_fence_waits(w);
+}
+
 void mt_pre_call(mt_world_t *w) {
+    w->hpending0 = 0;
     for (int k = 0; k < MT_DEVS; k++) {
         mt_dev_t *d = &w->d[k];
         if (!d->h) {
@@ -91,13 +106,64 @@ void mt_pre_call(mt_world_t *w) {
         }
         d->busy = 0;
         for (int j = 0; j < MT_STREAMS; j++) {
+            uint64_t sub = 0, done = 0;
             if (d->s[j].h && mt_stream_busy(w, d, d->s[j].id)) {
                 d->busy = 1;
+                dv_host_stream_counts(d->s[j].h, &sub, &done);
+                w->hpending0 += sub - done;
             }
         }
         d->evictions_before = d->st.evictions;
     }
+    mt_host_counters_rebase(w);
     w->fence_slack = 0;
+}
+
+/* The host backend's process-wide counters (dynvram_host.h):
+ *  - dv_host_registrations: the registrations of every host buffer the
+ *    model holds plus one per reader staging ring made, with their bytes,
+ *    over what the process had when the sequence began;
+ *  - dv_host_fence_waits: since the op began it grew by at least the
+ *    devices' own fence_waits and by at most the units of work that were
+ *    pending on their streams (a wait that finds work pending finishes at
+ *    least one unit; the op submits none before it waits), never fell. */
+void mt_host_counters_check(mt_world_t *w) {
+    uint64_t count = 0, bytes = 0, want_n = w->reg_count0,
+             want_b = w->reg_bytes0;
+    dv_result_t r = dv_host_registrations(&count, &bytes);
+    mt_check_result(w, MT_FN_HOST_HOOK, r);
+    for (int k = 0; k < MT_DEVS; k++) {
+        const mt_dev_t *d = &w->d[k];
+        if (!d->h) {
+            continue;
+        }
+        if (d->io.hb) {
+            want_n += d->io.nregs;
+            for (uint32_t j = 0; j < d->io.nregs; j++) {
+                want_b += d->io.reg_size[j];
+            }
+        }
+        if (d->io.rd && d->io.rd_ring) {
+            want_n++;
+            want_b += d->io.rd_ring;
+        }
+    }
+    if (count != want_n || bytes != want_b) {
+        mt_fail(w, "host-registrations",
+                "dv_host_registrations: %llu registrations of %llu bytes, the "
+                "model says %llu of %llu",
+                (unsigned long long)count, (unsigned long long)bytes,
+                (unsigned long long)want_n, (unsigned long long)want_b);
+    }
+    uint64_t g = dv_host_fence_waits();
+    uint64_t dev = dev_fence_waits(w) - w->dfw0;
+    if (g < w->hfw0 || g - w->hfw0 < dev || g - w->hfw0 > w->hpending0) {
+        mt_fail(w, "host-fence-waits",
+                "dv_host_fence_waits went %llu -> %llu during the op; the "
+                "devices counted %llu waits, %llu units of work were pending",
+                (unsigned long long)w->hfw0, (unsigned long long)g,
+                (unsigned long long)dev, (unsigned long long)w->hpending0);
+    }
 }
 
 /* ---- contents ---- */
@@ -344,4 +410,6 @@ void mt_check_all(mt_world_t *w) {
             mt_check_dev(w, &w->d[k], full);
         }
     }
+    mt_files_check(w);
+    mt_host_counters_check(w);
 }

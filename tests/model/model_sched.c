@@ -29,6 +29,89 @@
 #include "model.h"
 
 #define SPS 4096u
+#define SPAGES (MT_SRANGES * 4u) /* pages of the scheduled VBAR */
+
+static int same_range(const dv_schedule_range_t *a,
+                      const dv_schedule_range_t *b) {
+    return a->offset == b->offset && a->size == b->size && a->src == b->src;
+}
+
+/* dv_schedule_plan, by the rules: only DV_USE_* bits; the uses of one
+ * range agree; the ranges planned resident are info.planned_ranges and
+ * their pages info.planned_bytes; a range said resident has every page
+ * resident; a use held at its VBAR address is resident; a slice of the
+ * plan is the same as the whole one's. */
+static void s_plan_check(mt_world_t *w, const dv_schedule_info_t *in,
+                         const char *what) {
+    mt_sworld_t *sw = &w->sw;
+    uint8_t fl[MT_SUSES], part[MT_SUSES], res[SPAGES], pages[SPAGES];
+    memset(fl, 0xee, sizeof(fl));
+    dv_result_t r = dv_schedule_plan(sw->dev, sw->s, 0, sw->count, fl);
+    if (r != DV_OK) {
+        mt_fail(w, "sched-plan", "%s: dv_schedule_plan of every use: %s", what,
+                dv_last_error());
+    }
+    uint64_t first = w->calls % sw->count;
+    r = dv_schedule_plan(sw->dev, sw->s, first, sw->count - first, part);
+    if (r != DV_OK ||
+        memcmp(part, fl + first, (size_t)(sw->count - first)) != 0) {
+        mt_fail(w, "sched-plan", "%s: the plan of uses %llu.. is not the "
+                "whole plan's (%s)", what, (unsigned long long)first,
+                dv_result_name(r));
+    }
+    if (dv_vbar_residency(sw->dev, sw->vbar, 0, SPAGES, res) != DV_OK) {
+        mt_fail(w, "sched-plan", "%s: dv_vbar_residency: %s", what,
+                dv_last_error());
+    }
+    memset(pages, 0, sizeof(pages));
+    uint64_t ranges = 0, planned = 0;
+    for (uint64_t i = 0; i < sw->count; i++) {
+        const dv_schedule_range_t *g = &sw->rg[i];
+        uint64_t p0 = g->offset / SPS, p1 = (g->offset + g->size - 1) / SPS;
+        if (fl[i] & ~(uint8_t)(DV_USE_PLANNED_RESIDENT | DV_USE_RESIDENT)) {
+            mt_fail(w, "sched-plan", "%s: use %llu has flags 0x%x", what,
+                    (unsigned long long)i, fl[i]);
+        }
+        int dup = 0;
+        for (uint64_t j = 0; j < i && !dup; j++) {
+            if (same_range(&sw->rg[j], g)) {
+                dup = 1;
+                if (fl[j] != fl[i]) {
+                    mt_fail(w, "sched-plan", "%s: uses %llu and %llu of one "
+                            "range have flags 0x%x and 0x%x", what,
+                            (unsigned long long)j, (unsigned long long)i,
+                            fl[j], fl[i]);
+                }
+            }
+        }
+        if ((fl[i] & DV_USE_PLANNED_RESIDENT) && !dup) {
+            ranges++;
+            for (uint64_t p = p0; p <= p1; p++) {
+                planned += !pages[p];
+                pages[p] = 1;
+            }
+        }
+        for (uint64_t p = p0; p <= p1 && (fl[i] & DV_USE_RESIDENT); p++) {
+            if (!(res[p] & DV_PAGE_RESIDENT)) {
+                mt_fail(w, "sched-plan", "%s: use %llu is said resident but "
+                        "page %llu is not", what, (unsigned long long)i,
+                        (unsigned long long)p);
+            }
+        }
+        if (sw->held[i] == 2 && !(fl[i] & DV_USE_RESIDENT)) {
+            mt_fail(w, "sched-plan", "%s: use %llu is held at its VBAR "
+                    "address but not said resident (flags 0x%x)", what,
+                    (unsigned long long)i, fl[i]);
+        }
+    }
+    if (ranges != in->planned_ranges || planned * SPS != in->planned_bytes) {
+        mt_fail(w, "sched-plan", "%s: the plan marks %llu ranges of %llu "
+                "pages, the info says %llu ranges of %llu bytes", what,
+                (unsigned long long)ranges, (unsigned long long)planned,
+                (unsigned long long)in->planned_ranges,
+                (unsigned long long)in->planned_bytes);
+    }
+}
 
 static void s_check(mt_world_t *w, const char *what) {
     mt_sworld_t *sw = &w->sw;
@@ -47,6 +130,7 @@ static void s_check(mt_world_t *w, const char *what) {
             mt_fail(w, "sched-info", "%s: %s", what, dv_last_error());
         }
         ring = in.ring_mapped_bytes;
+        s_plan_check(w, &in, what);
     }
     if (st.ring_bytes != ring) {
         mt_fail(w, "sched-ring", "%s: the device counts %llu ring bytes, the "
@@ -57,6 +141,8 @@ static void s_check(mt_world_t *w, const char *what) {
         mt_fail(w, "sched-budget", "%s: used %llu over the budget %llu", what,
                 (unsigned long long)st.used, (unsigned long long)st.budget);
     }
+    /* Its fence waits are not the model devices' to count. */
+    mt_host_counters_rebase(w);
 }
 
 /* Everything a refused call must leave as it was. */
@@ -121,8 +207,12 @@ static void s_open(mt_world_t *w) {
             dv_unpin(sw->dev, sw->low, i * SPS, SPS, NULL);
         }
     }
-    r = dv_vbar_create(sw->dev, MT_SRANGES * 4 * SPS, &sw->vbar);
+    r = dv_vbar_create(sw->dev, SPAGES * SPS, &sw->vbar);
     mt_expect(w, MT_FN_VBAR_CREATE, r, DV_OK);
+    dv_vbar_info_t vi;
+    r = dv_vbar_get_info(sw->dev, sw->vbar, &vi);
+    mt_expect(w, MT_FN_VBAR_INFO, r, DV_OK);
+    sw->vbase = vi.base;
     if (mt_chance(&w->src, 50)) {
         r = dv_stream_create(sw->dev, &sw->stream);
         mt_expect(w, MT_FN_STREAM, r, DV_OK);
@@ -224,7 +314,15 @@ static void s_acquire(mt_world_t *w, uint64_t i, int hold) {
         if (sw->stream && mt_chance(&w->src, 40)) {
             dv_host_stream_submit(sw->stream); /* its reader, still queued */
         }
-        sw->held[i] = 1;
+        sw->held[i] = addr == sw->vbase + sw->rg[i].offset ? 2 : 1;
+        uint8_t f = 0xee;
+        if (sw->held[i] == 2 &&
+            (dv_schedule_plan(sw->dev, sw->s, i, 1, &f) != DV_OK ||
+             !(f & DV_USE_RESIDENT))) {
+            mt_fail(w, "sched-plan", "use %llu acquired at its VBAR address "
+                    "is not said resident (flags 0x%x)", (unsigned long long)i,
+                    f);
+        }
         if (!hold) {
             s_release(w, i);
         }
@@ -330,7 +428,7 @@ static void op_sched(mt_world_t *w) {
             sw->next = (i + 1) % sw->count;
             int held = 0;
             for (uint64_t j = 0; j < sw->count; j++) {
-                held += sw->held[j];
+                held += sw->held[j] != 0;
             }
             s_acquire(w, i, held < 2 && mt_chance(&w->src, 8));
         }
@@ -343,6 +441,115 @@ static void op_sched(mt_world_t *w) {
     }
 }
 
+/* dv_schedule_plan with uses out of range, overflowing, or flags NULL: the
+ * documented error, nothing written; n = 0 with flags NULL is fine. */
+static void s_plan_bad(mt_world_t *w) {
+    mt_sworld_t *sw = &w->sw;
+    uint64_t first, n;
+    dv_result_t want = DV_ERROR_OUT_OF_RANGE;
+    int null_flags = 0;
+    switch (mt_pick(&w->src, 5)) {
+    case 0: /* first past the end */
+        first = sw->count + 1 + mt_pick(&w->src, 3), n = 0;
+        break;
+    case 1: /* first + n wraps */
+        first = 1 + mt_pick(&w->src, sw->count);
+        n = UINT64_MAX - mt_pick(&w->src, 3);
+        break;
+    case 2: /* ends past the last use */
+        first = mt_pick(&w->src, sw->count + 1);
+        n = sw->count - first + 1 + mt_pick(&w->src, 3);
+        break;
+    case 3: /* no flags for n > 0 uses */
+        first = mt_pick(&w->src, sw->count);
+        n = 1 + mt_pick(&w->src, sw->count - first);
+        null_flags = 1, want = DV_ERROR_INVALID_ARGUMENT;
+        break;
+    default: /* nothing asked: nothing needed, up to the end included */
+        first = mt_pick(&w->src, sw->count + 1), n = 0;
+        null_flags = mt_chance(&w->src, 50), want = DV_OK;
+        break;
+    }
+    uint8_t fl[MT_SUSES + 4];
+    memset(fl, 0xee, sizeof(fl));
+    mt_call(w, "dv_schedule_plan(S%d, %llu, %llu, %s)", sw->name,
+            (unsigned long long)first, (unsigned long long)n,
+            null_flags ? "NULL" : "flags");
+    dv_result_t r =
+        dv_schedule_plan(sw->dev, sw->s, first, n, null_flags ? NULL : fl);
+    mt_ret(w, r);
+    mt_expect(w, MT_FN_SCHED, r, want);
+    for (size_t k = 0; k < sizeof(fl); k++) {
+        if (fl[k] != 0xee) {
+            mt_fail(w, "sched-plan", "dv_schedule_plan(%llu, %llu) -> %s "
+                    "wrote flags[%zu]", (unsigned long long)first,
+                    (unsigned long long)n, dv_result_name(r), k);
+        }
+    }
+}
+
+/* dv_schedule_plan and dv_schedule_get_info with NULL, dead, junk,
+ * wrong-kind and other-device handles. */
+static void s_plan_handles(mt_world_t *w) {
+    mt_sworld_t *sw = &w->sw;
+    dv_schedule_t *sched = sw->s;
+    dv_device_t *dev = sw->dev;
+    dv_result_t want = DV_ERROR_INVALID_ARGUMENT;
+    const char *what;
+    mt_dev_t *other = NULL;
+    for (int k = 0; k < MT_DEVS && !other; k++) {
+        other = w->d[k].h ? &w->d[k] : NULL;
+    }
+    switch (mt_pick(&w->src, 6)) {
+    case 0:
+        dev = NULL, what = "NULL device";
+        break;
+    case 1:
+        sched = NULL, what = "NULL schedule";
+        break;
+    case 2:
+        if (!other) {
+            return;
+        }
+        dev = other->h, what = "a device that is not the schedule's";
+        want = DV_ERROR_WRONG_DEVICE;
+        break;
+    case 3:
+        if (!w->dead_handles) {
+            return;
+        }
+        sched = sw->n_dead ? sw->dead[mt_pick(&w->src, sw->n_dead < 4
+                                                           ? sw->n_dead
+                                                           : 4)]
+                           : (dv_schedule_t *)(uintptr_t)0x40;
+        what = "destroyed schedule";
+        break;
+    case 4:
+        if (!w->dead_handles) {
+            return;
+        }
+        sched = (dv_schedule_t *)(void *)w->buf, what = "junk pointer";
+        break;
+    default:
+        sched = (dv_schedule_t *)(void *)sw->vbar, what = "a VBAR handle";
+        break;
+    }
+    uint8_t fl[MT_SUSES];
+    memset(fl, 0xee, sizeof(fl));
+    dv_schedule_info_t in;
+    int info = mt_chance(&w->src, 30);
+    mt_call(w, "%s(S%d, %s)",
+            info ? "dv_schedule_get_info" : "dv_schedule_plan", sw->name,
+            what);
+    dv_result_t r = info ? dv_schedule_get_info(dev, sched, &in)
+                         : dv_schedule_plan(dev, sched, 0, 1, fl);
+    mt_ret(w, r);
+    mt_expect(w, MT_FN_SCHED, r, want);
+    if (fl[0] != 0xee) {
+        mt_fail(w, "sched-plan", "a refused dv_schedule_plan wrote its flags");
+    }
+}
+
 static void op_sched_bad(mt_world_t *w) {
     mt_sworld_t *sw = &w->sw;
     if (!sw->dev || !sw->s) {
@@ -352,7 +559,13 @@ static void op_sched_bad(mt_world_t *w) {
     uint64_t addr;
     dv_result_t r;
     uint64_t i = mt_pick(&w->src, sw->count);
-    switch (mt_pick(&w->src, 6)) {
+    switch (mt_pick(&w->src, 8)) {
+    case 6:
+        s_plan_bad(w);
+        break;
+    case 7:
+        s_plan_handles(w);
+        break;
     case 0:
         mt_call(w, "dv_schedule_acquire(S%d, %llu): out of range", sw->name,
                 (unsigned long long)(sw->count + i));
@@ -450,6 +663,7 @@ void mt_sched_teardown(mt_world_t *w) {
     mt_expect(w, MT_FN_DEV_CLOSE, r, DV_OK);
     free(sw->src);
     memset(sw, 0, sizeof(*sw));
+    mt_host_counters_rebase(w);
 }
 
 const mt_op_t mt_sched_ops[] = {

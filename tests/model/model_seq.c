@@ -300,6 +300,9 @@ void mt_world_init(mt_world_t *w, uint64_t seed) {
     w->dead_handles = 1;
     w->next_stream = MT_NULL_STREAM;
     w->max_calls = 1000;
+    /* What other sequences (and the process) left: this one adds none. */
+    dv_host_registrations(&w->reg_count0, &w->reg_bytes0);
+    mt_host_counters_rebase(w);
 }
 
 static const mt_op_t *pick_op(mt_world_t *w, int *index) {
@@ -348,6 +351,7 @@ const char *mt_op_name(int index) {
 
 static void teardown(mt_world_t *w) {
     mt_sched_teardown(w);
+    mt_files_teardown(w);
     for (int k = 0; k < MT_DEVS; k++) {
         mt_dev_t *d = &w->d[k];
         if (!d->h) {

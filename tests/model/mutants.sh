@@ -5,8 +5,9 @@
 #
 # Copies the source tree to a temporary directory, builds only the library
 # and the tester (dv_model) there, runs the tester on the unmodified tree
-# (it must pass), then applies each deliberate policy breakage of
-# tests/model/mutants/*.mut to core/ in turn, rebuilds, and requires the
+# (it must pass), then applies each deliberate breakage of
+# tests/model/mutants/*.mut to the library (core/, base/, hal/host/) in
+# turn, rebuilds, and requires the
 # tester to FAIL. Prints, per mutant, the check that caught it, the seed and
 # the call number. Exit status 0 when the pristine tree passes and every
 # mutant is caught, 1 otherwise.
@@ -16,7 +17,8 @@
 #   find=<one exact line of that file (must occur exactly once)>
 #   replace=<its replacement>
 # A mutant whose line no longer exists fails the run with a message saying
-# which file to update, so a change in core/ cannot silently disable one.
+# which file to update, so a change in the library cannot silently
+# disable one.
 #
 # Environment: MUTANT_SEEDS (default 1), MUTANT_SEQUENCES (default 1000),
 # MUTANT_CALLS (default 1000), MUTANT_DIR (default a fresh mktemp -d,

@@ -16,7 +16,7 @@ set(DV_MODEL_SOURCES
   model/model_ops.c model/model_devops.c model/model_bad.c model/model_seq.c
   model/model_recovery.c model/model_steps.c model/model_graph.c
   model/model_threads.c model/model_io.c model/model_iocheck.c
-  model/model_ioread.c model/model_sched.c)
+  model/model_ioread.c model/model_sched.c model/model_file.c)
 
 add_executable(dv_model model/model_main.c ${DV_MODEL_SOURCES})
 target_include_directories(dv_model PRIVATE ${PROJECT_SOURCE_DIR}/include)

@@ -20,6 +20,8 @@
  *    dv__file_open takes a UTF-8 path (Windows: converted to UTF-16 and
  *    opened with the W API). dv__file_dup makes an independent handle from
  *    a native one (a file descriptor, a HANDLE), which the caller keeps.
+ *    Both refuse what is not a regular file open for reading (a
+ *    directory, a pipe, a device, a write-only descriptor).
  *  - dv__file_pread reads at most `len` bytes at `off` in one call (EINTR
  *    retried): *got < len only at the end of the file (0 there).
  *  - dv__file_drop_cache asks the OS to drop its cached pages of the range
