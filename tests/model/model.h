@@ -163,6 +163,7 @@ typedef struct mt_graph {
     uint64_t judged; /* passes closed by pop or iterate */
     uint64_t phys;   /* physical bytes, as observed */
     uint64_t next_serial;
+    uint8_t tops_seen; /* bit n: an outermost scope names[n] was opened */
 } mt_graph_t;
 
 /* What the model knows of the core's count of pages waiting to be reaped
@@ -283,7 +284,7 @@ typedef enum mt_fn {
     X(HOST_REG) X(PROBE) X(HOST_HOOK) X(HOSTBUF) X(DEVBUF) X(READER)          \
     X(READ) X(GRAPH_CREATE) X(GRAPH_DESTROY) X(GRAPH_SCOPE) X(GRAPH_POP)       \
     X(GRAPH_PAUSE) X(GRAPH_STREAM) X(GRAPH_ALLOC) X(GRAPH_FREE) X(GRAPH_STATS) \
-    X(SCHED) X(FILE)
+    X(GRAPH_DEBUG) X(SCHED) X(FILE)
 /* clang-format on */
 #define MT_FN_ENUM(n) MT_FN_##n,
     MT_FN_LIST(MT_FN_ENUM)

@@ -288,6 +288,8 @@ static const uint32_t allowed[MT_FN_COUNT] = {
     [MT_FN_GRAPH_FREE] = ROK | R(DV_OFFLOADED) | RINV | RWRONG |
                          R(DV_ERROR_OUT_OF_HOST_MEMORY),
     [MT_FN_GRAPH_STATS] = ROK | RINV | RWRONG,
+    /* dv_graph_trace, get_trace, get_recording, note_capture */
+    [MT_FN_GRAPH_DEBUG] = ROK | RINV | RWRONG | R(DV_ERROR_OUT_OF_HOST_MEMORY),
     /* From include/dynvram_stream.h (every schedule call). */
     [MT_FN_SCHED] = ROK | R(DV_OFFLOADED) | RINV | RRANGE | RWRONG |
                     R(DV_ERROR_BUSY) | R(DV_ERROR_NOT_PINNED) |

@@ -181,6 +181,9 @@ static void close_frames(mt_graph_t *g, int from) {
 }
 
 static void open_frame(mt_graph_t *g, int name) {
+    if (g->depth == 0) {
+        g->tops_seen |= (uint8_t)(1u << name);
+    }
     g->names[g->depth] = name;
     g->serial[g->depth] = ++g->next_serial;
     g->depth++;
@@ -453,6 +456,19 @@ static void op_bad(mt_world_t *w) {
     dv_result_t r = dv_graph_alloc(d->h, junk, 64, NULL, &p);
     mt_ret(w, r);
     mt_expect(w, MT_FN_GRAPH_ALLOC, r, DV_ERROR_INVALID_ARGUMENT);
+    {
+        uint32_t n = 0;
+        mt_call(w, "dv_graph_trace / get_trace / get_recording / "
+                   "note_capture(d%d, junk graph)", d->name);
+        r = dv_graph_trace(d->h, junk, 4);
+        mt_expect(w, MT_FN_GRAPH_DEBUG, r, DV_ERROR_INVALID_ARGUMENT);
+        r = dv_graph_get_trace(d->h, junk, NULL, 0, &n);
+        mt_expect(w, MT_FN_GRAPH_DEBUG, r, DV_ERROR_INVALID_ARGUMENT);
+        r = dv_graph_get_recording(d->h, junk, NULL, NULL, 0, &n);
+        mt_expect(w, MT_FN_GRAPH_DEBUG, r, DV_ERROR_INVALID_ARGUMENT);
+        r = dv_graph_note_capture(d->h, junk);
+        mt_expect(w, MT_FN_GRAPH_DEBUG, r, DV_ERROR_INVALID_ARGUMENT);
+    }
     if (g) {
         mt_call(w, "dv_vbar_get_info(d%d, g%d as a VBAR)", d->name, g->name);
         dv_vbar_info_t in;
@@ -471,9 +487,191 @@ static void op_bad(mt_world_t *w) {
                 r = dv_graph_push(o->h, g->h, "x");
                 mt_ret(w, r);
                 mt_expect(w, MT_FN_GRAPH_SCOPE, r, DV_ERROR_WRONG_DEVICE);
+                uint32_t n = 0;
+                r = dv_graph_get_trace(o->h, g->h, NULL, 0, &n);
+                mt_expect(w, MT_FN_GRAPH_DEBUG, r, DV_ERROR_WRONG_DEVICE);
+                r = dv_graph_note_capture(o->h, g->h);
+                mt_expect(w, MT_FN_GRAPH_DEBUG, r, DV_ERROR_WRONG_DEVICE);
                 break;
             }
         }
+    }
+    mt_check_all(w);
+}
+
+/* ---- debugging: trace, recording, note_capture ---- */
+
+/* The trace is exact for a pass this op runs itself: enabled (cleared),
+ * then one push and one pop, it holds exactly those two events (the newest
+ * min(capacity, 2) of them), numbered from 0, with the scope's name and
+ * depth; a pop at depth 0 leaves a recording of that name ending with its
+ * POP. Tracing is turned off again before the op ends (its stream query
+ * per allocation would otherwise be a backend call the model does not
+ * count). note_capture is called only with no scope open, where it must
+ * change nothing (with scopes open it changes what later allocations do:
+ * tests/graph/test_graph_capture.c covers that). */
+static void op_debug(mt_world_t *w) {
+    mt_dev_t *d = mt_any_dev(w);
+    mt_graph_t *g = d ? any_graph(w, d) : NULL;
+    if (!g) {
+        return;
+    }
+    dv_result_t r;
+    uint32_t cap = 1 + (uint32_t)mt_pick(&w->src, 4);
+    if (mt_chance(&w->src, 15)) {
+        mt_call(w, "dv_graph_trace(d%d, g%d, 1<<20 + 1)", d->name, g->name);
+        r = dv_graph_trace(d->h, g->h, (1u << 20) + 1);
+        mt_ret(w, r);
+        mt_expect(w, MT_FN_GRAPH_DEBUG, r, DV_ERROR_INVALID_ARGUMENT);
+    }
+    mt_call(w, "dv_graph_trace(d%d, g%d, %u)", d->name, g->name, cap);
+    r = dv_graph_trace(d->h, g->h, cap);
+    mt_ret(w, r);
+    mt_expect(w, MT_FN_GRAPH_DEBUG, r, DV_OK);
+    dv_graph_event_t ev[8];
+    uint32_t n = 99;
+    mt_call(w, "dv_graph_get_trace(d%d, g%d, count only)", d->name, g->name);
+    r = dv_graph_get_trace(d->h, g->h, NULL, 0, &n);
+    mt_ret(w, r);
+    mt_expect(w, MT_FN_GRAPH_DEBUG, r, DV_OK);
+    if (n != 0) {
+        mt_fail(w, "graph-trace", "a trace just enabled holds %u events", n);
+    }
+    int top = g->depth == 0;
+    if (g->depth < MT_GDEPTH) {
+        int name = (int)mt_pick(&w->src, 3);
+        int fresh = top && !(g->tops_seen & (1u << name));
+        mt_call(w, "dv_graph_push(d%d, g%d, %s)", d->name, g->name,
+                names[name] ? names[name] : "NULL");
+        r = dv_graph_push(d->h, g->h, names[name]);
+        mt_ret(w, r);
+        mt_expect(w, MT_FN_GRAPH_SCOPE, r, DV_OK);
+        open_frame(g, name);
+        uint32_t depth = (uint32_t)g->depth;
+        int ch = -1;
+        mt_call(w, "dv_graph_pop(d%d, g%d)", d->name, g->name);
+        r = dv_graph_pop(d->h, g->h, &ch);
+        mt_ret(w, r);
+        mt_expect(w, MT_FN_GRAPH_POP, r, DV_OK);
+        g->judged++;
+        close_frames(g, g->depth - 1);
+        memset(ev, 0xa5, sizeof(ev));
+        n = 99;
+        mt_call(w, "dv_graph_get_trace(d%d, g%d, 8)", d->name, g->name);
+        r = dv_graph_get_trace(d->h, g->h, ev, 8, &n);
+        mt_ret(w, r);
+        mt_expect(w, MT_FN_GRAPH_DEBUG, r, DV_OK);
+        uint32_t want = cap < 2 ? cap : 2;
+        if (n != want) {
+            mt_fail(w, "graph-trace", "%u events after a push and a pop with "
+                    "capacity %u (want %u)", n, cap, want);
+        }
+        const char *nm = names[name] ? names[name] : "";
+        for (uint32_t i = 0; i < n && i < 2; i++) {
+            uint32_t kind = n - i == 1 ? DV_GRAPH_EV_POP : DV_GRAPH_EV_PUSH;
+            uint64_t seq = 2 - (n - i);
+            if (ev[i].kind != kind || ev[i].seq != seq ||
+                ev[i].depth != depth || strcmp(ev[i].scope, nm) != 0 ||
+                ev[i].outcome < DV_GRAPH_OUT_REPLAYED ||
+                ev[i].outcome > DV_GRAPH_OUT_FAILED) {
+                mt_fail(w, "graph-trace",
+                        "event %u: kind %u seq %llu depth %u scope '%.64s' "
+                        "outcome %u (want kind %u seq %llu depth %u scope "
+                        "'%s')",
+                        i, ev[i].kind, (unsigned long long)ev[i].seq,
+                        ev[i].depth, ev[i].scope, ev[i].outcome, kind,
+                        (unsigned long long)seq, depth, nm);
+            }
+        }
+        if (top) {
+            uint32_t total = 0;
+            mt_call(w, "dv_graph_get_recording(d%d, g%d, %s, count only)",
+                    d->name, g->name, names[name] ? names[name] : "NULL");
+            r = dv_graph_get_recording(d->h, g->h, names[name], NULL, 0,
+                                       &total);
+            mt_ret(w, r);
+            mt_expect(w, MT_FN_GRAPH_DEBUG, r, DV_OK);
+            n = 99;
+            memset(ev, 0xa5, sizeof(ev));
+            uint32_t max = (uint32_t)mt_pick(&w->src, 9);
+            mt_call(w, "dv_graph_get_recording(d%d, g%d, %s, %u)", d->name,
+                    g->name, names[name] ? names[name] : "NULL", max);
+            r = dv_graph_get_recording(d->h, g->h, names[name],
+                                       max ? ev : NULL, max, &n);
+            mt_ret(w, r);
+            mt_expect(w, MT_FN_GRAPH_DEBUG, r, DV_OK);
+            if (total == 0 || n != total) {
+                mt_fail(w, "graph-recording", "a scope just closed has %u "
+                        "recorded events (count only: %u)", n, total);
+            }
+            /* It ends with the scope's POP; a scope's first pass, empty,
+             * is that POP alone, where the pass ended. (After earlier
+             * passes the most recent path may go on past where an empty
+             * pass ended: only the POP at its end is certain.) */
+            if (max >= total && total &&
+                ev[total - 1].kind != DV_GRAPH_EV_POP) {
+                mt_fail(w, "graph-recording", "the recording of a scope just "
+                        "closed ends with kind %u, not its POP",
+                        ev[total - 1].kind);
+            }
+            if (fresh && (total != 1 || (max && !(ev[0].flags &
+                                                  DV_GRAPH_EVF_ENDS)))) {
+                mt_fail(w, "graph-recording", "a new scope's empty pass is "
+                        "recorded as %u events (first flags 0x%x), not one "
+                        "POP where a pass ended", total, ev[0].flags);
+            }
+            for (uint32_t i = 0; i < max && i < total; i++) {
+                if (ev[i].kind < DV_GRAPH_EV_ALLOC ||
+                    ev[i].kind > DV_GRAPH_EV_POP) {
+                    mt_fail(w, "graph-recording", "event %u has kind %u", i,
+                            ev[i].kind);
+                }
+            }
+        }
+    }
+    mt_call(w, "dv_graph_get_trace(d%d, g%d, count NULL)", d->name, g->name);
+    r = dv_graph_get_trace(d->h, g->h, ev, 8, NULL);
+    mt_ret(w, r);
+    mt_expect(w, MT_FN_GRAPH_DEBUG, r, DV_ERROR_INVALID_ARGUMENT);
+    mt_call(w, "dv_graph_get_trace(d%d, g%d, out NULL, 4)", d->name, g->name);
+    r = dv_graph_get_trace(d->h, g->h, NULL, 4, &n);
+    mt_ret(w, r);
+    mt_expect(w, MT_FN_GRAPH_DEBUG, r, DV_ERROR_INVALID_ARGUMENT);
+    mt_call(w, "dv_graph_trace(d%d, g%d, 0)", d->name, g->name);
+    r = dv_graph_trace(d->h, g->h, 0);
+    mt_ret(w, r);
+    mt_expect(w, MT_FN_GRAPH_DEBUG, r, DV_OK);
+    n = 99;
+    r = dv_graph_get_trace(d->h, g->h, ev, 8, &n);
+    mt_expect(w, MT_FN_GRAPH_DEBUG, r, DV_OK);
+    if (n != 0) {
+        mt_fail(w, "graph-trace", "a trace turned off still gives %u events",
+                n);
+    }
+    /* Never pushed (the model's scopes are NULL, "a" and "b"), too long,
+     * and out NULL with room asked for. */
+    char longname[300];
+    memset(longname, 'n', sizeof(longname) - 1);
+    longname[sizeof(longname) - 1] = 0;
+    const char *bad[2] = {"never-pushed", longname};
+    for (int k = 0; k < 2; k++) {
+        mt_call(w, "dv_graph_get_recording(d%d, g%d, %s)", d->name, g->name,
+                k ? "<299 bytes>" : bad[k]);
+        r = dv_graph_get_recording(d->h, g->h, bad[k], ev, 8, &n);
+        mt_ret(w, r);
+        mt_expect(w, MT_FN_GRAPH_DEBUG, r, DV_ERROR_INVALID_ARGUMENT);
+    }
+    mt_call(w, "dv_graph_get_recording(d%d, g%d, NULL, out NULL, 4)", d->name,
+            g->name);
+    r = dv_graph_get_recording(d->h, g->h, NULL, NULL, 4, &n);
+    mt_ret(w, r);
+    mt_expect(w, MT_FN_GRAPH_DEBUG, r, DV_ERROR_INVALID_ARGUMENT);
+    if (g->depth == 0) {
+        mt_call(w, "dv_graph_note_capture(d%d, g%d) (no scope open)", d->name,
+                g->name);
+        r = dv_graph_note_capture(d->h, g->h);
+        mt_ret(w, r);
+        mt_expect(w, MT_FN_GRAPH_DEBUG, r, DV_OK);
     }
     mt_check_all(w);
 }
@@ -513,6 +711,6 @@ const mt_op_t mt_graph_ops[] = {
     {"graph_lifetime", op_lifetime, 2}, {"graph_scope", op_scope, 8},
     {"graph_alloc", op_alloc, 10},      {"graph_free", op_free, 7},
     {"graph_pause", op_pause, 2},       {"graph_retarget", op_retarget, 1},
-    {"graph_bad", op_bad, 1},
+    {"graph_bad", op_bad, 1},           {"graph_debug", op_debug, 1},
 };
 const int mt_graph_op_count = sizeof(mt_graph_ops) / sizeof(mt_graph_ops[0]);
