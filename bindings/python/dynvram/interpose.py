@@ -48,10 +48,10 @@ import sys
 import threading
 
 from . import _native
+from ._routes import Routes as _Routes
 
 _lock = threading.Lock()
 _lib = None
-_attached = {}  # cuda ordinal -> Device (keeps it alive while attached)
 
 
 class InterposeStats(ctypes.Structure):
@@ -106,6 +106,9 @@ def load():
         return lib
 
 
+_routes = _Routes('dv_interpose', load, lambda: _lib)
+
+
 def is_loaded():
     return _lib is not None
 
@@ -134,51 +137,26 @@ def cudart_loaded():
 def attach(device, cuda_device=None):
     """Route allocations made on CUDA device `cuda_device` (default: the
     device's ordinal) to `device`'s budget."""
-    lib = load()
-    if device.closed:
-        raise ValueError("device is closed")
-    ordinal = device.ordinal if cuda_device is None else int(cuda_device)
-    r = lib.dv_interpose_attach(ordinal, device.handle,
-                                _native.interpose_api())
-    if r != 0:
-        raise ValueError("dv_interpose_attach(%d) failed: %s"
-                         % (ordinal, _native.result_name(r)))
-    with _lock:
-        _attached[ordinal] = device
+    _routes.attach(device, cuda_device)
 
 
 def detach(cuda_device):
     """Stop routing `cuda_device`."""
-    if _lib is None:
-        return
-    _lib.dv_interpose_detach(int(cuda_device))
-    with _lock:
-        _attached.pop(int(cuda_device), None)
+    _routes.detach(cuda_device)
 
 
 def detach_device(device):
     """Detach every ordinal routed to `device` (called by Device.close)."""
-    if _lib is None:
-        return
-    with _lock:
-        ordinals = [o for o, d in _attached.items() if d is device]
-    for o in ordinals:
-        detach(o)
+    _routes.detach_device(device)
 
 
 def detach_all():
-    if _lib is None:
-        return
-    with _lock:
-        ordinals = list(_attached)
-    for o in ordinals:
-        detach(o)
+    _routes.detach_all()
 
 
 def attached():
     """{cuda ordinal: Device} currently routed."""
-    with _lock:
-        return dict(_attached)
+    return _routes.attached()
 
 
 _bound = threading.local()  # this thread's graph, kept alive while bound

@@ -25,13 +25,13 @@ import os
 import threading
 
 from . import _native
+from ._routes import Routes as _Routes
 
 __all__ = ["allocator", "attach", "attached", "detach", "detach_device",
            "driver_loaded", "install", "library_path", "load", "stats"]
 
 _lock = threading.Lock()
 _lib = None
-_attached = {}  # cuda ordinal -> Device
 _allocator = None
 
 
@@ -88,6 +88,9 @@ def load():
         return lib
 
 
+_routes = _Routes('dv_pluggable', load, lambda: _lib)
+
+
 def is_loaded():
     return _lib is not None
 
@@ -103,38 +106,21 @@ def driver_loaded():
 def attach(device, cuda_device=None):
     """Count allocations on CUDA ordinal `cuda_device` (default: the
     device's ordinal) in `device`'s budget."""
-    lib = load()
-    if device.closed:
-        raise ValueError("device is closed")
-    ordinal = device.ordinal if cuda_device is None else int(cuda_device)
-    r = lib.dv_pluggable_attach(ordinal, device.handle,
-                                _native.interpose_api())
-    if r != 0:
-        raise ValueError("dv_pluggable_attach(%d) failed: %s"
-                         % (ordinal, _native.result_name(r)))
-    with _lock:
-        _attached[ordinal] = device
+    _routes.attach(device, cuda_device)
 
 
 def detach(cuda_device):
-    if _lib is None:
-        return
-    _lib.dv_pluggable_detach(int(cuda_device))
-    with _lock:
-        _attached.pop(int(cuda_device), None)
+    _routes.detach(cuda_device)
 
 
 def detach_device(device):
     """Detach every ordinal routed to `device`."""
-    with _lock:
-        ordinals = [o for o, d in _attached.items() if d is device]
-    for o in ordinals:
-        detach(o)
+    _routes.detach_device(device)
 
 
 def attached():
-    with _lock:
-        return dict(_attached)
+    """{cuda ordinal: Device} currently routed."""
+    return _routes.attached()
 
 
 def stats(cuda_device=0):
