@@ -173,6 +173,32 @@ def test_trace_and_recording_show_the_sequences(dev, graph):
     assert graph.trace_events() == []
 
 
+
+def test_debug_calls_refuse_bad_input(dev):
+    g = dynvram.Graph(dev)
+    for cap in (-1, 2 ** 33, 2 ** 20 + 1):
+        with pytest.raises((ValueError, OverflowError)):
+            g.trace(cap)
+    with pytest.raises(TypeError):
+        g.trace("many")
+    with pytest.raises(TypeError):
+        g.recording(123)
+    with pytest.raises(ValueError):
+        g.recording("n" * 300)  # longer than a scope name may be
+    with pytest.raises(ValueError):
+        g.recording("never-pushed")
+    g.note_capture()  # no scope open: nothing changes
+    assert g.stats().capture_skips == 0 and g.trace_events() == []
+    g.trace(4)
+    with g.scope("x"):
+        pass
+    assert [e["kind"] for e in g.trace_events()] == ["push", "pop"]
+    g.close()
+    for call in (lambda: g.trace(4), g.trace_events, g.note_capture,
+                 lambda: g.recording("x")):
+        with pytest.raises(ValueError, match="closed"):
+            call()
+
 def test_attributes_can_be_assigned(graph):
     graph._comfy_active = True
     graph.anything = [1, 2]

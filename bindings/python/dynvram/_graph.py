@@ -236,7 +236,7 @@ class Graph(_native.Graph):
     def trace(self, capacity=4096):
         """Keep the last `capacity` alloc / free / push / pop calls (0 =
         off), clearing what was kept (dv_graph_trace)."""
-        self.set_trace(int(capacity))
+        self.set_trace(capacity)
 
     def trace_events(self):
         """The traced calls, oldest first, as dicts: seq, kind ("alloc",
