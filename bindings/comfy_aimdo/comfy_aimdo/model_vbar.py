@@ -133,19 +133,7 @@ class ModelVBAR:
     def fault(self, address, size):
         """Pin the pages under [address, address + size): the range's
         signature, or None when it cannot be made resident."""
-        off = address - self.base_addr
-        try:
-            gen = self._fault(off, size)
-        except (ValueError, TypeError, RuntimeError) as exc:
-            return self._fault_failed(off, size, exc)
-        if gen is None:
-            return None
-        by_size = self._sigs.get(off)
-        if by_size is not None:
-            e = by_size.get(size)
-            if e is not None and e[0] == gen:
-                return e[1]
-        return self._signature(off, size, gen)
+        return vbar_fault((self, address, size))
 
     def _fault_failed(self, off, size, exc):
         if size == 0 and 0 <= off <= self.max_size:
@@ -254,7 +242,8 @@ class ModelVBAR:
 def vbar_fault(alloc):
     """Pin the pages under `alloc` (from ModelVBAR.alloc): its signature, or
     None when it cannot be made resident (out of VRAM, or at or above the
-    watermark). RuntimeError on any other failure."""
+    watermark). RuntimeError on any other failure. (ComfyUI's hot path:
+    ModelVBAR.fault calls this, not the other way round.)"""
     vbar, address, size = alloc
     off = address - vbar.base_addr
     try:
