@@ -159,3 +159,24 @@ def test_watermark_recovery_option_and_counter():
             assert (dev.stats().watermark_rises > 0) == want_rise
             assert (v.resident_bytes == 10 * page) == want_rise
             v.close()
+
+
+def test_headroom_set_get_and_bad_input():
+    # No vram_limit: the budget is the backend's free memory less headroom.
+    with dynvram.Device("host", page_size=PAGE) as d:
+        assert d.get_headroom() == 0
+        before = d.stats().budget
+        d.set_headroom(4 * PAGE)
+        assert d.get_headroom() == 4 * PAGE
+        assert d.stats().budget == before - 4 * PAGE
+        for bad in (-1, 2 ** 64):
+            with pytest.raises((ValueError, OverflowError)):
+                d.set_headroom(bad)
+        with pytest.raises(ValueError):
+            d.set_headroom(2 ** 61)  # above 2^60: refused by the library
+        with pytest.raises(TypeError):
+            d.set_headroom("big")
+        assert d.get_headroom() == 4 * PAGE  # refusals changed nothing
+    for call in (lambda: d.set_headroom(0), d.get_headroom):
+        with pytest.raises(ValueError, match="closed"):
+            call()
